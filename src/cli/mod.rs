@@ -1,0 +1,154 @@
+//! The command line: arguments, logging, and the one place that picks the exit code.
+
+mod check;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use tracing::warn;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{self, Config};
+
+/// Routes alerts out of databases to the Slack channels of the teams that own them.
+#[derive(Debug, Parser)]
+#[command(name = "dbalert", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The config file [default: ./alerts.yaml, then $XDG_CONFIG_HOME/dbalert/alerts.yaml, then
+    /// /etc/dbalert/alerts.yaml]
+    #[arg(short, long, global = true, env = "DBALERT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr: -v for a summary, -vv for debugging.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// How log lines are written; `json` suits journald and log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Post one message and exit (for shell scripts).
+    Send(send::SendArgs),
+    /// Validate the config file.
+    Check(check::CheckArgs),
+    /// Print shell completions for SHELL on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    Man,
+}
+
+/// A command that did not succeed, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub error: anyhow::Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Ran, but something failed (a source errored, a notification was not accepted): exit 1.
+    Failed,
+    /// Could not run: bad arguments or config; nothing was done: exit 2.
+    Usage,
+}
+
+impl Failure {
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            kind: FailureKind::Failed,
+            error: error.into(),
+        }
+    }
+
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            kind: FailureKind::Usage,
+            error: error.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self.kind {
+            FailureKind::Failed => ExitCode::from(1),
+            FailureKind::Usage => ExitCode::from(2),
+        }
+    }
+}
+
+/// Runs the command `cli` asks for.
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
+    match &cli.command {
+        Command::Send(args) => send::run(&cli, args),
+        Command::Check(args) => check::run(&cli, args),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "dbalert", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(Failure::failed)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Finds and loads the config, logging its warnings.
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    let file = config::find(cli.config.as_deref()).map_err(Failure::usage)?;
+    let config = config::load(&file).map_err(Failure::usage)?;
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
+    Ok(config)
+}
+
+/// A runtime for the async parts (HTTP delivery, PostgreSQL).
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the async runtime: {e}")))
+}
+
+/// Logs go to stderr. `RUST_LOG` wins when set; otherwise -v/-q set dbalert's own level and
+/// other crates stay at `warn`, so that their debug output (which can name URLs) stays off.
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        _ => EnvFilter::new(match (quiet, verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "warn,dbalert=info",
+            (false, 2) => "warn,dbalert=debug",
+            (false, _) => "warn,dbalert=trace",
+        }),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false);
+    // A second initialisation (tests calling run twice) is harmless; ignore it.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,269 @@
+//! The config file: where it is found, how it is read, and every error it can hold.
+//!
+//! Reading happens in two steps, as the house style asks: the YAML is parsed into a tree that
+//! keeps positions ([`yaml`]), then each section is turned into checked runtime types, with every
+//! problem collected and reported at once with its file, line, column and key path.
+
+pub mod duration;
+mod interpolate;
+mod reader;
+pub mod receiver;
+pub mod secret;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+
+use serde::Deserialize;
+
+use reader::Reader;
+pub use receiver::{Delivery, Receiver, ReceiverKind, ReceiverName};
+use yaml::{Node, Path};
+
+/// The sections a config file may hold. Every one is optional.
+const SECTIONS: &[&str] = &["state", "receivers"];
+
+/// A checked config.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub state: StateSettings,
+    pub receivers: BTreeMap<ReceiverName, Receiver>,
+    /// Things worth fixing that do not stop dbalert from running.
+    pub warnings: Vec<String>,
+    /// Key paths of credentials written in the file itself rather than referenced.
+    pub inline_secrets: Vec<String>,
+}
+
+/// `state:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateConfig {
+    /// The SQLite file that holds firing alerts, the notification log and cursors.
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    pub path: PathBuf,
+}
+
+/// One thing wrong in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: u64,
+    pub path: Path,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no config file found (looked for {}); pass --config FILE or set DBALERT_CONFIG",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { searched: Vec<PathBuf> },
+    #[error("cannot read config file {}: {source}", .file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not valid YAML: {message}", .file.display())]
+    Syntax { file: PathBuf, message: String },
+    #[error("{}", Invalid { file, problems })]
+    Invalid { file: PathBuf, problems: Vec<Problem> },
+}
+
+struct Invalid<'a> {
+    file: &'a FsPath,
+    problems: &'a [Problem],
+}
+
+impl fmt::Display for Invalid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(
+            f,
+            "{} has {count} problem{}:",
+            self.file.display(),
+            if count == 1 { "" } else { "s" }
+        )?;
+        for p in self.problems {
+            write!(
+                f,
+                "\n  {}:{}:{}: {}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                p.path,
+                p.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Where to look when `--config` and `$DBALERT_CONFIG` are not given, in order.
+pub fn search_path() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("alerts.yaml")];
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        paths.push(PathBuf::from(dir).join("dbalert/alerts.yaml"));
+    } else if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        paths.push(PathBuf::from(home).join(".config/dbalert/alerts.yaml"));
+    }
+    paths.push(PathBuf::from("/etc/dbalert/alerts.yaml"));
+    paths
+}
+
+/// Finds the config file: `explicit` (from `--config` or `$DBALERT_CONFIG`) or the first file
+/// of [`search_path`] that exists.
+pub fn find(explicit: Option<&FsPath>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    let searched = search_path();
+    searched
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(ConfigError::NotFound { searched })
+}
+
+/// Reads and checks the config file at `file`.
+pub fn load(file: &FsPath) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        file: file.to_owned(),
+        source,
+    })?;
+    let mut config = parse(&text, file, Box::new(|name| std::env::var(name).ok()))?;
+    if let Some(warning) = permission_warning(file, &config.inline_secrets) {
+        config.warnings.push(warning);
+    }
+    Ok(config)
+}
+
+/// Checks config text. `file` names it in messages and anchors relative `${file:}` paths;
+/// `env` looks up `${env:}` references.
+pub fn parse(
+    text: &str,
+    file: &FsPath,
+    env: Box<dyn Fn(&str) -> Option<String>>,
+) -> Result<Config, ConfigError> {
+    let root = yaml::parse(text).map_err(|err| ConfigError::Syntax {
+        file: file.to_owned(),
+        message: err.to_string(),
+    })?;
+    let base = file.parent().unwrap_or(FsPath::new("."));
+    let mut reader = Reader::new(root, base, env);
+
+    match reader.node(&Path::root()) {
+        Some(Node::Map(_)) => {}
+        _ => reader.problem(
+            &Path::root(),
+            "the config must be a map of sections (state, receivers, …)",
+        ),
+    }
+    for key in reader.keys(&Path::root()) {
+        if !SECTIONS.contains(&key.as_str()) {
+            reader.problem(
+                &Path::root().key(&key),
+                format!(
+                    "unknown section `{key}`; expected one of {}",
+                    SECTIONS.join(", ")
+                ),
+            );
+        }
+    }
+
+    let state = reader
+        .parse::<Option<StateConfig>>(&Path::root().key("state"))
+        .flatten()
+        .unwrap_or_default();
+    let receivers = receiver::resolve(&mut reader);
+    let inline_secrets = inline_secrets(&reader, &receivers);
+
+    let problems = reader.into_problems();
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            file: file.to_owned(),
+            problems,
+        });
+    }
+    Ok(Config {
+        file: file.to_owned(),
+        state: StateSettings {
+            path: state.path.unwrap_or_else(default_state_path),
+        },
+        receivers,
+        warnings: Vec::new(),
+        inline_secrets,
+    })
+}
+
+/// `$XDG_STATE_HOME/dbalert/state.db`, else `~/.local/state/dbalert/state.db`.
+pub fn default_state_path() -> PathBuf {
+    let dir = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/state"))
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    dir.join("dbalert/state.db")
+}
+
+/// The keys, per receiver kind, that hold a credential.
+fn secret_paths(receivers: &BTreeMap<ReceiverName, Receiver>) -> Vec<Path> {
+    receivers
+        .values()
+        .filter_map(|r| match &r.kind {
+            ReceiverKind::Slack(_) => Some(
+                Path::root()
+                    .key("receivers")
+                    .key(&r.name.0)
+                    .key("slack")
+                    .key("webhook_url"),
+            ),
+            ReceiverKind::Stdout(_) => None,
+        })
+        .collect()
+}
+
+fn inline_secrets(
+    reader: &Reader,
+    receivers: &BTreeMap<ReceiverName, Receiver>,
+) -> Vec<String> {
+    secret_paths(receivers)
+        .into_iter()
+        .filter(|path| reader.is_literal(path))
+        .map(|path| path.to_string())
+        .collect()
+}
+
+/// A file that holds a credential inline should be readable by its owner only.
+#[cfg(unix)]
+fn permission_warning(file: &FsPath, inline: &[String]) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if inline.is_empty() {
+        return None;
+    }
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{file} holds secrets inline ({keys}) and other users may read it (mode {mode:o}); \
+             run `chmod 600 {file}`, or move the secrets to `${{file:PATH}}` or `${{env:NAME}}`",
+            file = file.display(),
+            keys = inline.join(", "),
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn permission_warning(_file: &FsPath, _inline: &[String]) -> Option<String> {
+    None
+}

@@ -1,0 +1,153 @@
+//! Turns the located YAML tree into typed values, section by section, collecting every problem
+//! with its position instead of stopping at the first.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::Spanned;
+
+use super::Problem;
+use super::interpolate;
+use super::yaml::{self, Node, Path};
+
+pub struct Reader {
+    root: Spanned<Node>,
+    base: PathBuf,
+    env: Box<dyn Fn(&str) -> Option<String>>,
+    problems: Vec<Problem>,
+    /// Every value that came from `${env:}` or `${file:}`; scrubbed from messages.
+    secrets: Vec<String>,
+}
+
+impl Reader {
+    pub fn new(
+        root: Spanned<Node>,
+        base: &FsPath,
+        env: Box<dyn Fn(&str) -> Option<String>>,
+    ) -> Self {
+        Self {
+            root,
+            base: base.to_owned(),
+            env,
+            problems: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    pub fn node(&self, path: &Path) -> Option<&Node> {
+        yaml::get(&self.root, path).map(|n| &n.value)
+    }
+
+    /// The keys of the map at `path`, in file order; empty when there is no map there.
+    pub fn keys(&self, path: &Path) -> Vec<String> {
+        match self.node(path) {
+            Some(Node::Map(entries)) => entries.iter().map(|(k, _)| k.value.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// True when the string at `path` is written literally in the file rather than taken from
+    /// `${env:}` or `${file:}`.
+    pub fn is_literal(&self, path: &Path) -> bool {
+        match self.node(path) {
+            Some(Node::Str(text)) => !interpolate::expand(text, &self.base, &|_| Some(String::new()))
+                .referenced,
+            _ => false,
+        }
+    }
+
+    pub fn problem(&mut self, path: &Path, message: impl Into<String>) {
+        let position = yaml::locate(&self.root, path);
+        let mut message = message.into();
+        for secret in &self.secrets {
+            if !secret.is_empty() {
+                message = message.replace(secret.as_str(), "(redacted)");
+            }
+        }
+        self.problems.push(Problem {
+            line: position.line,
+            column: position.column,
+            path: path.clone(),
+            message,
+        });
+    }
+
+    /// Parses the node at `path` into `T`. A missing node is read as YAML `null`, so optional
+    /// sections and `#[serde(default)]` work. Returns `None` after recording the problem.
+    pub fn parse<T: DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
+        let before = self.problems.len();
+        let value = match yaml::get(&self.root, path).cloned() {
+            Some(node) => self.to_json(&node, path),
+            None => serde_json::Value::Null,
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(parsed) => Some(parsed),
+            Err(err) => {
+                let at = path.join(&Path::from_serde(err.path()));
+                let message = explain(&err.into_inner().to_string());
+                self.problem(&at, message);
+                None
+            }
+        }
+    }
+
+    fn to_json(&mut self, node: &Spanned<Node>, path: &Path) -> serde_json::Value {
+        use serde_json::Value;
+        match &node.value {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(i) => Value::from(*i),
+            Node::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            Node::Str(text) => {
+                let expanded = interpolate::expand(text, &self.base, &*self.env);
+                if expanded.referenced {
+                    self.secrets.push(expanded.text.clone());
+                }
+                for problem in expanded.problems {
+                    self.problem(path, problem);
+                }
+                Value::String(expanded.text)
+            }
+            Node::Seq(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.to_json(item, &path.index(i)))
+                    .collect(),
+            ),
+            Node::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), self.to_json(v, &path.key(&k.value))))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn into_problems(mut self) -> Vec<Problem> {
+        self.problems
+            .sort_by_key(|p| (p.line, p.column, p.path.clone()));
+        self.problems
+    }
+}
+
+/// Rewrites serde's messages into ones that say what to do.
+fn explain(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return format!(
+            "unknown key {}; check the spelling (the annotated alerts.yaml lists every key)",
+            rest.replace(", expected one of", "; expected one of")
+                .replace(", expected", "; expected")
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return format!("unknown kind {rest}");
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("missing key {field}; add it");
+    }
+    message.to_owned()
+}

@@ -1,0 +1,130 @@
+//! Making untrusted text safe and short enough for Slack.
+//!
+//! Slack gives `&`, `<` and `>` a meaning (`<!channel>`, `<@U123>`, `<https://x|label>`); escaping
+//! exactly those three as `&amp;`, `&lt;`, `&gt;` shows them literally
+//! (<https://docs.slack.dev/messaging/formatting-message-text#escaping>). Lengths are counted in
+//! characters after escaping, since `&` grows five-fold.
+
+/// Appended where text was cut, so readers know there was more.
+pub const CUT_MARKER: &str = "… (cut)";
+
+/// Removes characters that have no place in a chat message: NUL and the other control
+/// characters except newline and tab, and a carriage return before a newline.
+pub fn clean(input: &str) -> String {
+    input
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
+        .collect()
+}
+
+/// Escapes `&`, `<`, `>` for Slack mrkdwn.
+pub fn escape(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        c => out.push(c),
+    }
+}
+
+fn escaped_len(c: char) -> usize {
+    match c {
+        '&' => 5,
+        '<' | '>' => 4,
+        _ => 1,
+    }
+}
+
+/// Cleans, escapes and cuts `input` to at most `max_chars` characters, never splitting an
+/// escape, and marks the cut.
+pub fn mrkdwn(input: &str, max_chars: usize) -> String {
+    let cleaned = clean(input);
+    let full: usize = cleaned.chars().map(escaped_len).sum();
+    if full <= max_chars {
+        return escape(&cleaned);
+    }
+    let budget = max_chars.saturating_sub(CUT_MARKER.chars().count());
+    let mut out = String::new();
+    let mut used = 0;
+    for c in cleaned.chars() {
+        let len = escaped_len(c);
+        if used + len > budget {
+            break;
+        }
+        used += len;
+        push_escaped(&mut out, c);
+    }
+    out.push_str(CUT_MARKER);
+    out
+}
+
+/// Cleans and cuts `input` for a `plain_text` object, which Slack does not parse.
+pub fn plain(input: &str, max_chars: usize) -> String {
+    let cleaned = clean(input);
+    if cleaned.chars().count() <= max_chars {
+        return cleaned;
+    }
+    let budget = max_chars.saturating_sub(CUT_MARKER.chars().count());
+    let mut out: String = cleaned.chars().take(budget).collect();
+    out.push_str(CUT_MARKER);
+    out
+}
+
+/// A link target for `<url|label>`: characters Slack would read as syntax are percent-encoded
+/// rather than entity-escaped, since Slack does not decode entities inside link targets.
+pub fn link_target(url: &reqwest::Url) -> String {
+    url.as_str()
+        .replace('|', "%7C")
+        .replace('<', "%3C")
+        .replace('>', "%3E")
+        .replace(' ', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_slack_control_sequences() {
+        assert_eq!(
+            escape("<!channel> <@U1> & <http://x|y>"),
+            "&lt;!channel&gt; &lt;@U1&gt; &amp; &lt;http://x|y&gt;"
+        );
+    }
+
+    #[test]
+    fn cuts_after_escaping_without_splitting_an_entity() {
+        let out = mrkdwn(&"&".repeat(100), 23);
+        assert!(out.chars().count() <= 23, "{out}");
+        assert!(out.ends_with(CUT_MARKER));
+        let body = out.trim_end_matches(CUT_MARKER);
+        assert_eq!(body, "&amp;&amp;&amp;", "whole entities only");
+    }
+
+    #[test]
+    fn short_text_is_not_marked() {
+        assert_eq!(mrkdwn("fine", 10), "fine");
+        assert_eq!(plain("fine", 4), "fine");
+        assert_eq!(plain("toolong text", 9), "to… (cut)");
+    }
+
+    #[test]
+    fn control_characters_are_removed() {
+        assert_eq!(clean("a\0b\r\nc\u{1b}[31md\te"), "ab\nc[31md\te");
+    }
+
+    #[test]
+    fn link_targets_cannot_break_out() {
+        let url = reqwest::Url::parse("https://x.example/a?q=1|<b>").unwrap();
+        assert!(!link_target(&url).contains(['|', '<', '>']));
+    }
+}

@@ -1,0 +1,84 @@
+//! The one way dbalert builds an HTTP client: rustls with the system's roots plus an optional
+//! private CA, `HTTPS_PROXY`/`NO_PROXY` or a per-receiver proxy, timeouts, no redirects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::BuildError;
+use crate::config::ReceiverName;
+use crate::config::secret::Secret;
+
+/// The longest dbalert waits to open a connection, whatever the request timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Network settings shared by every HTTP receiver kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportConfig {
+    /// A PEM file with one or more CA certificates to trust besides the system's (for a private
+    /// CA or a TLS-inspecting proxy).
+    pub ca_file: Option<PathBuf>,
+    /// A proxy URL for this receiver only, e.g. `http://user:pass@proxy:3128`. Without it,
+    /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` from the environment apply.
+    pub proxy: Option<Secret>,
+}
+
+/// Builds a client for receiver `receiver` with request timeout `timeout`.
+pub fn client(
+    receiver: &ReceiverName,
+    transport: &TransportConfig,
+    timeout: Duration,
+) -> Result<reqwest::Client, BuildError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("dbalert/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        // A webhook that redirects is misconfigured; following it could send the payload
+        // somewhere unexpected.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &transport.ca_file {
+        let ca_error = |message: String| BuildError::CaFile {
+            receiver: receiver.clone(),
+            path: path.display().to_string(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| ca_error(format!("not a PEM certificate bundle ({e})")))?;
+        if certs.is_empty() {
+            return Err(ca_error("no certificate in the file".to_owned()));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    if let Some(proxy) = &transport.proxy {
+        let proxy = reqwest::Proxy::all(proxy.expose())
+            .map_err(|_| BuildError::Client {
+                receiver: receiver.clone(),
+                message: "proxy is not a valid URL; write it like http://proxy.example:3128"
+                    .to_owned(),
+            })?
+            .no_proxy(reqwest::NoProxy::from_env());
+        builder = builder.proxy(proxy);
+    }
+    builder.build().map_err(|e| BuildError::Client {
+        receiver: receiver.clone(),
+        message: format!("cannot set up HTTPS: {}", error_chain(&e.without_url())),
+    })
+}
+
+/// An error and its causes on one line, as `outer: inner: root`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
