@@ -6,7 +6,7 @@
 
 pub mod duration;
 mod interpolate;
-mod reader;
+pub(crate) mod reader;
 pub mod receiver;
 pub mod secret;
 pub mod yaml;
