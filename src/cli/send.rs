@@ -13,7 +13,7 @@ use crate::config::secret::Secret;
 use crate::render::{Message, blockkit};
 use crate::sink::slack::{SlackReceiverConfig, check_webhook_url};
 use crate::sink::stdout::print_payload;
-use crate::sink::{Sink, SendError};
+use crate::sink::{SendError, Sink};
 
 /// The most read from stdin; the rest is drained and the text marked as cut. Slack shows far
 /// less than this anyway.
@@ -146,7 +146,11 @@ fn target(cli: &Cli, args: &SendArgs) -> Result<Sink, Failure> {
             return Err(Failure::usage(anyhow!(
                 "no receiver `{name}` in {}; receivers there: {}",
                 config.file.display(),
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             )));
         };
         return Sink::build(receiver).map_err(Failure::usage);

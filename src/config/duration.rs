@@ -31,7 +31,9 @@ impl Duration {
         let mut total = StdDuration::ZERO;
         let mut rest = text;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("`{text}` is not a duration; {HINT}"));
             }
@@ -39,8 +41,10 @@ impl Duration {
                 .parse()
                 .map_err(|_| format!("`{text}` is too large a duration"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-            let unit = match &rest[..unit_len] {
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit = match rest[..unit_len].trim() {
                 "ms" => StdDuration::from_millis(1),
                 "s" => StdDuration::from_secs(1),
                 "m" => StdDuration::from_secs(60),
@@ -121,14 +125,26 @@ mod tests {
             ("1h30m", 5400),
             ("2w", 1_209_600),
         ] {
-            assert_eq!(Duration::parse(text).unwrap().get().as_secs(), secs, "{text}");
+            assert_eq!(
+                Duration::parse(text).unwrap().get().as_secs(),
+                secs,
+                "{text}"
+            );
         }
         assert_eq!(Duration::parse("250ms").unwrap().get().as_millis(), 250);
     }
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for text in ["", "5", "m5", "5 minutes", "5x", "-5s", "99999999999999999999s"] {
+        for text in [
+            "",
+            "5",
+            "m5",
+            "5 minutes",
+            "5x",
+            "-5s",
+            "99999999999999999999s",
+        ] {
             assert!(Duration::parse(text).is_err(), "{text} should fail");
         }
     }

@@ -9,9 +9,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// `${kind:arg}`; `$${` is a literal `${`.
-static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\$\$\{|\$\{([^}]*)\}").expect("the reference pattern is valid")
-});
+static REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\$\{|\$\{([^}]*)\}").expect("the reference pattern is valid"));
 
 /// The outcome of expanding one string.
 #[derive(Debug, Default, PartialEq)]
@@ -105,6 +104,10 @@ mod tests {
         let out = expand("${file:hook}", dir.path(), &env);
         assert_eq!(out.text, "secret-value");
         let missing = expand("${file:nope}", dir.path(), &env);
-        assert!(missing.problems[0].contains("cannot read"), "{:?}", missing.problems);
+        assert!(
+            missing.problems[0].contains("cannot read"),
+            "{:?}",
+            missing.problems
+        );
     }
 }

@@ -74,7 +74,10 @@ pub enum ConfigError {
     #[error("{}: not valid YAML: {message}", .file.display())]
     Syntax { file: PathBuf, message: String },
     #[error("{}", Invalid { file, problems })]
-    Invalid { file: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 struct Invalid<'a> {
@@ -234,10 +237,7 @@ fn secret_paths(receivers: &BTreeMap<ReceiverName, Receiver>) -> Vec<Path> {
         .collect()
 }
 
-fn inline_secrets(
-    reader: &Reader,
-    receivers: &BTreeMap<ReceiverName, Receiver>,
-) -> Vec<String> {
+fn inline_secrets(reader: &Reader, receivers: &BTreeMap<ReceiverName, Receiver>) -> Vec<String> {
     secret_paths(receivers)
         .into_iter()
         .filter(|path| reader.is_literal(path))

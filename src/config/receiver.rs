@@ -90,7 +90,12 @@ const KINDS: &str = "`slack` or `stdout`";
 pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
     let section = Path::root().key("receivers");
     let mut receivers = BTreeMap::new();
-    if reader.node(&section).is_some() && !matches!(reader.node(&section), Some(super::yaml::Node::Map(_)) | Some(super::yaml::Node::Null)) {
+    if reader.node(&section).is_some()
+        && !matches!(
+            reader.node(&section),
+            Some(super::yaml::Node::Map(_)) | Some(super::yaml::Node::Null)
+        )
+    {
         reader.problem(&section, "expected a map of receiver names to receivers");
         return receivers;
     }
@@ -116,7 +121,10 @@ pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
             }
             (None, Some(stdout)) => ReceiverKind::Stdout(stdout),
             (None, None) => {
-                reader.problem(&path, format!("receiver `{name}` has no kind; add one of {KINDS}"));
+                reader.problem(
+                    &path,
+                    format!("receiver `{name}` has no kind; add one of {KINDS}"),
+                );
                 continue;
             }
             (Some(_), Some(_)) => {
@@ -125,7 +133,14 @@ pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
             }
         };
         let name = ReceiverName(name);
-        receivers.insert(name.clone(), Receiver { name, kind, delivery });
+        receivers.insert(
+            name.clone(),
+            Receiver {
+                name,
+                kind,
+                delivery,
+            },
+        );
     }
     receivers
 }

@@ -142,9 +142,10 @@ pub fn get<'a>(root: &'a Spanned<Node>, path: &Path) -> Option<&'a Spanned<Node>
     let mut node = root;
     for segment in path.segments() {
         node = match (&node.value, segment) {
-            (Node::Map(entries), Segment::Key(key)) => {
-                entries.iter().find(|(k, _)| &k.value == key).map(|(_, v)| v)?
-            }
+            (Node::Map(entries), Segment::Key(key)) => entries
+                .iter()
+                .find(|(k, _)| &k.value == key)
+                .map(|(_, v)| v)?,
             (Node::Seq(items), Segment::Index(index)) => items.get(*index)?,
             _ => return None,
         };

@@ -40,12 +40,19 @@ fn section(text: String) -> Value {
 /// The Slack payload for one message from `dbalert send`.
 pub fn message_payload(message: &Message) -> Value {
     let emoji = message.severity.emoji();
-    let title = message.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let title = message
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     let body = message.text.trim();
 
     let headline = match title {
         Some(title) => format!("{emoji} *{}*", text::mrkdwn(title, MAX_HEADER_TEXT)),
-        None => format!("{emoji} {}", text::mrkdwn(body, MAX_SECTION_TEXT - emoji.len() - 1)),
+        None => format!(
+            "{emoji} {}",
+            text::mrkdwn(body, MAX_SECTION_TEXT - emoji.len() - 1)
+        ),
     };
     let fallback = match title {
         Some(title) => format!("{emoji} {}: {}", title, body),
@@ -137,7 +144,10 @@ pub fn validate(payload: &Value) -> Result<(), Vec<String>> {
         match attachments.as_array() {
             Some(list) => {
                 if list.len() > MAX_ATTACHMENTS {
-                    errors.push(format!("attachments: {} items, over Slack's {MAX_ATTACHMENTS}", list.len()));
+                    errors.push(format!(
+                        "attachments: {} items, over Slack's {MAX_ATTACHMENTS}",
+                        list.len()
+                    ));
                 }
                 for (i, attachment) in list.iter().enumerate() {
                     if let Some(blocks) = attachment.get("blocks") {
@@ -148,7 +158,11 @@ pub fn validate(payload: &Value) -> Result<(), Vec<String>> {
             None => errors.push("attachments: must be a list".to_owned()),
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn check_blocks(at: &str, blocks: &Value, errors: &mut Vec<String>) {
@@ -157,7 +171,10 @@ fn check_blocks(at: &str, blocks: &Value, errors: &mut Vec<String>) {
         return;
     };
     if list.len() > MAX_BLOCKS {
-        errors.push(format!("{at}: {} blocks, over Slack's {MAX_BLOCKS}", list.len()));
+        errors.push(format!(
+            "{at}: {} blocks, over Slack's {MAX_BLOCKS}",
+            list.len()
+        ));
     }
     let mut ids = std::collections::HashSet::new();
     for (i, block) in list.iter().enumerate() {
@@ -183,30 +200,59 @@ fn check_blocks(at: &str, blocks: &Value, errors: &mut Vec<String>) {
                 if let Some(fields) = fields {
                     let list = fields.as_array().map(Vec::as_slice).unwrap_or_default();
                     if list.len() > MAX_FIELDS {
-                        errors.push(format!("{at}.fields: {} items, over Slack's {MAX_FIELDS}", list.len()));
+                        errors.push(format!(
+                            "{at}.fields: {} items, over Slack's {MAX_FIELDS}",
+                            list.len()
+                        ));
                     }
                     for (j, field) in list.iter().enumerate() {
-                        check_text(&format!("{at}.fields[{j}]"), field, MAX_FIELD_TEXT, false, errors);
+                        check_text(
+                            &format!("{at}.fields[{j}]"),
+                            field,
+                            MAX_FIELD_TEXT,
+                            false,
+                            errors,
+                        );
                     }
                 }
             }
             Some("header") => match block.get("text") {
-                Some(text) => check_text(&format!("{at}.text"), text, MAX_HEADER_TEXT, true, errors),
+                Some(text) => {
+                    check_text(&format!("{at}.text"), text, MAX_HEADER_TEXT, true, errors)
+                }
                 None => errors.push(format!("{at}: a header needs `text`")),
             },
             Some("context") => {
-                let list = block.get("elements").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+                let list = block
+                    .get("elements")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 if list.is_empty() || list.len() > MAX_CONTEXT_ELEMENTS {
-                    errors.push(format!("{at}.elements: {} items; Slack takes 1 to {MAX_CONTEXT_ELEMENTS}", list.len()));
+                    errors.push(format!(
+                        "{at}.elements: {} items; Slack takes 1 to {MAX_CONTEXT_ELEMENTS}",
+                        list.len()
+                    ));
                 }
                 for (j, element) in list.iter().enumerate() {
                     if element.get("type").and_then(Value::as_str) != Some("image") {
-                        check_text(&format!("{at}.elements[{j}]"), element, MAX_SECTION_TEXT, false, errors);
+                        check_text(
+                            &format!("{at}.elements[{j}]"),
+                            element,
+                            MAX_SECTION_TEXT,
+                            false,
+                            errors,
+                        );
                     }
                 }
             }
-            Some("divider" | "actions" | "image" | "rich_text" | "markdown" | "file" | "video" | "input") => {}
-            Some(other) => errors.push(format!("{at}.type: `{other}` is not a Block Kit block type")),
+            Some(
+                "divider" | "actions" | "image" | "rich_text" | "markdown" | "file" | "video"
+                | "input",
+            ) => {}
+            Some(other) => errors.push(format!(
+                "{at}.type: `{other}` is not a Block Kit block type"
+            )),
             None => errors.push(format!("{at}: a block needs a `type`")),
         }
     }
@@ -221,7 +267,9 @@ fn check_text(at: &str, object: &Value, max: usize, plain_only: bool, errors: &m
         None => errors.push(format!("{at}: a text object needs a `type`")),
     }
     match object.get("text").and_then(Value::as_str) {
-        Some(t) if t.is_empty() => errors.push(format!("{at}.text: empty; Slack needs at least 1 character")),
+        Some(t) if t.is_empty() => errors.push(format!(
+            "{at}.text: empty; Slack needs at least 1 character"
+        )),
         Some(t) if t.chars().count() > max => errors.push(format!(
             "{at}.text: {} characters, over Slack's {max}",
             t.chars().count()
@@ -257,7 +305,9 @@ mod tests {
     #[test]
     fn many_long_fields_stay_within_limits() {
         let mut m = message("body");
-        m.fields = (0..100).map(|i| (format!("k{i}{}", "&".repeat(500)), "v".repeat(5000))).collect();
+        m.fields = (0..100)
+            .map(|i| (format!("k{i}{}", "&".repeat(500)), "v".repeat(5000)))
+            .collect();
         let payload = message_payload(&m);
         validate(&payload).unwrap_or_else(|e| panic!("{e:?}"));
         assert!(payload.to_string().contains("and 60 more fields"));
@@ -266,11 +316,23 @@ mod tests {
     #[test]
     fn shape_of_a_message() {
         let payload = message_payload(&message("ORA-00060 <!channel>"));
-        assert_eq!(payload["text"], ":red_circle: Deadlock in ORDERS: ORA-00060 &lt;!channel&gt;");
-        assert_eq!(payload["blocks"][0]["text"]["text"], ":red_circle: *Deadlock in ORDERS*");
+        assert_eq!(
+            payload["text"],
+            ":red_circle: Deadlock in ORDERS: ORA-00060 &lt;!channel&gt;"
+        );
+        assert_eq!(
+            payload["blocks"][0]["text"]["text"],
+            ":red_circle: *Deadlock in ORDERS*"
+        );
         assert_eq!(payload["attachments"][0]["color"], "#E01E5A");
-        assert_eq!(payload["attachments"][0]["blocks"][0]["text"]["text"], "ORA-00060 &lt;!channel&gt;");
-        assert_eq!(payload["attachments"][0]["blocks"][1]["fields"][0]["text"], "*db*\nPROD");
+        assert_eq!(
+            payload["attachments"][0]["blocks"][0]["text"]["text"],
+            "ORA-00060 &lt;!channel&gt;"
+        );
+        assert_eq!(
+            payload["attachments"][0]["blocks"][1]["fields"][0]["text"],
+            "*db*\nPROD"
+        );
         assert_eq!(
             payload["attachments"][0]["blocks"][2]["elements"][0]["text"],
             "<https://runbooks.example/deadlock|runbooks.example>"

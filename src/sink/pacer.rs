@@ -24,7 +24,9 @@ static PACERS: LazyLock<Mutex<HashMap<String, Arc<Pacer>>>> = LazyLock::new(Defa
 impl Pacer {
     /// The pacer for `destination` (a full URL; it is only used as a map key, never printed).
     pub fn for_destination(destination: &str) -> Arc<Self> {
-        let mut pacers = PACERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pacers = PACERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         pacers.entry(destination.to_owned()).or_default().clone()
     }
 

@@ -223,7 +223,8 @@ pub fn classify(
         _ => Err(SendError::Rejected {
             endpoint,
             status,
-            hint: permanent_hint(&reason).unwrap_or("retrying will not help; check the webhook in Slack"),
+            hint: permanent_hint(&reason)
+                .unwrap_or("retrying will not help; check the webhook in Slack"),
             reason,
         }),
     }
@@ -232,8 +233,12 @@ pub fn classify(
 /// What a user should do about each permanent error Slack documents; `None` for other bodies.
 fn permanent_hint(reason: &str) -> Option<&'static str> {
     Some(match reason {
-        "invalid_payload" | "no_text" | "missing_text_or_fallback_or_attachments"
-        | "invalid_blocks" | "invalid_blocks_format" | "invalid_attachments"
+        "invalid_payload"
+        | "no_text"
+        | "missing_text_or_fallback_or_attachments"
+        | "invalid_blocks"
+        | "invalid_blocks_format"
+        | "invalid_attachments"
         | "too_many_attachments" => {
             "Slack could not read the message; if dbalert built it, please report this as a bug with the -vv output"
         }

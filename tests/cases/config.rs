@@ -1,0 +1,200 @@
+//! Config errors: one fixture per mistake, each named by file, line, column and key.
+
+use std::path::PathBuf;
+
+use crate::support::{dbalert, stderr_of, workdir};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+/// Runs `dbalert check` on a fixture and returns stderr, asserting exit code 2.
+fn check_fails(name: &str) -> String {
+    let dir = workdir(&[]);
+    let output = dbalert(dir.path())
+        .arg("-c")
+        .arg(fixture(name))
+        .arg("check")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    stderr_of(&output)
+}
+
+#[test]
+fn each_mistake_is_named_by_line_and_key() {
+    for (file, location, key, words) in [
+        (
+            "unknown-key.yaml",
+            ":5:7:",
+            "receivers.dba.slack.webhok_url",
+            "unknown key `webhok_url`",
+        ),
+        (
+            "missing-env.yaml",
+            ":5:7:",
+            "receivers.dba.slack.webhook_url",
+            "`DBALERT_TEST_UNSET_VARIABLE` is not set",
+        ),
+        (
+            "bad-duration.yaml",
+            ":6:5:",
+            "receivers.dba.timeout",
+            "`minutes` is not a unit",
+        ),
+        (
+            "wrong-type.yaml",
+            ":6:5:",
+            "receivers.dba.max_retries",
+            "invalid type: sequence",
+        ),
+        (
+            "receiver-two-kinds.yaml",
+            ":3:3:",
+            "receivers.dba",
+            "more than one kind",
+        ),
+        (
+            "unknown-section.yaml",
+            ":2:1:",
+            "recievers",
+            "unknown section `recievers`",
+        ),
+    ] {
+        let stderr = check_fails(file);
+        let want = format!("{file}{location} {key}: ");
+        assert!(
+            stderr.contains(&want),
+            "{file}: expected `{want}` in:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(words),
+            "{file}: expected `{words}` in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_at_once() {
+    let stderr = check_fails("several-problems.yaml");
+    assert!(stderr.contains("has 3 problems"), "{stderr}");
+    assert!(stderr.contains(":3:3: state.pat: unknown key"), "{stderr}");
+    assert!(
+        stderr.contains(":7:7: receivers.a.slack.webhook_url: not a URL"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(":10:5: receivers.b.send_resolved: invalid type"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn secrets_from_the_environment_never_appear_in_errors() {
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  dba:\n    slack:\n      webhook_url: https://hooks.example/x\n    max_retries: ${env:RETRIES}\n",
+    )]);
+    let output = dbalert(dir.path())
+        .env("RETRIES", "hunter2-secret")
+        .arg("check")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("receivers.dba.max_retries"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn inline_secret_in_a_readable_file_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let config =
+        "receivers:\n  dba:\n    slack:\n      webhook_url: https://hooks.example/services/T/B/x\n";
+    let dir = workdir(&[("alerts.yaml", config)]);
+    let file = dir.path().join("alerts.yaml");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let output = dbalert(dir.path())
+        .arg("check")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(
+        stderr.contains("receivers.dba.slack.webhook_url"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hooks.example/services"), "{stderr}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = dbalert(dir.path())
+        .arg("check")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(
+        !stderr_of(&output).contains("chmod"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn config_is_found_on_the_search_path() {
+    let dir = workdir(&[(
+        ".config/dbalert/alerts.yaml",
+        "receivers:\n  console:\n    stdout: {}\n",
+    )]);
+    let output = dbalert(dir.path())
+        .arg("check")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&output.stdout).contains(".config/dbalert/alerts.yaml"));
+
+    let empty = workdir(&[]);
+    let output = dbalert(empty.path())
+        .arg("check")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        stderr_of(&output).contains("no config file found"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn reference_config_is_valid() {
+    let dir = workdir(&[]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Copied so that its relative ${file:orders.webhook} reads a file the test provides.
+    std::fs::copy(root.join("alerts.yaml"), dir.path().join("alerts.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("orders.webhook"),
+        "https://hooks.slack.com/services/T0/B0/file\n",
+    )
+    .unwrap();
+    let output = dbalert(dir.path())
+        .env(
+            "SLACK_DBA_WEBHOOK",
+            "https://hooks.slack.com/services/T0/B0/dba",
+        )
+        .arg("check")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("ok: "));
+}

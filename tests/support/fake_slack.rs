@@ -1,0 +1,259 @@
+//! A local stand-in for Slack's Incoming Webhooks that speaks their documented contract
+//! (<https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks>): `200` with the
+//! body `ok` on success, bare-string error bodies (`invalid_payload`, `no_text`,
+//! `invalid_blocks`, `no_service`, …) with their status codes, `429` with `Retry-After`, and a
+//! limit of one message per second per webhook URL, enforced like Slack's rate limiter.
+//!
+//! Replies can be scripted per URL path (errors, a reset connection, a slow answer), and every
+//! request is recorded so tests can assert on what arrived and when. Dropping a `FakeSlack`
+//! that was never called panics, so a test cannot pass by sending nothing.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// The spacing below which a second message to one URL is answered with 429, as Slack does
+/// past its "1 per second" allowance; a little under a second so that scheduling jitter on a
+/// busy machine does not count against a client that paces correctly.
+pub const LIMIT_SPACING: Duration = Duration::from_millis(950);
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// This status and bare body.
+    Status(u16, &'static str),
+    /// `429` with `Retry-After: secs`.
+    RateLimited(u64),
+    /// Close the connection without answering.
+    Reset,
+    /// Wait, then answer normally.
+    Slow(Duration),
+}
+
+/// One request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub at: Instant,
+    pub content_type: String,
+    pub user_agent: String,
+    pub body: Vec<u8>,
+    /// The status the fake answered (0 for a reset connection).
+    pub status: u16,
+}
+
+impl Recorded {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the request body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    scripts: HashMap<String, VecDeque<Reply>>,
+    requests: Vec<Recorded>,
+    last_accepted: HashMap<String, Instant>,
+}
+
+pub struct FakeSlack {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeSlack {
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let server_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("fake slack runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let state = server_state.clone();
+                            tokio::spawn(async move {
+                                let service = service_fn(move |req| handle(state.clone(), req));
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        Self {
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// A webhook URL on this server; `name` becomes the secret last path segment.
+    pub fn webhook(&self, name: &str) -> String {
+        format!("http://{}/services/T0FAKE/B0FAKE/{name}", self.addr)
+    }
+
+    /// Answers the next requests to `webhook` with `replies`, in order; after them, normally.
+    pub fn script(&self, webhook: &str, replies: impl IntoIterator<Item = Reply>) {
+        let path = path_of(webhook);
+        self.lock().scripts.entry(path).or_default().extend(replies);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    pub fn requests_to(&self, webhook: &str) -> Vec<Recorded> {
+        let path = path_of(webhook);
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for FakeSlack {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if !std::thread::panicking() && self.lock().requests.is_empty() {
+            panic!("FakeSlack was never called: the test sent nothing");
+        }
+    }
+}
+
+fn path_of(webhook: &str) -> String {
+    let after_scheme = webhook.split_once("://").map_or(webhook, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or("/".to_owned(), |i| after_scheme[i..].to_owned())
+}
+
+type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
+
+fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Answer {
+    let mut response = Response::builder()
+        .status(status)
+        .header("content-type", "text/html");
+    if let Some(secs) = retry_after {
+        response = response.header("retry-after", secs.to_string());
+    }
+    Ok(response
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("a valid response"))
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
+    let arrived = Instant::now();
+    let path = req.uri().path().to_owned();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let content_type = header("content-type");
+    let user_agent = header("user-agent");
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+
+    // Recorded on arrival, so that a request whose answer is still pending (a slow reply the
+    // client has given up on) is already visible to the test.
+    let index = {
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        state.requests.push(Recorded {
+            path: path.clone(),
+            at: arrived,
+            content_type: content_type.clone(),
+            user_agent,
+            body: body.clone(),
+            status: 0,
+        });
+        state.requests.len() - 1
+    };
+    let mut scripted = state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .scripts
+        .get_mut(&path)
+        .and_then(VecDeque::pop_front);
+    if let Some(Reply::Slow(wait)) = scripted {
+        tokio::time::sleep(wait).await;
+        scripted = None;
+    }
+
+    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let limited = state
+        .last_accepted
+        .get(&path)
+        .is_some_and(|last| arrived.duration_since(*last) < LIMIT_SPACING);
+    let (status, answer) = match scripted {
+        Some(Reply::Reset) => (0, Err(std::io::Error::other("scripted connection reset"))),
+        Some(Reply::RateLimited(secs)) => (429, reply(429, "", Some(secs))),
+        Some(Reply::Status(status, body)) => (status, reply(status, body, None)),
+        Some(Reply::Slow(_)) | None if limited => (429, reply(429, "", Some(1))),
+        Some(Reply::Slow(_)) | None => match check_payload(&content_type, &body) {
+            Ok(()) => (200, reply(200, "ok", None)),
+            Err(error) => (400, reply(400, error, None)),
+        },
+    };
+    if status == 200 {
+        state.last_accepted.insert(path, arrived);
+    }
+    state.requests[index].status = status;
+    answer
+}
+
+/// What Slack checks before accepting a message.
+fn check_payload(content_type: &str, body: &[u8]) -> Result<(), &'static str> {
+    if !content_type.starts_with("application/json") {
+        return Err("invalid_payload");
+    }
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err("invalid_payload");
+    };
+    let has_text = payload["text"]
+        .as_str()
+        .is_some_and(|t| !t.trim().is_empty());
+    if !has_text && payload.get("blocks").is_none() && payload.get("attachments").is_none() {
+        return Err("no_text");
+    }
+    dbalert::render::blockkit::validate(&payload).map_err(|_| "invalid_blocks")
+}
