@@ -18,7 +18,13 @@ use crate::config::{self, Config};
 pub struct Cli {
     /// The config file [default: ./alerts.yaml, then $XDG_CONFIG_HOME/dbalert/alerts.yaml, then
     /// /etc/dbalert/alerts.yaml]
-    #[arg(short, long, global = true, env = "DBALERT_CONFIG", value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "DBALERT_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// More log output on stderr: -v for a summary, -vv for debugging.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -99,7 +105,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Send(args) => send::run(&cli, args),
         Command::Check(args) => check::run(&cli, args),
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "dbalert", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "dbalert",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
