@@ -45,6 +45,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per run, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Post one message and exit (for shell scripts).

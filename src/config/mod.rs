@@ -109,6 +109,9 @@ impl fmt::Display for Invalid<'_> {
     }
 }
 
+/// Looks up `${env:NAME}`; tests pass their own instead of the process environment.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Where to look when `--config` and `$DBALERT_CONFIG` are not given, in order.
 pub fn search_path() -> Vec<PathBuf> {
     let mut paths = vec![PathBuf::from("alerts.yaml")];
@@ -150,11 +153,7 @@ pub fn load(file: &FsPath) -> Result<Config, ConfigError> {
 
 /// Checks config text. `file` names it in messages and anchors relative `${file:}` paths;
 /// `env` looks up `${env:}` references.
-pub fn parse(
-    text: &str,
-    file: &FsPath,
-    env: Box<dyn Fn(&str) -> Option<String>>,
-) -> Result<Config, ConfigError> {
+pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, ConfigError> {
     let root = yaml::parse(text).map_err(|err| ConfigError::Syntax {
         file: file.to_owned(),
         message: err.to_string(),

@@ -6,25 +6,21 @@ use std::path::{Path as FsPath, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
-use super::Problem;
 use super::interpolate;
 use super::yaml::{self, Node, Path};
+use super::{EnvLookup, Problem};
 
 pub struct Reader {
     root: Spanned<Node>,
     base: PathBuf,
-    env: Box<dyn Fn(&str) -> Option<String>>,
+    env: EnvLookup,
     problems: Vec<Problem>,
     /// Every value that came from `${env:}` or `${file:}`; scrubbed from messages.
     secrets: Vec<String>,
 }
 
 impl Reader {
-    pub fn new(
-        root: Spanned<Node>,
-        base: &FsPath,
-        env: Box<dyn Fn(&str) -> Option<String>>,
-    ) -> Self {
+    pub fn new(root: Spanned<Node>, base: &FsPath, env: EnvLookup) -> Self {
         Self {
             root,
             base: base.to_owned(),
@@ -78,7 +74,7 @@ impl Reader {
     pub fn parse<T: DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
         let before = self.problems.len();
         let value = match yaml::get(&self.root, path).cloned() {
-            Some(node) => self.to_json(&node, path),
+            Some(node) => self.json_of(&node, path),
             None => serde_json::Value::Null,
         };
         if self.problems.len() > before {
@@ -95,7 +91,7 @@ impl Reader {
         }
     }
 
-    fn to_json(&mut self, node: &Spanned<Node>, path: &Path) -> serde_json::Value {
+    fn json_of(&mut self, node: &Spanned<Node>, path: &Path) -> serde_json::Value {
         use serde_json::Value;
         match &node.value {
             Node::Null => Value::Null,
@@ -116,13 +112,13 @@ impl Reader {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| self.to_json(item, &path.index(i)))
+                    .map(|(i, item)| self.json_of(item, &path.index(i)))
                     .collect(),
             ),
             Node::Map(entries) => Value::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.value.clone(), self.to_json(v, &path.key(&k.value))))
+                    .map(|(k, v)| (k.value.clone(), self.json_of(v, &path.key(&k.value))))
                     .collect(),
             ),
         }

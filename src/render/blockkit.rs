@@ -267,7 +267,7 @@ fn check_text(at: &str, object: &Value, max: usize, plain_only: bool, errors: &m
         None => errors.push(format!("{at}: a text object needs a `type`")),
     }
     match object.get("text").and_then(Value::as_str) {
-        Some(t) if t.is_empty() => errors.push(format!(
+        Some("") => errors.push(format!(
             "{at}.text: empty; Slack needs at least 1 character"
         )),
         Some(t) if t.chars().count() > max => errors.push(format!(
