@@ -3,6 +3,7 @@
 mod check;
 mod send;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -158,6 +159,7 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second initialisation (tests calling run twice) is harmless; ignore it.
     let _ = match format {

@@ -30,6 +30,11 @@ impl Reader {
         }
     }
 
+    /// The directory relative paths in the config are read from: the config file's own.
+    pub fn base(&self) -> &FsPath {
+        &self.base
+    }
+
     pub fn node(&self, path: &Path) -> Option<&Node> {
         yaml::get(&self.root, path).map(|n| &n.value)
     }

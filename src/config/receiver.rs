@@ -112,7 +112,8 @@ pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
             send_resolved: raw.send_resolved.unwrap_or(defaults.send_resolved),
         };
         let kind = match (raw.slack, raw.stdout) {
-            (Some(slack), None) => {
+            (Some(mut slack), None) => {
+                slack.ca_file = slack.ca_file.map(|file| reader.base().join(file));
                 if let Err(problem) = slack.check() {
                     reader.problem(&path.key("slack").key(problem.key), problem.message);
                     continue;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::fake_slack::{FakeSlack, LIMIT_SPACING, Reply};
+use crate::support::fake_slack::{FakeSlack, LIMIT_SPACING, Reply, TestCa};
 use crate::support::{dbalert, stderr_of, stdout_of, workdir};
 
 /// The secret part of every test webhook URL; it must never show up on stderr.
@@ -383,4 +383,137 @@ fn usage_errors_exit_2_and_never_echo_the_url() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains(SECRET), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn retry_after_past_the_deadline_gives_up_without_waiting() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook(SECRET);
+    slack.script(&hook, [Reply::RateLimited(600)]);
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  ops:\n    slack:\n      webhook_url: ${env:HOOK}\n    deadline: 5s\n",
+    )]);
+    let started = std::time::Instant::now();
+    let output = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["send", "--to", "ops", "hello"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("gave up after 1 attempt"), "{stderr}");
+    assert!(stderr.contains("Retry-After 600s"), "{stderr}");
+    assert_eq!(slack.requests_to(&hook).len(), 1);
+    // Generous bound: the point is that it did not sleep the 600 s Slack asked for.
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn receiver_proxy_carries_the_request() {
+    // The proxy is a second fake: an HTTP proxy receives `POST http://host/path` and our fake
+    // answers it like the webhook would, so a recorded request proves the proxy was used.
+    let proxy = FakeSlack::start();
+    let hook = format!("http://hooks.slack.invalid/services/T0/B0/{SECRET}");
+    let proxy_url = proxy.base_url();
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  ops:\n    slack:\n      webhook_url: ${env:HOOK}\n      proxy: ${env:PROXY}\n",
+    )]);
+    dbalert(dir.path())
+        .env("HOOK", &hook)
+        .env("PROXY", &proxy_url)
+        .args(["send", "--to", "ops", "via proxy"])
+        .assert()
+        .success();
+    let requests = proxy.requests_to(&hook);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].json()["text"], ":information_source: via proxy");
+}
+
+#[test]
+fn proxy_from_the_environment_is_honoured() {
+    let proxy = FakeSlack::start();
+    let hook = format!("http://hooks.slack.invalid/services/T0/B0/{SECRET}");
+    let proxy_url = proxy.base_url();
+    let dir = workdir(&[]);
+    dbalert(dir.path())
+        .env("HTTP_PROXY", &proxy_url)
+        .args(["send", "--webhook", &hook, "via env proxy"])
+        .assert()
+        .success();
+    assert_eq!(proxy.requests_to(&hook).len(), 1);
+}
+
+#[test]
+fn ca_file_trusts_a_private_ca_that_the_system_does_not() {
+    let ca = TestCa::new();
+    let slack = FakeSlack::start_tls(&ca);
+    let hook = slack.webhook_tls(SECRET);
+    let config = |ca_line: &str| {
+        format!(
+            "receivers:\n  ops:\n    slack:\n      webhook_url: ${{env:HOOK}}\n{ca_line}    max_retries: 0\n"
+        )
+    };
+    let dir = workdir(&[
+        ("trusted.yaml", &config("      ca_file: ca.pem\n")),
+        ("untrusted.yaml", &config("")),
+        ("ca.pem", &ca.ca_pem),
+    ]);
+    dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["-c", "trusted.yaml", "send", "--to", "ops", "over TLS"])
+        .assert()
+        .success();
+    assert_eq!(slack.requests_to(&hook).len(), 1);
+
+    let output = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["-c", "untrusted.yaml", "send", "--to", "ops", "over TLS"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("UnknownIssuer"),
+        "without ca_file the system roots reject it: {stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert_eq!(
+        slack.requests_to(&hook).len(),
+        1,
+        "nothing arrived over the untrusted connection"
+    );
+}
+
+#[test]
+fn unreadable_ca_file_is_a_clear_error() {
+    let dir = workdir(&[
+        (
+            "alerts.yaml",
+            "receivers:\n  ops:\n    slack:\n      webhook_url: https://hooks.example/x\n      ca_file: bad.pem\n",
+        ),
+        ("bad.pem", "not a certificate"),
+    ]);
+    let config = dir.path().join("alerts.yaml");
+    let output = dbalert(dir.path())
+        .arg("-c")
+        .arg(&config)
+        .args(["send", "--to", "ops", "hi"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    let path = dir.path().join("bad.pem");
+    let want = format!(
+        "receiver `ops`: cannot read ca_file {}: no certificate in the file",
+        path.display()
+    );
+    assert!(
+        stderr.contains(&want),
+        "a relative ca_file is read beside the config: {stderr}"
+    );
 }

@@ -70,8 +70,61 @@ pub struct FakeSlack {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A private CA and a server certificate for `localhost` signed by it, made fresh per test.
+pub struct TestCa {
+    pub ca_pem: String,
+    server_cert_pem: String,
+    server_key_pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "dbalert test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("self-signed CA");
+        let server_key = KeyPair::generate().expect("server key");
+        let server = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("server params")
+            .signed_by(&server_key, &ca)
+            .expect("server certificate");
+        Self {
+            ca_pem: ca.pem(),
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        }
+    }
+
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = vec![
+            CertificateDer::from_pem_slice(self.server_cert_pem.as_bytes()).expect("cert PEM"),
+        ];
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).expect("key PEM");
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server TLS config");
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+    }
+}
+
 impl FakeSlack {
     pub fn start() -> Self {
+        Self::serve(None)
+    }
+
+    /// The same server behind TLS with `ca`'s certificate for `localhost`.
+    pub fn start_tls(ca: &TestCa) -> Self {
+        Self::serve(Some(ca.acceptor()))
+    }
+
+    fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener
@@ -93,11 +146,19 @@ impl FakeSlack {
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
                             let state = server_state.clone();
+                            let tls = tls.clone();
                             tokio::spawn(async move {
                                 let service = service_fn(move |req| handle(state.clone(), req));
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
+                                let http = http1::Builder::new();
+                                let _ = match tls {
+                                    // A failed handshake (an untrusted certificate) is recorded
+                                    // by the client's error; the server just drops it.
+                                    Some(tls) => match tls.accept(stream).await {
+                                        Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                                        Err(_) => Ok(()),
+                                    },
+                                    None => http.serve_connection(TokioIo::new(stream), service).await,
+                                };
                             });
                         }
                     }
@@ -115,6 +176,19 @@ impl FakeSlack {
     /// A webhook URL on this server; `name` becomes the secret last path segment.
     pub fn webhook(&self, name: &str) -> String {
         format!("http://{}/services/T0FAKE/B0FAKE/{name}", self.addr)
+    }
+
+    /// The same over TLS, by the name the test certificate carries.
+    pub fn webhook_tls(&self, name: &str) -> String {
+        format!(
+            "https://localhost:{}/services/T0FAKE/B0FAKE/{name}",
+            self.addr.port()
+        )
+    }
+
+    /// The server's own URL, for use as an HTTP proxy.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Answers the next requests to `webhook` with `replies`, in order; after them, normally.

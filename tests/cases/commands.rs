@@ -1,0 +1,85 @@
+//! The small commands and global flags: completions, man page, log format.
+
+use crate::support::fake_slack::{FakeSlack, Reply};
+use crate::support::{dbalert, stderr_of, stdout_of, workdir};
+
+#[test]
+fn completions_and_man_page_are_printed() {
+    let dir = workdir(&[]);
+    let bash = dbalert(dir.path())
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(
+        stdout_of(&bash).contains("_dbalert()"),
+        "a bash completion function"
+    );
+    let zsh = dbalert(dir.path())
+        .args(["completions", "zsh"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(stdout_of(&zsh).starts_with("#compdef dbalert"));
+    let man = dbalert(dir.path())
+        .arg("man")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let man = stdout_of(&man);
+    assert!(man.contains(".TH dbalert 1"), "{man}");
+    assert!(man.contains("send"), "subcommands are listed");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("jsonlogs");
+    slack.script(&hook, [Reply::Status(500, "rollup_error")]);
+    let dir = workdir(&[]);
+    let output = dbalert(dir.path())
+        .args(["--log-format", "json", "send", "--webhook", &hook, "hi"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(stdout_of(&output).is_empty(), "logs never go to stdout");
+    let stderr = stderr_of(&output);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert_eq!(lines[0]["level"], "WARN");
+    assert_eq!(lines[0]["fields"]["receiver"], "webhook");
+    assert_eq!(lines[0]["fields"]["message"], "Delivery failed; retrying.");
+}
+
+#[test]
+fn quiet_hides_warnings_and_verbose_shows_more() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("verbosity");
+    let dir = workdir(&[]);
+    slack.script(&hook, [Reply::Status(500, "rollup_error")]);
+    let quiet = dbalert(dir.path())
+        .args(["-q", "send", "--webhook", &hook, "hi"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(stderr_of(&quiet).is_empty(), "{}", stderr_of(&quiet));
+    let verbose = dbalert(dir.path())
+        .args(["-vv", "send", "--webhook", &hook, "hi"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(
+        stderr_of(&verbose).contains("Delivered."),
+        "{}",
+        stderr_of(&verbose)
+    );
+}
