@@ -6,6 +6,7 @@
 //! in [`blockkit`].
 
 pub mod blockkit;
+pub mod notification;
 pub mod text;
 
 use crate::alert::Severity;
