@@ -8,4 +8,5 @@ pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod render;
+pub mod route;
 pub mod sink;

@@ -22,7 +22,7 @@ pub use receiver::{Delivery, Receiver, ReceiverKind, ReceiverName};
 use yaml::{Node, Path};
 
 /// The sections a config file may hold. Every one is optional.
-const SECTIONS: &[&str] = &["state", "receivers"];
+const SECTIONS: &[&str] = &["state", "receivers", "route", "inhibit_rules", "time_intervals"];
 
 /// A checked config.
 #[derive(Debug)]
@@ -31,6 +31,12 @@ pub struct Config {
     pub file: PathBuf,
     pub state: StateSettings,
     pub receivers: BTreeMap<ReceiverName, Receiver>,
+    /// The routing tree (`route:`), when the file has one.
+    pub route: Option<crate::route::Route>,
+    /// `inhibit_rules:`, in file order.
+    pub inhibit_rules: Vec<crate::route::InhibitRule>,
+    /// `time_intervals:` by name.
+    pub time_intervals: crate::route::TimeIntervals,
     /// Things worth fixing that do not stop dbalert from running.
     pub warnings: Vec<String>,
     /// Key paths of credentials written in the file itself rather than referenced.
@@ -185,6 +191,9 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
         .flatten()
         .unwrap_or_default();
     let receivers = receiver::resolve(&mut reader);
+    let time_intervals = crate::route::config::resolve_time_intervals(&mut reader);
+    let route = crate::route::config::resolve_route(&mut reader, &time_intervals);
+    let inhibit_rules = crate::route::config::resolve_inhibit_rules(&mut reader);
     let inline_secrets = inline_secrets(&reader, &receivers);
 
     let problems = reader.into_problems();
@@ -200,6 +209,9 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
             path: state.path.unwrap_or_else(default_state_path),
         },
         receivers,
+        route,
+        inhibit_rules,
+        time_intervals,
         warnings: Vec::new(),
         inline_secrets,
     })
