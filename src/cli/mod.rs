@@ -1,6 +1,7 @@
 //! The command line: arguments, logging, and the one place that picks the exit code.
 
 mod check;
+mod routes;
 mod send;
 
 use std::io::IsTerminal;
@@ -54,6 +55,8 @@ pub enum Command {
     Send(send::SendArgs),
     /// Validate the config file.
     Check(check::CheckArgs),
+    /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
+    Routes(routes::RoutesArgs),
     /// Print shell completions for SHELL on stdout.
     Completions {
         #[arg(value_enum)]
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::Send(args) => send::run(&cli, args),
         Command::Check(args) => check::run(&cli, args),
+        Command::Routes(args) => routes::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -692,7 +692,7 @@ mod tests {
             "route:\n  receiver: dba\n  routes:\n    - receiver: orders\n      matchers:\n        - team=a\n        - 'owner ~ \"X\"'\n",
             "10:11",
             "route.routes[0].matchers[1]",
-            "`owner ~ \"X\"` is not a valid matcher: at column 7: `~` is not allowed here",
+            "`owner ~ \"X\"` is not a valid matcher: at column 7: `~` is not an operator; write `=~` or `!~`",
         );
     }
 

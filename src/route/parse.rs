@@ -254,10 +254,13 @@ mod utf8 {
                     }
                     Token::Unquoted(chars[start..=i].iter().collect())
                 }
+                '~' => {
+                    return Err(syntax(column, "`~` is not an operator; write `=~` or `!~`"));
+                }
                 c => {
                     return Err(syntax(
                         column,
-                        format!("`{c}` is not allowed here; put the text in double quotes"),
+                        format!("`{c}` is only allowed inside double quotes"),
                     ));
                 }
             };
