@@ -52,6 +52,7 @@ pub(crate) mod testing {
                     .strip_prefix("receiver:")
             })
             .map(|name| name.trim().trim_matches(['\'', '"']))
+            .filter(|name| !name.is_empty())
             .collect();
         names.sort_unstable();
         names.dedup();

@@ -13,7 +13,7 @@
 //! - everything is evaluated in the spec's `location` (an IANA zone, `UTC` or `Local`), UTC by
 //!   default.
 //!
-//! This module only holds checked values; reading them from the file is [`super::config`]'s.
+//! This module only holds checked values; reading them from the file is `route::config`'s.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

@@ -14,7 +14,7 @@
 //!   (`{}/{owner="A"}/{env="prod"}`), which, like Alertmanager's `Route.Key()`, keys the
 //!   notification log; [`RouteNode::id`] adds the sibling index so identical siblings differ.
 //!
-//! Checking a config into these types is [`super::config`]'s job; this module never fails.
+//! Checking a config into these types is `route::config`'s job; this module never fails.
 
 use std::sync::Arc;
 
