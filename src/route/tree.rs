@@ -445,6 +445,89 @@ route:
         assert_eq!(db[0].opts.repeat_interval, secs(3 * 3600));
     }
 
+    /// The `<route>` example of Alertmanager's `docs/configuration.md`, with its comments'
+    /// promises as assertions (the two time intervals it names are defined here).
+    #[test]
+    fn alertmanagers_configuration_docs_example_means_what_its_comments_say() {
+        let tree = route(
+            r#"
+time_intervals:
+  - name: offhours
+    time_intervals: [{times: [{start_time: '00:00', end_time: '09:00'}, {start_time: '17:00', end_time: '24:00'}]}]
+  - name: holidays
+    time_intervals: [{months: [december], days_of_month: ['25']}]
+route:
+  receiver: 'default-receiver'
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+  group_by: [cluster, alertname]
+  routes:
+  - receiver: 'database-pager'
+    group_wait: 10s
+    matchers:
+    - service=~"mysql|cassandra"
+  - receiver: 'frontend-pager'
+    group_by: [product, environment]
+    matchers:
+    - team="frontend"
+  - receiver: 'dev-pager'
+    matchers:
+      - service="inhouse-service"
+    mute_time_intervals:
+      - offhours
+      - holidays
+    continue: true
+  - receiver: 'on-call-pager'
+    matchers:
+      - service="inhouse-service"
+    active_time_intervals:
+      - offhours
+      - holidays
+"#,
+        );
+        let resolve = |alert: &[(&str, &str)]| tree.resolve(&labels(alert));
+        let mysql = resolve(&[("service", "mysql")]);
+        assert_eq!(mysql[0].opts.receiver.0, "database-pager");
+        assert_eq!(mysql[0].opts.group_wait, secs(10));
+        assert_eq!(mysql[0].opts.group_by, group_by(&["cluster", "alertname"]));
+        let frontend = resolve(&[("team", "frontend")]);
+        assert_eq!(frontend[0].opts.receiver.0, "frontend-pager");
+        assert_eq!(
+            frontend[0].opts.group_by,
+            group_by(&["product", "environment"])
+        );
+        assert_eq!(frontend[0].opts.group_wait, secs(30));
+        assert_eq!(
+            receivers(&tree, &[("service", "mysqld")]),
+            "default-receiver"
+        );
+        let inhouse = resolve(&[("service", "inhouse-service")]);
+        assert_eq!(
+            receivers(&tree, &[("service", "inhouse-service")]),
+            "dev-pager,on-call-pager"
+        );
+        // in office hours the dev pager sends and on-call does not; off hours the reverse
+        let office: Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
+        let night: Timestamp = "2026-03-02T22:00:00Z".parse().unwrap();
+        let christmas_noon: Timestamp = "2026-12-25T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            (inhouse[0].is_muted(office), inhouse[1].is_muted(office)),
+            (false, true)
+        );
+        assert_eq!(
+            (inhouse[0].is_muted(night), inhouse[1].is_muted(night)),
+            (true, false)
+        );
+        assert_eq!(
+            (
+                inhouse[0].is_muted(christmas_noon),
+                inhouse[1].is_muted(christmas_noon)
+            ),
+            (true, false)
+        );
+    }
+
     /// `amtool`'s `cli/test_routing_test.go` cases: `continue` order follows the tree.
     #[test]
     fn amtool_routing_test_cases_give_the_same_receivers() {
