@@ -5,8 +5,12 @@
 //! else lives here so that tests and benchmarks can drive the same code.
 
 pub mod alert;
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod poll;
 pub mod render;
 pub mod route;
 pub mod sink;
+pub mod source;
+pub mod state;

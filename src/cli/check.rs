@@ -11,11 +11,13 @@ pub struct CheckArgs {}
 
 pub fn run(cli: &Cli, _args: &CheckArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     println!(
-        "ok: {} ({} receiver{})",
+        "ok: {} ({}, {}, {})",
         config.file.display(),
-        config.receivers.len(),
-        if config.receivers.len() == 1 { "" } else { "s" }
+        count(config.sources.len(), "source"),
+        count(config.receivers.len(), "receiver"),
+        count(config.checks.len(), "check"),
     );
     Ok(ExitCode::SUCCESS)
 }

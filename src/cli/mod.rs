@@ -1,6 +1,7 @@
 //! The command line: arguments, logging, and the one place that picks the exit code.
 
 mod check;
+mod poll;
 mod routes;
 mod send;
 
@@ -53,6 +54,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Post one message and exit (for shell scripts).
     Send(send::SendArgs),
+    /// Run every check once, notify, save, exit (for cron and systemd timers).
+    Poll(poll::PollArgs),
     /// Validate the config file.
     Check(check::CheckArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
@@ -79,6 +82,8 @@ pub enum FailureKind {
     Failed,
     /// Could not run: bad arguments or config; nothing was done: exit 2.
     Usage,
+    /// Another poll holds the state file's lock: exit 75 (EX_TEMPFAIL).
+    Locked,
 }
 
 impl Failure {
@@ -100,6 +105,7 @@ impl Failure {
         match self.kind {
             FailureKind::Failed => ExitCode::from(1),
             FailureKind::Usage => ExitCode::from(2),
+            FailureKind::Locked => ExitCode::from(75),
         }
     }
 }
@@ -109,6 +115,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     match &cli.command {
         Command::Send(args) => send::run(&cli, args),
+        Command::Poll(args) => poll::run(&cli, args),
         Command::Check(args) => check::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
         Command::Completions { shell } => {
@@ -142,6 +149,15 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
 /// A runtime for the async parts (HTTP delivery, PostgreSQL).
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the async runtime: {e}")))
+}
+
+/// A runtime with worker threads, so that checks of different sources run side by side.
+fn runtime_multi() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the async runtime: {e}")))

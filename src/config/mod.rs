@@ -17,12 +17,23 @@ use std::path::{Path as FsPath, PathBuf};
 
 use serde::Deserialize;
 
+use crate::check::template::Templates;
+use crate::check::{self, Check};
+use crate::source::{SourceConfig, SourceName};
 use reader::Reader;
 pub use receiver::{Delivery, Receiver, ReceiverKind, ReceiverName};
 use yaml::{Node, Path};
 
 /// The sections a config file may hold. Every one is optional.
-const SECTIONS: &[&str] = &["state", "receivers", "route", "inhibit_rules", "time_intervals"];
+const SECTIONS: &[&str] = &[
+    "state",
+    "sources",
+    "receivers",
+    "route",
+    "inhibit_rules",
+    "time_intervals",
+    "checks",
+];
 
 /// A checked config.
 #[derive(Debug)]
@@ -37,6 +48,12 @@ pub struct Config {
     pub inhibit_rules: Vec<crate::route::InhibitRule>,
     /// `time_intervals:` by name.
     pub time_intervals: crate::route::TimeIntervals,
+    /// `sources:` by name.
+    pub sources: BTreeMap<SourceName, SourceConfig>,
+    /// `checks:`, in file order.
+    pub checks: Vec<Check>,
+    /// The compiled label and annotation templates of the checks.
+    pub templates: Templates,
     /// Things worth fixing that do not stop dbalert from running.
     pub warnings: Vec<String>,
     /// Key paths of credentials written in the file itself rather than referenced.
@@ -194,7 +211,17 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
     let time_intervals = crate::route::config::resolve_time_intervals(&mut reader);
     let route = crate::route::config::resolve_route(&mut reader, &time_intervals);
     let inhibit_rules = crate::route::config::resolve_inhibit_rules(&mut reader);
-    let inline_secrets = inline_secrets(&reader, &receivers);
+    let sources = resolve_sources(&mut reader);
+    let mut templates = Templates::default();
+    let source_names = sources.keys().map(|s| s.0.clone()).collect();
+    let checks = check::resolve(&mut reader, &source_names, &mut templates);
+    if !checks.is_empty() && route.is_none() && reader.node(&Path::root().key("route")).is_none() {
+        reader.problem(
+            &Path::root().key("checks"),
+            "checks need a `route:` to know where their alerts go; add at least `route: {receiver: NAME}`",
+        );
+    }
+    let inline_secrets = inline_secrets(&reader, &receivers, &sources);
 
     let problems = reader.into_problems();
     if !problems.is_empty() {
@@ -206,12 +233,17 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
     Ok(Config {
         file: file.to_owned(),
         state: StateSettings {
-            path: state.path.unwrap_or_else(default_state_path),
+            path: state
+                .path
+                .map_or_else(default_state_path, |p| base.join(p)),
         },
         receivers,
         route,
         inhibit_rules,
         time_intervals,
+        sources,
+        checks,
+        templates,
         warnings: Vec::new(),
         inline_secrets,
     })
@@ -231,8 +263,40 @@ pub fn default_state_path() -> PathBuf {
     dir.join("dbalert/state.db")
 }
 
-/// The keys, per receiver kind, that hold a credential.
-fn secret_paths(receivers: &BTreeMap<ReceiverName, Receiver>) -> Vec<Path> {
+/// Reads `sources:`, one source at a time. Relative file paths are read beside the config.
+fn resolve_sources(reader: &mut Reader) -> BTreeMap<SourceName, SourceConfig> {
+    let section = Path::root().key("sources");
+    let mut sources = BTreeMap::new();
+    for name in reader.keys(&section) {
+        let Some(mut source) = reader.parse::<SourceConfig>(&section.key(&name)) else {
+            continue;
+        };
+        match &mut source {
+            SourceConfig::Sqlite(sqlite) => sqlite.path = reader.base().join(&sqlite.path),
+            SourceConfig::Postgres(postgres) => {
+                postgres.ca_file = postgres.ca_file.take().map(|f| reader.base().join(f));
+            }
+        }
+        sources.insert(SourceName(name), source);
+    }
+    sources
+}
+
+/// The keys that hold a credential.
+fn secret_paths(
+    receivers: &BTreeMap<ReceiverName, Receiver>,
+    sources: &BTreeMap<SourceName, SourceConfig>,
+) -> Vec<Path> {
+    let sources = sources.iter().filter_map(|(name, source)| match source {
+        SourceConfig::Postgres(_) => Some(
+            Path::root()
+                .key("sources")
+                .key(&name.0)
+                .key("postgres")
+                .key("url"),
+        ),
+        SourceConfig::Sqlite(_) => None,
+    });
     receivers
         .values()
         .filter_map(|r| match &r.kind {
@@ -245,11 +309,16 @@ fn secret_paths(receivers: &BTreeMap<ReceiverName, Receiver>) -> Vec<Path> {
             ),
             ReceiverKind::Stdout(_) => None,
         })
+        .chain(sources)
         .collect()
 }
 
-fn inline_secrets(reader: &Reader, receivers: &BTreeMap<ReceiverName, Receiver>) -> Vec<String> {
-    secret_paths(receivers)
+fn inline_secrets(
+    reader: &Reader,
+    receivers: &BTreeMap<ReceiverName, Receiver>,
+    sources: &BTreeMap<SourceName, SourceConfig>,
+) -> Vec<String> {
+    secret_paths(receivers, sources)
         .into_iter()
         .filter(|path| reader.is_literal(path))
         .map(|path| path.to_string())

@@ -91,7 +91,12 @@ impl Sink {
             ReceiverKind::Slack(config) => {
                 Self::Slack(config.build(&receiver.name, &receiver.delivery)?)
             }
-            ReceiverKind::Stdout(_) => Self::Stdout(stdout::StdoutSink),
+            // Text is read by people, who want to see which team a message was for; JSON is
+            // the bare payload, as the spec has it.
+            ReceiverKind::Stdout(config) => Self::Stdout(stdout::StdoutSink {
+                receiver: (config.format == stdout::Format::Text).then(|| receiver.name.clone()),
+                format: config.format,
+            }),
         })
     }
 

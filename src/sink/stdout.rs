@@ -1,31 +1,120 @@
-//! The `stdout` receiver: prints each payload as one JSON document per line. `--dry-run` uses
-//! the same printing for every receiver.
+//! The `stdout` receiver: prints each payload instead of sending it. `poll --dry-run` prints
+//! the same way for every receiver, with the receiver's name.
 
 use std::io::Write;
 
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::SendError;
+use crate::config::ReceiverName;
 
-/// `stdout: {}`: no settings.
+/// `stdout:` in a receiver.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StdoutReceiverConfig {}
+pub struct StdoutReceiverConfig {
+    /// `json` (default): each Slack payload as one line of JSON, for scripts and tests.
+    /// `text`: the message as a person would read it in Slack, for trying dbalert out.
+    #[serde(default)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Text,
+}
 
 #[derive(Debug)]
-pub struct StdoutSink;
+pub struct StdoutSink {
+    /// Named in the output when set (dry runs, where every receiver prints).
+    pub receiver: Option<ReceiverName>,
+    pub format: Format,
+}
 
 impl StdoutSink {
-    pub fn send(&self, payload: &serde_json::Value) -> Result<(), SendError> {
-        print_payload(payload)
+    pub fn send(&self, payload: &Value) -> Result<(), SendError> {
+        match (self.format, &self.receiver) {
+            (Format::Json, None) => print_payload(payload),
+            (Format::Json, Some(receiver)) => {
+                print_payload(&json!({"receiver": receiver.0, "payload": payload}))
+            }
+            (Format::Text, receiver) => {
+                let mut out = std::io::stdout().lock();
+                if let Some(receiver) = receiver {
+                    writeln!(out, "── to {receiver}")?;
+                }
+                out.write_all(as_text(payload).as_bytes())?;
+                out.flush()?;
+                Ok(())
+            }
+        }
     }
 }
 
 /// Writes `payload` as one line of JSON.
-pub fn print_payload(payload: &serde_json::Value) -> Result<(), SendError> {
+pub fn print_payload(payload: &Value) -> Result<(), SendError> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, payload).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
+}
+
+/// The texts of a payload's blocks (top level, then attachments), one block a paragraph.
+fn as_text(payload: &Value) -> String {
+    let mut out = String::new();
+    let blocks = payload["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            payload["attachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|a| a["blocks"].as_array().into_iter().flatten()),
+        );
+    for block in blocks {
+        let texts = block["text"]["text"].as_str().into_iter().chain(
+            ["fields", "elements"]
+                .iter()
+                .flat_map(|key| block[*key].as_array().into_iter().flatten())
+                .filter_map(|item| item["text"].as_str()),
+        );
+        for text in texts {
+            out.push_str(&unescape(text));
+            out.push('\n');
+        }
+    }
+    if out.is_empty() {
+        out.push_str(&unescape(payload["text"].as_str().unwrap_or_default()));
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// Undoes Slack's three escapes for reading on a terminal.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_reads_like_slack() {
+        let payload = crate::render::blockkit::message_payload(&crate::render::Message {
+            severity: crate::alert::Severity::Warning,
+            title: Some("Disk & co".into()),
+            text: "97% full".into(),
+            fields: vec![("db".into(), "PROD".into())],
+            link: None,
+        });
+        assert_eq!(as_text(&payload), ":warning: *Disk & co*\n97% full\n*db*\nPROD\n\n");
+    }
 }

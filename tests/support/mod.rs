@@ -1,5 +1,6 @@
 //! Shared test helpers: the `dbalert` command with a clean environment, and the fake Slack.
 
+pub mod db;
 pub mod fake_slack;
 
 use std::path::Path;

@@ -1,0 +1,189 @@
+//! From alerts to notifications: inhibition, routing, grouping and the dedup decision, for one
+//! run. Pure: it reads the alerts, the notification log and the clock, and returns what to send;
+//! sending and saving are the caller's.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::Timestamp;
+
+use super::lifecycle::Records;
+use crate::check::{Alert, Fingerprint};
+use crate::config::{Config, ReceiverName};
+use crate::render::notification::{AlertView, GroupMessage};
+use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
+use crate::state::NotificationEntry;
+
+/// An event to announce once (an event check's row, a queue message).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub alert: Alert,
+}
+
+/// One message to one receiver.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub receiver: ReceiverName,
+    pub group_key: String,
+    pub message: GroupMessage,
+    /// The group's state alerts firing and resolved now, as the notification log will keep them.
+    pub firing: BTreeSet<String>,
+    pub resolved: BTreeSet<String>,
+    /// The events it announces, as (check, fingerprint).
+    pub events: Vec<(String, String)>,
+    pub decision: Decision,
+}
+
+/// What one run sends, and what it decided not to.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub notifications: Vec<Notification>,
+    /// Firing alerts muted by an inhibit rule.
+    pub inhibited: usize,
+    /// Groups not notified now because their route is in a mute (or outside an active) time interval.
+    pub time_muted: usize,
+}
+
+struct Group {
+    labels: crate::alert::Labels,
+    firing: Vec<AlertView>,
+    resolved: Vec<AlertView>,
+    firing_keys: BTreeSet<String>,
+    resolved_keys: BTreeSet<String>,
+    events: Vec<(String, String)>,
+    event_views: Vec<AlertView>,
+    repeat_interval: crate::config::duration::Duration,
+    muted: bool,
+}
+
+/// Plans the notifications for `records` (state alerts) and `events` at `now`, given the
+/// notification log `log`. `config.route` must be set (the config loader requires it when
+/// there are checks).
+pub fn plan(
+    config: &Config,
+    records: &Records,
+    events: &[Event],
+    log: &HashMap<(String, ReceiverName), NotificationEntry>,
+    now: Timestamp,
+) -> Plan {
+    let mut plan = Plan::default();
+    let Some(route) = &config.route else {
+        return plan;
+    };
+    let firing_labels = records
+        .values()
+        .filter(|r| r.resolved_at.is_none())
+        .map(|r| &r.labels)
+        .chain(events.iter().map(|e| &e.alert.labels));
+    let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
+
+    let mut groups: BTreeMap<(String, ReceiverName), Group> = BTreeMap::new();
+    let mut join = |labels: &crate::alert::Labels, add: &mut dyn FnMut(&mut Group)| {
+        for node in route.resolve(labels) {
+            let key = (group_key(node, labels), node.opts.receiver.clone());
+            let group = groups.entry(key).or_insert_with(|| Group {
+                labels: group_labels(&node.opts.group_by, labels),
+                firing: Vec::new(),
+                resolved: Vec::new(),
+                firing_keys: BTreeSet::new(),
+                resolved_keys: BTreeSet::new(),
+                events: Vec::new(),
+                event_views: Vec::new(),
+                repeat_interval: node.opts.repeat_interval,
+                muted: node.is_muted(now),
+            });
+            add(group);
+        }
+    };
+    for record in records.values() {
+        let view = AlertView {
+            labels: record.labels.clone(),
+            annotations: record.annotations.clone().into_iter().collect(),
+            starts_at: record.starts_at,
+            ends_at: record.resolved_at,
+        };
+        match record.resolved_at {
+            None if inhibitor.mutes(&record.labels) => plan.inhibited += 1,
+            None => join(&record.labels, &mut |g| {
+                g.firing.push(view.clone());
+                g.firing_keys.insert(record.fingerprint.clone());
+            }),
+            Some(_) => join(&record.labels, &mut |g| {
+                g.resolved.push(view.clone());
+                g.resolved_keys.insert(record.fingerprint.clone());
+            }),
+        }
+    }
+    for event in events {
+        if inhibitor.mutes(&event.alert.labels) {
+            plan.inhibited += 1;
+            continue;
+        }
+        let view = AlertView {
+            labels: event.alert.labels.clone(),
+            annotations: event.alert.annotations.clone(),
+            starts_at: now,
+            ends_at: None,
+        };
+        join(&event.alert.labels, &mut |g| {
+            g.event_views.push(view.clone());
+            g.events.push((event.alert.check.clone(), event.alert.fingerprint.to_string()));
+        });
+    }
+
+    for ((group_key, receiver), group) in groups {
+        if group.muted {
+            plan.time_muted += 1;
+            continue;
+        }
+        let send_resolved = config
+            .receivers
+            .get(&receiver)
+            .is_none_or(|r| r.delivery.send_resolved);
+        let entry = log.get(&(group_key.clone(), receiver.clone()));
+        let last = entry.map(|e| LastNotified {
+            alerts: AlertSets {
+                firing: hashes(&e.firing),
+                resolved: hashes(&e.resolved),
+            },
+            at: e.notified_at,
+        });
+        let sets = AlertSets {
+            firing: hashes(&group.firing_keys),
+            resolved: hashes(&group.resolved_keys),
+        };
+        let mut decision = decide(last.as_ref(), &sets, send_resolved, group.repeat_interval, now);
+        if !group.events.is_empty() && !decision.notifies() {
+            // Events are announced once, whatever the group's state alerts need.
+            decision = Decision::NewAlerts;
+        }
+        if !decision.notifies() {
+            continue;
+        }
+        let mut firing = group.firing;
+        firing.extend(group.event_views);
+        firing.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then_with(|| a.labels.cmp(&b.labels)));
+        let mut resolved = if send_resolved { group.resolved } else { Vec::new() };
+        resolved.sort_by(|a, b| a.ends_at.cmp(&b.ends_at).then_with(|| a.labels.cmp(&b.labels)));
+        plan.notifications.push(Notification {
+            receiver,
+            group_key,
+            message: GroupMessage {
+                group_labels: group.labels,
+                firing,
+                resolved,
+            },
+            firing: group.firing_keys,
+            resolved: group.resolved_keys,
+            events: group.events,
+            decision,
+        });
+    }
+    plan
+}
+
+fn hashes(fingerprints: &BTreeSet<String>) -> BTreeSet<u64> {
+    fingerprints
+        .iter()
+        .filter_map(|f| Fingerprint::parse(f).map(|f| f.0))
+        .collect()
+}

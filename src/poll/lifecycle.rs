@@ -1,0 +1,198 @@
+//! The alert lifecycle of state checks, as pure functions over the records the state store
+//! keeps, with the clock passed in (see the spec's "Alerts"):
+//! - a new fingerprint fires (`starts_at` = now);
+//! - one still returned keeps firing, with its labels and annotations refreshed;
+//! - one a successful run no longer returns is resolved (`resolved_at` = now);
+//! - one returned again after it resolved fires anew;
+//! - a failed run changes nothing (it is not called), and raises `dbalert_check_failed`
+//!   instead, which resolves when the check next succeeds.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::alert::Labels;
+use crate::check::{Alert, Check, Fingerprint};
+use crate::state::AlertRecord;
+
+/// The `alertname` of the alert dbalert raises for a check that fails.
+pub const CHECK_FAILED: &str = "dbalert_check_failed";
+
+/// Every alert the store remembers, by fingerprint (16 hex digits).
+pub type Records = BTreeMap<String, AlertRecord>;
+
+/// Applies a successful run of state check `check` that returned `current`.
+pub fn apply_run(records: &mut Records, check: &str, current: Vec<Alert>, now: Timestamp) {
+    let mut seen = std::collections::BTreeSet::new();
+    for alert in current {
+        let key = alert.fingerprint.to_string();
+        seen.insert(key.clone());
+        fire(records, key, alert, now);
+    }
+    for record in records.values_mut() {
+        if record.check == check && record.resolved_at.is_none() && !seen.contains(&record.fingerprint) {
+            record.resolved_at = Some(now);
+        }
+    }
+}
+
+fn fire(records: &mut Records, key: String, alert: Alert, now: Timestamp) {
+    let labels = alert.labels;
+    let annotations = alert.annotations.into_iter().collect();
+    match records.get_mut(&key) {
+        Some(record) if record.resolved_at.is_none() => {
+            record.labels = labels;
+            record.annotations = annotations;
+            record.last_seen_at = now;
+        }
+        _ => {
+            records.insert(
+                key.clone(),
+                AlertRecord {
+                    fingerprint: key,
+                    check: alert.check,
+                    labels,
+                    annotations,
+                    starts_at: now,
+                    last_seen_at: now,
+                    last_notified_at: None,
+                    resolved_at: None,
+                },
+            );
+        }
+    }
+}
+
+/// The alert that says `check` failed; one per check, whatever the error.
+pub fn failure_alert(check: &Check, error: &str) -> Alert {
+    let labels: Labels = [
+        ("alertname", CHECK_FAILED),
+        ("check", check.name.as_str()),
+        ("source", check.source.0.as_str()),
+        ("severity", "critical"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let annotations = [
+        (
+            "summary".to_owned(),
+            format!("Check {} on source {} failed", check.name, check.source),
+        ),
+        ("description".to_owned(), error.to_owned()),
+    ]
+    .into();
+    Alert {
+        fingerprint: Fingerprint::of(
+            CHECK_FAILED,
+            &check.source.0,
+            [("check", check.name.clone())].into_iter(),
+        ),
+        check: CHECK_FAILED.to_owned(),
+        labels,
+        annotations,
+    }
+}
+
+/// Fires (or keeps firing) the failure alert of `check`.
+pub fn apply_failure(records: &mut Records, check: &Check, error: &str, now: Timestamp) {
+    let alert = failure_alert(check, error);
+    fire(records, alert.fingerprint.to_string(), alert, now);
+}
+
+/// Resolves the failure alert of `check`, if it is firing.
+pub fn clear_failure(records: &mut Records, check: &Check, now: Timestamp) {
+    let key = failure_alert(check, "").fingerprint.to_string();
+    if let Some(record) = records.get_mut(&key)
+        && record.resolved_at.is_none()
+    {
+        record.resolved_at = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(check: &str, key: &str) -> Alert {
+        Alert {
+            fingerprint: Fingerprint::of(check, "prod", [("k", key.to_owned())].into_iter()),
+            check: check.to_owned(),
+            labels: [("k".to_owned(), key.to_owned())].into(),
+            annotations: Default::default(),
+        }
+    }
+
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
+    }
+
+    fn state(records: &Records) -> Vec<(String, i64, Option<i64>)> {
+        records
+            .values()
+            .map(|r| {
+                let minute = |t: Timestamp| (t.as_second() - 1_800_000_000) / 60;
+                (r.labels["k"].clone(), minute(r.starts_at), r.resolved_at.map(minute))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fire_keep_resolve_and_fire_again() {
+        let mut records = Records::new();
+        // (run at minute, keys returned, expected (key, starts_at, resolved_at) sorted by fingerprint)
+        apply_run(&mut records, "c", vec![alert("c", "a"), alert("c", "b")], at(0));
+        let mut got = state(&records);
+        got.sort();
+        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, None)]);
+
+        apply_run(&mut records, "c", vec![alert("c", "a")], at(1));
+        let mut got = state(&records);
+        got.sort();
+        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, Some(1))], "b resolved, a keeps its start");
+
+        apply_run(&mut records, "c", vec![alert("c", "a")], at(2));
+        let mut got = state(&records);
+        got.sort();
+        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, Some(1))], "a resolution is kept, not moved");
+
+        apply_run(&mut records, "c", vec![alert("c", "a"), alert("c", "b")], at(3));
+        let mut got = state(&records);
+        got.sort();
+        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 3, None)], "b fires anew");
+    }
+
+    #[test]
+    fn a_run_touches_only_its_own_check() {
+        let mut records = Records::new();
+        apply_run(&mut records, "c", vec![alert("c", "a")], at(0));
+        apply_run(&mut records, "d", vec![], at(1));
+        assert!(records.values().all(|r| r.resolved_at.is_none()));
+    }
+
+    #[test]
+    fn failure_alert_fires_once_and_clears_on_success() {
+        let check = crate::check::Check {
+            name: "deadlocks".into(),
+            source: crate::source::SourceName("prod".into()),
+            interval: crate::check::DEFAULT_INTERVAL,
+            kind: crate::check::CheckKind::State,
+            sql: "select 1".into(),
+            key: None,
+            labels: vec![],
+            annotations: vec![],
+            no_rows: crate::check::NoRows::Ignore,
+        };
+        let mut records = Records::new();
+        apply_failure(&mut records, &check, "connection refused", at(0));
+        apply_failure(&mut records, &check, "still refused", at(1));
+        assert_eq!(records.len(), 1);
+        let record = records.values().next().unwrap();
+        assert_eq!(record.labels["alertname"], CHECK_FAILED);
+        assert_eq!(record.labels["check"], "deadlocks");
+        assert_eq!(record.annotations["description"], "still refused");
+        assert_eq!(record.starts_at, at(0));
+        clear_failure(&mut records, &check, at(2));
+        assert_eq!(records.values().next().unwrap().resolved_at, Some(at(2)));
+    }
+}

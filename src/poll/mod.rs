@@ -1,0 +1,459 @@
+//! One poll: run the checks, update the alert lifecycle, route and group, deliver, and save.
+//!
+//! The order is what makes delivery at-least-once: nothing is saved and no queue message is
+//! committed until the notifications that carry it were accepted. A crash (even `kill -9`)
+//! between sending and saving repeats a notification on the next run; it never loses one.
+//! A check that fails changes none of its alerts and raises `dbalert_check_failed` instead.
+
+pub mod dispatch;
+pub mod lifecycle;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::check::{Alert, Check, CheckKind, Fingerprint, NoRows, Start};
+use crate::config::{Config, ReceiverName};
+use crate::render::notification;
+use crate::sink::{BuildError, SendError, Sink};
+use crate::source::{QueueBatch, Rows, Source, SourceError, SourceName, Value};
+use crate::state::{Changes, NotificationEntry, StateError, StateStore};
+use dispatch::{Event, Notification};
+use lifecycle::Records;
+
+/// The most messages one queue check takes off its queue in one run.
+pub const QUEUE_BATCH: usize = 500;
+
+/// How a poll runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Print what would be sent; change no state and no queue.
+    pub dry_run: bool,
+    /// Run only these checks (all when empty).
+    pub only: Vec<String>,
+    pub now: Timestamp,
+}
+
+/// What a poll did, for the `-v` summary and the exit code.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub checks_ok: usize,
+    pub checks_failed: usize,
+    pub alerts_firing: usize,
+    pub notifications_sent: usize,
+    pub notifications_failed: usize,
+    pub inhibited: usize,
+}
+
+impl Summary {
+    /// Everything ran and every notification was accepted.
+    pub fn all_ok(&self) -> bool {
+        self.checks_failed == 0 && self.notifications_failed == 0
+    }
+}
+
+/// Why a poll could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("no check named `{0}`; see `dbalert check` for the checks in the config")]
+    UnknownCheck(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] BuildError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// What fetching one check gave.
+enum Fetched {
+    Rows(Rows),
+    Queue(QueueBatch),
+}
+
+/// The checks `options.only` selects, in config order.
+pub fn select<'a>(config: &'a Config, only: &[String]) -> Result<Vec<&'a Check>, PollError> {
+    for name in only {
+        if !config.checks.iter().any(|c| &c.name == name) {
+            return Err(PollError::UnknownCheck(name.clone()));
+        }
+    }
+    Ok(config
+        .checks
+        .iter()
+        .filter(|c| only.is_empty() || only.contains(&c.name))
+        .collect())
+}
+
+/// Runs one poll against `store`. The caller holds the state lock.
+pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) -> Result<Summary, PollError> {
+    let now = options.now;
+    let checks = select(config, &options.only)?;
+    let sources = build_sources(config, &checks)?;
+    let sinks = build_sinks(config, options.dry_run)?;
+
+    let mut records: Records = store
+        .alerts()?
+        .into_iter()
+        .map(|r| (r.fingerprint.clone(), r))
+        .collect();
+    let log: HashMap<(String, ReceiverName), NotificationEntry> = store
+        .notifications()?
+        .into_iter()
+        .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
+        .collect();
+    let mut cursors = HashMap::new();
+    let mut seen = HashMap::new();
+    for check in &checks {
+        if !matches!(check.kind, CheckKind::State) {
+            let state = store.load(&check.name)?;
+            cursors.insert(check.name.clone(), state.cursor);
+            seen.insert(check.name.clone(), state.seen_events);
+        }
+    }
+
+    let fetched = fetch_all(&checks, &sources, &cursors).await;
+
+    let mut summary = Summary::default();
+    let mut events = Vec::new();
+    let mut new_cursors: Vec<(String, Value)> = Vec::new();
+    let mut batches: Vec<(String, QueueBatch)> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for (check, outcome) in checks.iter().zip(fetched) {
+        let outcome = outcome.and_then(|fetched| match fetched {
+            Fetched::Queue(batch) => Ok(Fetched::Queue(batch)),
+            Fetched::Rows(rows) => {
+                check.alerts(&rows, &config.templates).map_err(|e| e.to_string())?;
+                Ok(Fetched::Rows(rows))
+            }
+        });
+        let fetched = match outcome {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                warn!(check = %check.name, source = %check.source, %error, "Check failed; its alerts stay as they were.");
+                summary.checks_failed += 1;
+                lifecycle::apply_failure(&mut records, check, &error, now);
+                continue;
+            }
+        };
+        summary.checks_ok += 1;
+        lifecycle::clear_failure(&mut records, check, now);
+        match (&check.kind, fetched) {
+            (CheckKind::State, Fetched::Rows(rows)) => {
+                let mut alerts = check
+                    .alerts(&rows, &config.templates)
+                    .expect("rows were checked above");
+                if alerts.is_empty() && check.no_rows == NoRows::Alert {
+                    alerts.push(no_rows_alert(check));
+                }
+                debug!(check = %check.name, rows = rows.rows.len(), "Check ran.");
+                lifecycle::apply_run(&mut records, &check.name, alerts, now);
+            }
+            (CheckKind::Events { cursor, start }, Fetched::Rows(rows)) => {
+                let alerts = check
+                    .alerts(&rows, &config.templates)
+                    .expect("rows were checked above");
+                let column = rows.column(cursor).expect("the cursor column was checked above");
+                let previous = cursors.get(&check.name).cloned().flatten();
+                let largest = rows
+                    .rows
+                    .iter()
+                    .map(|row| &row[column])
+                    .filter(|v| !matches!(v, Value::Null))
+                    .fold(previous.clone(), |max, v| match max {
+                        Some(m) if m.compare(v).is_some_and(|o| o.is_ge()) => Some(m),
+                        _ => Some(v.clone()),
+                    });
+                let first_run = previous.is_none();
+                if let Some(largest) = largest.filter(|l| Some(l) != previous.as_ref()) {
+                    new_cursors.push((check.name.clone(), largest));
+                }
+                if first_run && *start == Start::Now {
+                    info!(check = %check.name, skipped = alerts.len(), "First run: history skipped (start: now).");
+                    // Remembered as seen, so a query that reads its last row again
+                    // (`id >= :cursor`) does not send history on the next run.
+                    skipped.extend(alerts.into_iter().map(|a| (check.name.clone(), a.fingerprint.to_string())));
+                    continue;
+                }
+                let already = seen.get(&check.name);
+                events.extend(
+                    alerts
+                        .into_iter()
+                        .filter(|a| already.is_none_or(|s| !s.contains(&a.fingerprint.to_string())))
+                        .map(|alert| Event { alert }),
+                );
+            }
+            (CheckKind::Queue(_), Fetched::Queue(batch)) => {
+                events.extend(batch.messages.iter().map(|m| Event {
+                    alert: queue_alert(check, &m.id, &m.payload),
+                }));
+                batches.push((check.name.clone(), batch));
+            }
+            _ => unreachable!("fetch_all returns rows for row checks and a batch for queue checks"),
+        }
+    }
+
+    let plan = dispatch::plan(config, &records, &events, &log, now);
+    summary.inhibited = plan.inhibited;
+    summary.alerts_firing = records.values().filter(|r| r.resolved_at.is_none()).count();
+    let results = deliver(&plan.notifications, &sinks).await;
+
+    let mut failed_checks: BTreeSet<&str> = BTreeSet::new();
+    let mut changes = Changes {
+        seen_events: skipped,
+        ..Changes::default()
+    };
+    let mut log = log;
+    for (notification, result) in plan.notifications.iter().zip(&results) {
+        match result {
+            Ok(()) => {
+                summary.notifications_sent += 1;
+                for fingerprint in &notification.firing {
+                    if let Some(record) = records.get_mut(fingerprint) {
+                        record.last_notified_at = Some(now);
+                    }
+                }
+                let key = (notification.group_key.clone(), notification.receiver.clone());
+                if notification.firing.is_empty() {
+                    log.remove(&key);
+                    changes.removed_notifications.push(key);
+                } else {
+                    let entry = NotificationEntry {
+                        group_key: notification.group_key.clone(),
+                        receiver: notification.receiver.clone(),
+                        firing: notification.firing.clone(),
+                        resolved: notification.resolved.clone(),
+                        notified_at: now,
+                    };
+                    log.insert(key, entry.clone());
+                    changes.notifications.push(entry);
+                }
+                changes.seen_events.extend(notification.events.iter().cloned());
+            }
+            Err(error) => {
+                summary.notifications_failed += 1;
+                warn!(receiver = %notification.receiver, group = %notification.group_key, %error, "Notification not accepted; it is retried next run.");
+                failed_checks.extend(notification.events.iter().map(|(check, _)| check.as_str()));
+            }
+        }
+    }
+
+    // Cursors move, and queue messages are committed, only for checks whose every event was
+    // accepted; the others read the same rows again next run and skip the ones already sent.
+    changes.cursors = new_cursors
+        .into_iter()
+        .filter(|(check, _)| !failed_checks.contains(check.as_str()))
+        .collect();
+    if options.dry_run {
+        for (_, batch) in batches {
+            batch.rollback().await?;
+        }
+        info!(?summary, "Dry run: nothing saved.");
+        return Ok(summary);
+    }
+    for (check, batch) in batches {
+        if failed_checks.contains(check.as_str()) {
+            batch.rollback().await?;
+        } else {
+            batch.commit().await?;
+        }
+    }
+
+    // A resolved alert is forgotten once no group still reports it as firing.
+    let reported: BTreeSet<&String> = log.values().flat_map(|e| e.firing.iter()).collect();
+    for record in records.values() {
+        if record.resolved_at.is_some() && !reported.contains(&record.fingerprint) {
+            changes.removed_alerts.push(record.fingerprint.clone());
+        } else {
+            changes.alerts.push(record.clone());
+        }
+    }
+    store.save(&changes)?;
+    info!(
+        checks_ok = summary.checks_ok,
+        checks_failed = summary.checks_failed,
+        alerts_firing = summary.alerts_firing,
+        notifications_sent = summary.notifications_sent,
+        notifications_failed = summary.notifications_failed,
+        inhibited = summary.inhibited,
+        "Poll done."
+    );
+    Ok(summary)
+}
+
+fn build_sources(config: &Config, checks: &[&Check]) -> Result<BTreeMap<SourceName, Arc<Source>>, PollError> {
+    let mut sources = BTreeMap::new();
+    for check in checks {
+        if sources.contains_key(&check.source) {
+            continue;
+        }
+        let source = config
+            .sources
+            .get(&check.source)
+            .expect("the config loader checks that every check's source exists")
+            .build(check.source.clone())?;
+        sources.insert(check.source.clone(), Arc::new(source));
+    }
+    Ok(sources)
+}
+
+/// Every receiver as a sink; with `dry_run`, every one prints instead.
+fn build_sinks(config: &Config, dry_run: bool) -> Result<BTreeMap<ReceiverName, Arc<Sink>>, PollError> {
+    config
+        .receivers
+        .values()
+        .map(|receiver| {
+            let sink = if dry_run {
+                Sink::Stdout(crate::sink::stdout::StdoutSink {
+                    receiver: Some(receiver.name.clone()),
+                    format: crate::sink::stdout::Format::Json,
+                })
+            } else {
+                Sink::build(receiver)?
+            };
+            Ok((receiver.name.clone(), Arc::new(sink)))
+        })
+        .collect()
+}
+
+/// Fetches every check, one task per source so that a slow or failing source never delays
+/// the others; the checks of one source run one after another. Results are in `checks` order.
+async fn fetch_all(
+    checks: &[&Check],
+    sources: &BTreeMap<SourceName, Arc<Source>>,
+    cursors: &HashMap<String, Option<Value>>,
+) -> Vec<Result<Fetched, String>> {
+    let mut by_source: BTreeMap<&SourceName, Vec<(usize, Check)>> = BTreeMap::new();
+    for (i, check) in checks.iter().enumerate() {
+        by_source.entry(&check.source).or_default().push((i, (*check).clone()));
+    }
+    let mut tasks = JoinSet::new();
+    for (name, jobs) in by_source {
+        let source = sources[name].clone();
+        let cursors: Vec<Option<Value>> = jobs
+            .iter()
+            .map(|(_, c)| cursors.get(&c.name).cloned().flatten())
+            .collect();
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            for ((i, check), cursor) in jobs.into_iter().zip(cursors) {
+                let result = match &check.kind {
+                    CheckKind::Queue(queue) => source.dequeue(queue, QUEUE_BATCH).await.map(Fetched::Queue),
+                    _ => source.fetch(&check.sql, cursor.as_ref()).await.map(Fetched::Rows),
+                };
+                out.push((i, result.map_err(|e| e.to_string())));
+            }
+            out
+        });
+    }
+    let mut results: Vec<Option<Result<Fetched, String>>> = (0..checks.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(done) => {
+                for (i, result) in done {
+                    results[i] = Some(result);
+                }
+            }
+            Err(panic) => warn!(error = %panic, "A source task failed."),
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("the check's task stopped unexpectedly".to_owned())))
+        .collect()
+}
+
+/// Sends every notification, one task per receiver so that receivers do not wait on each
+/// other; one receiver's notifications go in order (its sink paces them). Results are in
+/// `notifications` order.
+async fn deliver(notifications: &[Notification], sinks: &BTreeMap<ReceiverName, Arc<Sink>>) -> Vec<Result<(), SendError>> {
+    let mut by_receiver: BTreeMap<&ReceiverName, Vec<(usize, Option<serde_json::Value>)>> = BTreeMap::new();
+    for (i, n) in notifications.iter().enumerate() {
+        let has_content = !n.message.firing.is_empty() || !n.message.resolved.is_empty();
+        // Everything resolved with send_resolved off: nothing to show, but the log still
+        // records it (Alertmanager's rule), so it counts as accepted.
+        let payload = has_content.then(|| notification::payload(&n.message));
+        by_receiver.entry(&n.receiver).or_default().push((i, payload));
+    }
+    let mut tasks = JoinSet::new();
+    for (receiver, jobs) in by_receiver {
+        let sink = sinks.get(receiver).cloned();
+        let receiver = receiver.clone();
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            for (i, payload) in jobs {
+                let result = match (&sink, payload) {
+                    (_, None) => Ok(()),
+                    (Some(sink), Some(payload)) => sink.send(&payload).await,
+                    (None, Some(_)) => unreachable!("routes name only receivers that exist: {receiver}"),
+                };
+                out.push((i, result));
+            }
+            out
+        });
+    }
+    let mut results: Vec<Option<Result<(), SendError>>> = (0..notifications.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(done) = joined {
+            for (i, result) in done {
+                results[i] = Some(result);
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(SendError::Stdout(std::io::Error::other("the delivery task stopped unexpectedly")))))
+        .collect()
+}
+
+/// The alert a `no_rows: alert` check raises while its query returns nothing.
+fn no_rows_alert(check: &Check) -> Alert {
+    let labels = [
+        ("alertname".to_owned(), check.name.clone()),
+        ("source".to_owned(), check.source.0.clone()),
+        ("reason".to_owned(), "no_rows".to_owned()),
+    ]
+    .into();
+    Alert {
+        fingerprint: Fingerprint::of(&check.name, &check.source.0, [("reason", "no_rows".to_owned())].into_iter()),
+        check: check.name.clone(),
+        labels,
+        annotations: [("summary".to_owned(), format!("Check {} returned no rows", check.name))].into(),
+    }
+}
+
+/// A queue message as an event: a JSON object's keys become labels (and `summary` and
+/// `description` annotations too); any other payload becomes the summary.
+fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
+    let mut labels = crate::alert::Labels::new();
+    let mut annotations = BTreeMap::new();
+    match payload {
+        Value::Json(serde_json::Value::Object(map)) => {
+            for (key, value) in map {
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => continue,
+                    other => other.to_string(),
+                };
+                if matches!(key.as_str(), "summary" | "description") {
+                    annotations.insert(key.clone(), text.clone());
+                }
+                labels.insert(key.to_lowercase(), text);
+            }
+        }
+        other => {
+            annotations.insert("summary".to_owned(), other.to_label());
+        }
+    }
+    labels.insert("alertname".to_owned(), check.name.clone());
+    labels.insert("source".to_owned(), check.source.0.clone());
+    Alert {
+        fingerprint: Fingerprint::of(&check.name, &check.source.0, [("id", id.to_owned())].into_iter()),
+        check: check.name.clone(),
+        labels,
+        annotations,
+    }
+}

@@ -1,0 +1,152 @@
+//! Sources: the databases checks read from, behind one small interface.
+//!
+//! A [`Source`] runs one check query ([`Source::fetch`]), proves it can connect
+//! ([`Source::check`], behind `dbalert check --connect`) and takes messages off a queue
+//! ([`Source::dequeue`]). It is an enum over the drivers rather than a trait object, so that its
+//! methods can be plain `async fn`s; Oracle joins as one more variant with the same methods.
+//!
+//! This module owns connecting, running SQL read-only, and turning column values into
+//! [`Value`]s. It does not know about checks, alerts, labels or state: the poll engine decides
+//! what a row means, which cursor to bind, and when to commit a [`QueueBatch`].
+
+mod postgres;
+mod queue;
+mod row;
+mod sqlite;
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::config::duration::Duration;
+
+pub use postgres::{PostgresSource, PostgresSourceConfig};
+pub use queue::{QueueBatch, QueueConfig, QueueMessage, QueueTable};
+pub use row::{MAX_TEXT_CHARS, Rows, Value, ValueKind};
+pub use sqlite::{SqliteSource, SqliteSourceConfig};
+
+/// A source's name as written under `sources:`; checks refer to it, and it becomes the `source`
+/// label of their alerts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct SourceName(pub String);
+
+impl fmt::Display for SourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One entry under `sources:` as written: exactly one kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A SQLite database file, opened read-only.
+    Sqlite(SqliteSourceConfig),
+    /// A PostgreSQL server.
+    Postgres(PostgresSourceConfig),
+}
+
+impl SourceConfig {
+    /// Checks the config and prepares the source; nothing connects until the first query.
+    pub fn build(&self, name: SourceName) -> Result<Source, SourceError> {
+        Ok(match self {
+            Self::Sqlite(config) => Source::Sqlite(config.build(name)),
+            Self::Postgres(config) => Source::Postgres(config.build(name)?),
+        })
+    }
+}
+
+/// A database that checks read from.
+// Built once per source and never moved around in bulk, so the size of the largest variant
+// does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Source {
+    Sqlite(SqliteSource),
+    Postgres(PostgresSource),
+}
+
+impl Source {
+    pub fn name(&self) -> &SourceName {
+        match self {
+            Self::Sqlite(source) => source.name(),
+            Self::Postgres(source) => source.name(),
+        }
+    }
+
+    /// Runs one check query read-only and returns every row. `cursor` is bound to the query's
+    /// cursor parameter (`:cursor` on SQLite, `$1` on PostgreSQL) with its own type; `None`
+    /// binds NULL. A query without that parameter ignores it.
+    pub async fn fetch(&self, sql: &str, cursor: Option<&Value>) -> Result<Rows, SourceError> {
+        match self {
+            Self::Sqlite(source) => source.fetch(sql, cursor).await,
+            Self::Postgres(source) => source.fetch(sql, cursor).await,
+        }
+    }
+
+    /// Connects and runs a trivial query, for `dbalert check --connect`.
+    pub async fn check(&self) -> Result<(), SourceError> {
+        match self {
+            Self::Sqlite(source) => source.check().await,
+            Self::Postgres(source) => source.check().await,
+        }
+    }
+
+    /// Takes up to `limit` messages off a queue, in order, inside a transaction that the
+    /// returned batch owns: [`QueueBatch::commit`] once every notification for them was
+    /// accepted, [`QueueBatch::rollback`] (or drop the batch) to leave them for the next run.
+    pub async fn dequeue(
+        &self,
+        queue: &QueueConfig,
+        limit: usize,
+    ) -> Result<QueueBatch, SourceError> {
+        match self {
+            Self::Sqlite(source) => Err(SourceError::Unsupported {
+                name: source.name().clone(),
+                what: "a queue",
+                kind: "sqlite",
+            }),
+            Self::Postgres(source) => source.dequeue(queue, limit).await,
+        }
+    }
+}
+
+/// Why a source could not answer. Every message names the source and says what to do; none
+/// holds a password or a connection URL.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The config cannot make a source (an unparsable URL, an unreadable CA file).
+    #[error("source `{name}`: {message}")]
+    Config { name: SourceName, message: String },
+    /// The database could not be reached, or refused the login.
+    #[error(
+        "source `{name}`: cannot connect: {message}; check the connection settings and that the database is up"
+    )]
+    Connect { name: SourceName, message: String },
+    /// The connection dropped while the query ran.
+    #[error("source `{name}`: lost the connection: {message}; the check runs again next time")]
+    ConnectionLost { name: SourceName, message: String },
+    /// The database rejected or failed the query.
+    #[error("source `{name}`: the query failed: {message}; fix the check's sql")]
+    Query { name: SourceName, message: String },
+    /// The query ran longer than the source's `statement_timeout` and was cancelled.
+    #[error(
+        "source `{name}`: the query was cancelled after the statement_timeout of {timeout}; make it faster or raise statement_timeout"
+    )]
+    Timeout { name: SourceName, timeout: Duration },
+    /// A column value could not be read.
+    #[error("source `{name}`: column `{column}`: {message}")]
+    Decode {
+        name: SourceName,
+        column: String,
+        message: String,
+    },
+    /// The source kind cannot do what was asked.
+    #[error("source `{name}`: {kind} sources do not support {what}; use a postgres source")]
+    Unsupported {
+        name: SourceName,
+        what: &'static str,
+        kind: &'static str,
+    },
+}

@@ -1,0 +1,741 @@
+//! PostgreSQL sources: tokio-postgres, with TLS by rustls when the URL asks for it.
+//!
+//! - **Connection.** One connection per source, opened at the first query and opened again
+//!   when the server has closed it (an idle timeout between two `run` intervals is not a
+//!   failure). Queries on one source take turns on it. A queue batch gets a connection of its
+//!   own, because it holds a transaction open until delivery is done.
+//! - **TLS.** `sslmode=require`, `verify-ca` or `verify-full` in the URL: TLS by rustls, and the
+//!   server certificate is always verified against the system's roots (rustls-platform-verifier)
+//!   plus `ca_file`. So `require` here is as strict as libpq's `verify-full`. Anything else:
+//!   plain TCP, never a silent fallback from TLS.
+//! - **Read only.** Every check query runs in a `READ ONLY` transaction, with
+//!   `SET LOCAL statement_timeout` when the source sets one.
+//! - **Values.** Results come back in binary; the types dbalert knows are decoded
+//!   into [`Value`]s (`numeric` into exact text, enums as their label). For a column of any
+//!   other type (arrays, `uuid`, `interval`, `inet`, ranges, extension types, domains) the query
+//!   runs again wrapped as `SELECT q.c1, q.c2::text, … FROM (<sql>) AS q (c1, c2, …)`: the
+//!   server turns those columns into text with the type's own output function, and the other
+//!   columns keep their types. The column aliases are positional, so duplicate or odd column
+//!   names do not matter. Only a query that cannot be a subquery (`SHOW …`) fails, with an
+//!   error asking for a `::text` cast.
+//! - **Errors.** tokio-postgres errors say little on their own ("db error"), so messages are
+//!   built from the server's message, SQLSTATE, detail and hint, or from the whole `source()`
+//!   chain, and then scrubbed of the URL and password.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use bytes::BytesMut;
+use rustls::ClientConfig;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Column, NoTls, Row, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{QueueBatch, QueueConfig, Rows, SourceError, SourceName, Value};
+use crate::config::duration::Duration;
+use crate::config::secret::Secret;
+
+/// Used when the URL sets no `connect_timeout`, so that an unreachable host fails the check
+/// instead of hanging the run.
+const DEFAULT_CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
+type BoxError = Box<dyn StdError + Sync + Send>;
+
+/// `sources.<name>.postgres` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSourceConfig {
+    /// The connection URL, `postgres://user:password@host:5432/dbname?sslmode=require`, or a
+    /// `key=value` string as libpq takes it. `sslmode=require` (or `verify-ca`, `verify-full`)
+    /// turns on TLS with a verified server certificate; without it the connection is plain.
+    /// Usually `${env:NAME}` or `${file:PATH}`, since it holds the password.
+    pub url: Secret,
+    /// Cancels a query that runs longer than this (PostgreSQL's `statement_timeout`), e.g.
+    /// `30s`. Default: the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// A PEM file of CA certificates to trust besides the system's, for a server certificate
+    /// signed by a private CA. Needs `sslmode=require` in the URL.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl PostgresSourceConfig {
+    /// Parses the URL and prepares TLS; nothing connects yet.
+    pub fn build(&self, name: SourceName) -> Result<PostgresSource, SourceError> {
+        let url = self.url.expose();
+        let mut secrets = vec![url.to_owned()];
+        let config_error = |message: String| SourceError::Config {
+            name: name.clone(),
+            message,
+        };
+        // tokio-postgres knows `disable`, `prefer` and `require` only. dbalert verifies the
+        // certificate in every TLS mode, so the verify-* modes mean `require` here.
+        let url_for_driver = url
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
+        let mut config: tokio_postgres::Config = url_for_driver.parse().map_err(|err| {
+            config_error(format!(
+                "`url` is not a PostgreSQL connection URL ({}); write postgres://user:password@host:5432/dbname",
+                scrub(&describe(&err), &secrets)
+            ))
+        })?;
+        if let Some(password) = config.get_password() {
+            secrets.push(String::from_utf8_lossy(password).into_owned());
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            // Lets a DBA see in pg_stat_activity who runs the query.
+            config.application_name("dbalert");
+        }
+        let tls = match (config.get_ssl_mode(), &self.ca_file) {
+            (SslMode::Require, ca_file) => {
+                Some(tls_connector(ca_file.as_deref()).map_err(config_error)?)
+            }
+            (_, Some(_)) => {
+                return Err(config_error(
+                    "`ca_file` is set but the url does not ask for TLS; add sslmode=require to the url"
+                        .to_owned(),
+                ));
+            }
+            (_, None) => None,
+        };
+        Ok(PostgresSource {
+            errors: Errors {
+                name,
+                secrets: secrets.into(),
+                statement_timeout: self.statement_timeout,
+            },
+            config,
+            tls,
+            client: Mutex::new(None),
+        })
+    }
+}
+
+/// A PostgreSQL database that checks read from.
+pub struct PostgresSource {
+    errors: Errors,
+    config: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+    /// The connection check queries share; `None` until the first query or after it closed.
+    client: Mutex<Option<Client>>,
+}
+
+impl fmt::Debug for PostgresSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSource")
+            .field("name", &self.errors.name)
+            .field("tls", &self.tls.is_some())
+            .field("statement_timeout", &self.errors.statement_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresSource {
+    pub fn name(&self) -> &SourceName {
+        &self.errors.name
+    }
+
+    pub async fn fetch(&self, sql: &str, cursor: Option<&Value>) -> Result<Rows, SourceError> {
+        let mut slot = self.client.lock().await;
+        let client = match slot.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => self.connect().await?,
+        };
+        let client = slot.insert(client);
+        let outcome = self.fetch_on(client, sql, cursor).await;
+        // The driver task may not have noticed yet that the server hung up; the error has.
+        if client.is_closed() || matches!(outcome, Err(SourceError::ConnectionLost { .. })) {
+            *slot = None;
+        }
+        outcome
+    }
+
+    pub async fn check(&self) -> Result<(), SourceError> {
+        self.fetch("SELECT 1", None).await.map(drop)
+    }
+
+    /// Takes up to `limit` messages off the queue table, on a connection of the batch's own.
+    pub async fn dequeue(
+        &self,
+        queue: &QueueConfig,
+        limit: usize,
+    ) -> Result<QueueBatch, SourceError> {
+        let client = self.connect().await?;
+        QueueBatch::postgres(client, self.errors.clone(), &queue.table, limit).await
+    }
+
+    async fn connect(&self) -> Result<Client, SourceError> {
+        let connected = match &self.tls {
+            Some(tls) => self
+                .config
+                .connect(tls.clone())
+                .await
+                .map(|(client, conn)| {
+                    self.errors.watch(conn);
+                    client
+                }),
+            None => self.config.connect(NoTls).await.map(|(client, conn)| {
+                self.errors.watch(conn);
+                client
+            }),
+        };
+        connected.map_err(|err| SourceError::Connect {
+            name: self.errors.name.clone(),
+            message: self.errors.describe(&err),
+        })
+    }
+
+    async fn fetch_on(
+        &self,
+        client: &mut Client,
+        sql: &str,
+        cursor: Option<&Value>,
+    ) -> Result<Rows, SourceError> {
+        let errors = &self.errors;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|err| errors.query(&err))?;
+        errors.set_statement_timeout(&tx).await?;
+        let statement = tx.prepare(sql).await.map_err(|err| errors.query(&err))?;
+        let mut rows = Rows::new(statement.columns().iter().map(|c| c.name()));
+        let cursor = match statement.params().len() {
+            0 => None,
+            1 => Some(CursorParam(cursor.and_then(bind_text))),
+            n => {
+                return Err(SourceError::Query {
+                    name: errors.name.clone(),
+                    message: format!(
+                        "the query has {n} parameters, and $1 (the cursor) is the only one dbalert binds"
+                    ),
+                });
+            }
+        };
+        let params: Vec<&(dyn ToSql + Sync)> = cursor.iter().map(|p| p as _).collect();
+
+        let unknown: Vec<bool> = statement
+            .columns()
+            .iter()
+            .map(|c| decoder(c.type_()).is_none())
+            .collect();
+        let statement = match unknown.iter().position(|u| *u) {
+            None => statement,
+            Some(first) => tx
+                .prepare(&with_text_columns(sql, &unknown))
+                .await
+                .map_err(|err| SourceError::Decode {
+                    name: errors.name.clone(),
+                    column: rows.columns[first].clone(),
+                    message: format!(
+                        "dbalert cannot read type {} and could not read it as text ({}); cast it to text in the query, e.g. `{}::text`",
+                        statement.columns()[first].type_().name(),
+                        errors.describe(&err),
+                        rows.columns[first],
+                    ),
+                })?,
+        };
+        let decoders = errors.decoders(statement.columns(), &rows.columns)?;
+        for row in tx
+            .query(&statement, &params)
+            .await
+            .map_err(|err| errors.query(&err))?
+        {
+            rows.rows
+                .push(errors.decode_row(&row, &decoders, &rows.columns)?);
+        }
+        tx.commit().await.map_err(|err| errors.query(&err))?;
+        Ok(rows)
+    }
+}
+
+/// Builds rustls' client config: the system's roots through the platform verifier, plus the
+/// certificates in `ca_file`. The crypto provider is passed explicitly so that no
+/// process-wide default has to be installed first.
+fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, String> {
+    let extra_roots = match ca_file {
+        Some(path) => read_certificates(path)?,
+        None => Vec::new(),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
+            .map_err(|err| format!("cannot set up TLS certificate checks: {err}"))?;
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("cannot set up TLS: {err}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path)
+        .map_err(|err| format!("cannot read ca_file {}: {err}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| format!("ca_file {} is not a PEM file: {err}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certificates)
+}
+
+/// Wraps `sql` so that the flagged columns come back as text (see the module docs).
+fn with_text_columns(sql: &str, as_text: &[bool]) -> String {
+    let aliases: Vec<String> = (1..=as_text.len()).map(|i| format!("c{i}")).collect();
+    let select: Vec<String> = aliases
+        .iter()
+        .zip(as_text)
+        .map(|(alias, text)| {
+            if *text {
+                format!("q.{alias}::text")
+            } else {
+                format!("q.{alias}")
+            }
+        })
+        .collect();
+    // The newlines keep a trailing `-- comment` in the check's SQL from swallowing the `)`.
+    format!(
+        "SELECT {} FROM (\n{}\n) AS q ({})",
+        select.join(", "),
+        sql.trim_end().trim_end_matches(';'),
+        aliases.join(", ")
+    )
+}
+
+/// Turns the binary form of one column into a [`Value`].
+pub(super) type Decoder = fn(&Type, &[u8]) -> Result<Value, BoxError>;
+
+/// The decoder for the types dbalert reads natively; `None` for the rest, which are read as
+/// text instead.
+fn decoder(ty: &Type) -> Option<Decoder> {
+    let decode: Decoder = match *ty {
+        Type::BOOL => |t, raw| Ok(Value::Bool(bool::from_sql(t, raw)?)),
+        Type::INT2 => |t, raw| Ok(Value::Int(i16::from_sql(t, raw)?.into())),
+        Type::INT4 => |t, raw| Ok(Value::Int(i32::from_sql(t, raw)?.into())),
+        Type::INT8 => |t, raw| Ok(Value::Int(i64::from_sql(t, raw)?)),
+        Type::OID => |t, raw| Ok(Value::Int(u32::from_sql(t, raw)?.into())),
+        // Through the shortest text form, so that real 0.1 reads as 0.1, not 0.10000000149.
+        Type::FLOAT4 => |t, raw| Ok(Value::Float(f32::from_sql(t, raw)?.to_string().parse()?)),
+        Type::FLOAT8 => |t, raw| Ok(Value::Float(f64::from_sql(t, raw)?)),
+        Type::NUMERIC => |_, raw| Ok(Value::Numeric(numeric_text(raw)?)),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            |t, raw| Ok(Value::text(<&str>::from_sql(t, raw)?))
+        }
+        Type::TIMESTAMPTZ => |t, raw| Ok(Value::Timestamp(jiff::Timestamp::from_sql(t, raw)?)),
+        Type::TIMESTAMP => |t, raw| Ok(Value::DateTime(jiff::civil::DateTime::from_sql(t, raw)?)),
+        Type::DATE => |t, raw| Ok(Value::Date(jiff::civil::Date::from_sql(t, raw)?)),
+        Type::BYTEA => |t, raw| Ok(Value::Bytes(<&[u8]>::from_sql(t, raw)?.to_vec())),
+        Type::JSON | Type::JSONB => |t, raw| Ok(Value::Json(serde_json::Value::from_sql(t, raw)?)),
+        // The binary form of an enum value is its label.
+        _ if matches!(ty.kind(), Kind::Enum(_)) => {
+            |_, raw| Ok(Value::text(std::str::from_utf8(raw)?))
+        }
+        _ => return None,
+    };
+    Some(decode)
+}
+
+/// Writes PostgreSQL's binary `numeric` as exact decimal text: a header of digit count, weight
+/// (the power of 10000 of the first digit), sign and display scale, then base-10000 digits.
+fn numeric_text(raw: &[u8]) -> Result<String, BoxError> {
+    use std::fmt::Write;
+    let word = |i: usize| -> Result<u16, BoxError> {
+        let bytes = raw.get(i..i + 2).ok_or("numeric value cut short")?;
+        Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
+    };
+    let count = usize::from(word(0)?);
+    let weight = i32::from(word(2)? as i16);
+    let sign = word(4)?;
+    let scale = usize::from(word(6)?);
+    let digits = (0..count)
+        .map(|i| word(8 + 2 * i))
+        .collect::<Result<Vec<u16>, _>>()?;
+    if digits.iter().any(|d| *d > 9999) {
+        return Err("numeric digit out of range".into());
+    }
+    let mut text = match sign {
+        0x0000 => String::new(),
+        0x4000 => "-".to_owned(),
+        0xC000 => return Ok("NaN".to_owned()),
+        0xD000 => return Ok("Infinity".to_owned()),
+        0xF000 => return Ok("-Infinity".to_owned()),
+        _ => return Err(format!("unknown numeric sign {sign:#x}").into()),
+    };
+    // Digit i stands for 10000^(weight - i); missing digits are zeros.
+    let digit = |i: i32| usize::try_from(i).ok().and_then(|i| digits.get(i)).copied();
+    if weight < 0 {
+        text.push('0');
+    } else {
+        for i in 0..=weight {
+            let d = digit(i).unwrap_or(0);
+            if i == 0 {
+                write!(text, "{d}")?;
+            } else {
+                write!(text, "{d:04}")?;
+            }
+        }
+    }
+    if scale > 0 {
+        let mut fraction = String::new();
+        let mut i = weight + 1;
+        while fraction.len() < scale {
+            write!(fraction, "{:04}", digit(i).unwrap_or(0))?;
+            i += 1;
+        }
+        fraction.truncate(scale);
+        text.push('.');
+        text.push_str(&fraction);
+    }
+    Ok(text)
+}
+
+/// The text a cursor is bound with. Text parameters let the server parse the value as whatever
+/// type it inferred for `$1`: `int8`, `numeric`, `timestamptz`, `text`, … (ISO 8601 for times).
+fn bind_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Bytes(_) => Some(format!("\\x{value}")),
+        _ => Some(value.to_string()),
+    }
+}
+
+/// The cursor, sent in text format whatever `$1`'s type is (see [`bind_text`]).
+#[derive(Debug)]
+struct CursorParam(Option<String>);
+
+impl ToSql for CursorParam {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match &self.0 {
+            Some(text) => {
+                out.extend_from_slice(text.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+/// A column's bytes, whatever its type; decoded by a [`Decoder`] picked from the type.
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(Self(Some(raw)))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(Self(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// Turns driver errors into [`SourceError`]s that name the source and hold no secret; shared by
+/// the source and the queue batches it hands out.
+#[derive(Clone)]
+pub(super) struct Errors {
+    pub(super) name: SourceName,
+    /// The URL and the password, removed from every message.
+    secrets: Arc<[String]>,
+    pub(super) statement_timeout: Option<Duration>,
+}
+
+impl Errors {
+    /// Spawns the task that drives a connection; it ends when the client is dropped or the
+    /// server goes away, which the next query reports.
+    fn watch<F>(&self, connection: F)
+    where
+        F: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(source = %name, error = %err, "PostgreSQL connection closed.");
+            }
+        });
+    }
+
+    pub(super) async fn set_statement_timeout(
+        &self,
+        tx: &Transaction<'_>,
+    ) -> Result<(), SourceError> {
+        if let Some(timeout) = self.statement_timeout {
+            let millis = timeout.get().as_millis().max(1);
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
+                .await
+                .map_err(|err| self.query(&err))?;
+        }
+        Ok(())
+    }
+
+    /// Classifies an error from a query: timeout, lost connection, or the query's own fault.
+    pub(super) fn query(&self, err: &tokio_postgres::Error) -> SourceError {
+        let name = self.name.clone();
+        let message = self.describe(err);
+        match (err.code(), self.statement_timeout) {
+            (Some(code), Some(timeout)) if *code == SqlState::QUERY_CANCELED => {
+                SourceError::Timeout { name, timeout }
+            }
+            (Some(code), _) if is_disconnect(code) => SourceError::ConnectionLost { name, message },
+            (None, _) if err.is_closed() || has_io_error(err) => {
+                SourceError::ConnectionLost { name, message }
+            }
+            _ => SourceError::Query { name, message },
+        }
+    }
+
+    pub(super) fn query_text(&self, message: &str) -> SourceError {
+        SourceError::Query {
+            name: self.name.clone(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// The decoder for each column, or an error naming the first column of a type dbalert
+    /// cannot read.
+    pub(super) fn decoders(
+        &self,
+        columns: &[Column],
+        names: &[String],
+    ) -> Result<Vec<(Type, Decoder)>, SourceError> {
+        columns
+            .iter()
+            .zip(names)
+            .map(|(column, name)| {
+                let ty = column.type_();
+                decoder(ty)
+                    .map(|decode| (ty.clone(), decode))
+                    .ok_or_else(|| SourceError::Decode {
+                        name: self.name.clone(),
+                        column: name.clone(),
+                        message: format!(
+                            "dbalert cannot read type {}; cast it to text in the query",
+                            ty.name()
+                        ),
+                    })
+            })
+            .collect()
+    }
+
+    /// Decodes one row with one decoder per column.
+    pub(super) fn decode_row(
+        &self,
+        row: &Row,
+        decoders: &[(Type, Decoder)],
+        columns: &[String],
+    ) -> Result<Vec<Value>, SourceError> {
+        decoders
+            .iter()
+            .enumerate()
+            .map(|(i, (ty, decode))| {
+                let raw = row.try_get::<_, Raw>(i).map(|raw| raw.0);
+                match raw {
+                    Ok(None) => Ok(Value::Null),
+                    Ok(Some(bytes)) => decode(ty, bytes).map_err(|err| err.to_string()),
+                    Err(err) => Err(self.describe(&err)),
+                }
+                .map_err(|message| SourceError::Decode {
+                    name: self.name.clone(),
+                    column: columns.get(i).cloned().unwrap_or_default(),
+                    message: format!(
+                        "cannot read a {} value ({message}); cast it to text in the query",
+                        ty.name()
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn describe(&self, err: &tokio_postgres::Error) -> String {
+        scrub(&describe(err), &self.secrets)
+    }
+}
+
+/// The server's message with its SQLSTATE, detail and hint; otherwise the whole error chain.
+fn describe(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; detail: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "(redacted)")
+        })
+}
+
+/// SQLSTATEs that mean the session is gone: class 08 (connection exception) and the shutdowns
+/// of class 57P (an administrator's `pg_terminate_backend`, a crash, a restart).
+fn is_disconnect(code: &SqlState) -> bool {
+    code.code().starts_with("08") || code.code().starts_with("57P")
+}
+
+fn has_io_error(err: &tokio_postgres::Error) -> bool {
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        cause = inner.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary form PostgreSQL sends for a numeric.
+    fn numeric(weight: i16, sign: u16, scale: u16, digits: &[u16]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        for word in [digits.len() as u16, weight as u16, sign, scale]
+            .into_iter()
+            .chain(digits.iter().copied())
+        {
+            raw.extend_from_slice(&word.to_be_bytes());
+        }
+        raw
+    }
+
+    #[test]
+    fn numeric_is_exact_text() {
+        let cases = [
+            (numeric(0, 0, 0, &[]), "0"),
+            (numeric(0, 0, 2, &[]), "0.00"),
+            (numeric(1, 0, 0, &[10]), "100000"),
+            (numeric(0, 0x4000, 1, &[0, 5000]), "-0.5"),
+            (numeric(-1, 0, 4, &[1]), "0.0001"),
+            (numeric(-2, 0, 6, &[12]), "0.000012"),
+            (numeric(2, 0, 3, &[12, 3456, 7890, 1230]), "1234567890.123"),
+            (numeric(0, 0xC000, 0, &[]), "NaN"),
+            (numeric(0, 0xD000, 0, &[]), "Infinity"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(numeric_text(&raw).unwrap(), expected);
+        }
+        assert!(numeric_text(&[0, 1]).is_err());
+        assert!(numeric_text(&numeric(0, 0, 0, &[10000])).is_err());
+    }
+
+    #[test]
+    fn unknown_columns_are_cast_to_text_by_position() {
+        assert_eq!(
+            with_text_columns("select a, b from t -- last\n ;", &[false, true]),
+            "SELECT q.c1, q.c2::text FROM (\nselect a, b from t -- last\n\n) AS q (c1, c2)"
+        );
+    }
+
+    #[test]
+    fn cursors_bind_as_text() {
+        assert_eq!(bind_text(&Value::Null), None);
+        assert_eq!(bind_text(&Value::Int(7)).as_deref(), Some("7"));
+        assert_eq!(
+            bind_text(&Value::Bytes(vec![1, 0xff])).as_deref(),
+            Some("\\x01ff")
+        );
+        assert_eq!(
+            bind_text(&Value::Timestamp("2024-06-01T08:00:00Z".parse().unwrap())).as_deref(),
+            Some("2024-06-01T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed() {
+        let secrets = [
+            "postgres://u:hunter22@h/db".to_owned(),
+            "hunter22".to_owned(),
+        ];
+        assert_eq!(
+            scrub("bad postgres://u:hunter22@h/db and hunter22", &secrets),
+            "bad (redacted) and (redacted)"
+        );
+    }
+
+    #[test]
+    fn build_rejects_bad_settings_without_leaking_the_url() {
+        let config = |url: &str, ca_file: Option<&str>| PostgresSourceConfig {
+            url: Secret::new(url),
+            statement_timeout: None,
+            ca_file: ca_file.map(PathBuf::from),
+        };
+        let name = || SourceName("billing".into());
+        let err = config("postgres://u:hunter22@h/db?sslmode=bogus", None)
+            .build(name())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("source `billing`: `url` is not"), "{err}");
+        assert!(!err.contains("hunter22"), "{err}");
+        let err = config("postgres://u@h/db", Some("/ca.pem"))
+            .build(name())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("add sslmode=require"), "{err}");
+        let err = config(
+            "postgres://u@h/db?sslmode=verify-full",
+            Some("/nonexistent/ca.pem"),
+        )
+        .build(name())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cannot read ca_file /nonexistent/ca.pem"),
+            "{err}"
+        );
+        assert!(
+            config("postgres://u@h/db?sslmode=verify-full", None)
+                .build(name())
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,679 @@
+//! The state file: one SQLite database (WAL) holding firing alerts, the notification log,
+//! event cursors and the event fingerprints already sent, plus the lock that lets one `poll`
+//! at a time use it.
+//!
+//! - **Schema.** `PRAGMA application_id` marks the file as dbalert's; `PRAGMA user_version` is
+//!   the schema version, and [`MIGRATIONS`] lists the steps to it, applied in one transaction.
+//!   Values are stored typed (`STRICT` tables; times as RFC 3339 text in UTC, maps and sets as
+//!   JSON text) so the file is readable with the `sqlite3` shell.
+//! - **Refusals.** A file that is not SQLite, a SQLite file dbalert did not write, a file with a
+//!   missing table, and a file from a newer dbalert are reported with what to do, and are never
+//!   written to: the checks that can refuse run before anything writes.
+//! - **Saving.** [`StateStore::save`] writes one run's [`Changes`] in one transaction. The caller
+//!   saves only after delivery was accepted, so a crash between sending and saving repeats a
+//!   notification and never loses one.
+//!
+//! What to change (fire, repeat, resolve) is decided elsewhere; this module only keeps it.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use crate::alert::Labels;
+use crate::config::ReceiverName;
+use crate::source::{Value, ValueKind};
+
+/// The schema steps, in order; step `i` takes the file from version `i` to `i + 1`. Never edit
+/// a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE alerts (
+        fingerprint      TEXT PRIMARY KEY,
+        check_name       TEXT NOT NULL,
+        labels           TEXT NOT NULL,
+        annotations      TEXT NOT NULL,
+        starts_at        TEXT NOT NULL,
+        last_seen_at     TEXT NOT NULL,
+        last_notified_at TEXT,
+        resolved_at      TEXT
+    ) STRICT;
+    CREATE INDEX alerts_by_check ON alerts (check_name);
+    CREATE TABLE notifications (
+        group_key   TEXT NOT NULL,
+        receiver    TEXT NOT NULL,
+        firing      TEXT NOT NULL,
+        resolved    TEXT NOT NULL,
+        notified_at TEXT NOT NULL,
+        PRIMARY KEY (group_key, receiver)
+    ) STRICT;
+    CREATE TABLE cursors (
+        check_name TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        value      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE seen_events (
+        seq         INTEGER PRIMARY KEY,
+        check_name  TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        UNIQUE (check_name, fingerprint)
+    ) STRICT;
+    CREATE INDEX seen_events_by_age ON seen_events (check_name, seq);",
+];
+
+/// The schema version this build writes and the newest it can read.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The tables a current file must hold.
+const TABLES: &[&str] = &["alerts", "notifications", "cursors", "seen_events"];
+
+/// Marks a SQLite file as a dbalert state file ("dbal").
+const APPLICATION_ID: i32 = 0x6462_616c;
+
+/// How many event fingerprints are remembered per check, newest first. The cursor already
+/// keeps old rows out; these catch rows that share the cursor's value or arrive late.
+pub const MAX_SEEN_EVENTS_PER_CHECK: u32 = 10_000;
+
+/// How long a write waits for another connection (`status` reading, say) to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a waiting lock attempt tries again.
+const LOCK_RETRY: Duration = Duration::from_millis(100);
+
+/// Why the state file cannot be used. Every message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another `poll` holds the lock; the CLI exits 75 (EX_TEMPFAIL).
+    #[error(
+        "another dbalert poll is using the state file {}; let it finish, or pass --wait-lock DURATION to wait for it",
+        .path.display()
+    )]
+    Locked { path: PathBuf },
+    /// The file is not a dbalert state file, or is damaged. It was not touched.
+    #[error(
+        "{} is not a usable dbalert state file: {reason}; it was left untouched: move it aside to start a new one (alerts still firing will be notified again), or set state.path to another file",
+        .path.display()
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    /// The file was written by a newer dbalert. It was not touched.
+    #[error(
+        "{} was written by a newer dbalert (state schema version {found}; this dbalert knows up to {known}); it was left untouched: run the newer dbalert, or set state.path to another file",
+        .path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
+    #[error("cannot use {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state file {}: {source}", .path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+/// The lock that lets one `poll` at a time use a state file: an exclusive lock on
+/// `<state file>.lock`, released when this is dropped (or the process dies). The lock file
+/// itself stays, since removing it would let two processes lock two different files.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    /// Takes the lock for the state file at `state_path`, or fails with
+    /// [`StateError::Locked`] at once if another process holds it.
+    pub fn acquire(state_path: &Path) -> Result<Self, StateError> {
+        Self::acquire_within(state_path, Duration::ZERO)
+    }
+
+    /// Like [`acquire`](Self::acquire), but keeps trying for up to `wait` (`--wait-lock`). It
+    /// blocks the thread while it waits.
+    pub fn acquire_within(state_path: &Path, wait: Duration) -> Result<Self, StateError> {
+        let mut lock_path = state_path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        create_parent(&lock_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|source| StateError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(TryLockError::WouldBlock) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(StateError::Locked {
+                            path: state_path.to_owned(),
+                        });
+                    }
+                    std::thread::sleep(left.min(LOCK_RETRY));
+                }
+                Err(TryLockError::Error(source)) => {
+                    return Err(StateError::Io {
+                        path: lock_path,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// One alert the store remembers: firing, or resolved and not yet notified as such.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    pub fingerprint: String,
+    /// The check that raised it.
+    pub check: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// When it first fired.
+    pub starts_at: Timestamp,
+    /// The last successful run that returned it.
+    pub last_seen_at: Timestamp,
+    /// The last notification about it that a receiver accepted.
+    pub last_notified_at: Option<Timestamp>,
+    /// When a successful run first no longer returned it.
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// What was last notified to one receiver for one group (Alertmanager's nflog entry): the
+/// fingerprints notified as firing and as resolved, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationEntry {
+    pub group_key: String,
+    pub receiver: ReceiverName,
+    pub firing: BTreeSet<String>,
+    pub resolved: BTreeSet<String>,
+    pub notified_at: Timestamp,
+}
+
+/// What the store holds for one check.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckState {
+    /// Its alerts, firing or resolved-but-not-yet-notified, oldest first.
+    pub alerts: Vec<AlertRecord>,
+    /// The largest cursor value delivered, with the type it was read with.
+    pub cursor: Option<Value>,
+    /// Fingerprints of the events already sent (the newest [`MAX_SEEN_EVENTS_PER_CHECK`]).
+    pub seen_events: HashSet<String>,
+}
+
+/// Everything one run changes, saved in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Alerts to insert, or to replace by fingerprint.
+    pub alerts: Vec<AlertRecord>,
+    /// Fingerprints of alerts to forget (resolved, and the resolution notified).
+    pub removed_alerts: Vec<String>,
+    /// Notification log entries to insert, or to replace by group key and receiver.
+    pub notifications: Vec<NotificationEntry>,
+    /// Notification log entries to forget, by group key and receiver.
+    pub removed_notifications: Vec<(String, ReceiverName)>,
+    /// New cursor values, by check name.
+    pub cursors: Vec<(String, Value)>,
+    /// Events sent, as (check name, fingerprint).
+    pub seen_events: Vec<(String, String)>,
+}
+
+/// An open state file.
+#[derive(Debug)]
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl StateStore {
+    /// Opens the state file at `path`, creating it (and its directories, mode 0700) if it does
+    /// not exist, and brings its schema up to date. Refuses, without writing to it, a file
+    /// that is not a dbalert state file or comes from a newer dbalert. Taking the
+    /// [`StateLock`] first is the caller's job.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        create_parent(path)?;
+        // Alert labels hold database content; keep the file private from the start, since
+        // SQLite gives the -wal and -shm files the main file's mode.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+        let conn = Connection::open(path).map_err(|err| sqlite_error(path, err))?;
+        let mut store = Self {
+            conn,
+            path: path.to_owned(),
+        };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.error(e))?;
+        let version = store.check_identity()?;
+        // Only now that the file is known to be ours (or empty) may anything write to it.
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .map_err(|e| store.error(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            store
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                .map_err(|e| store.error(e))?;
+        }
+        if version < SCHEMA_VERSION {
+            store.migrate()?;
+        }
+        store.check_tables()?;
+        Ok(store)
+    }
+
+    /// What the store holds for `check`.
+    pub fn load(&self, check: &str) -> Result<CheckState, StateError> {
+        let alerts = self.read_alerts(Some(check))?;
+        let cursor = self
+            .conn
+            .query_row(
+                "SELECT kind, value FROM cursors WHERE check_name = ?1",
+                [check],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?
+            .map(|(kind, value)| {
+                ValueKind::parse(&kind)
+                    .ok_or_else(|| format!("unknown value kind `{kind}`"))
+                    .and_then(|kind| Value::from_text(kind, &value))
+                    .map_err(|reason| {
+                        self.corrupt(format!("the cursor of check {check}: {reason}"))
+                    })
+            })
+            .transpose()?;
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT fingerprint FROM seen_events WHERE check_name = ?1")
+            .map_err(|e| self.error(e))?;
+        let seen_events = statement
+            .query_map([check], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.error(e))?;
+        Ok(CheckState {
+            alerts,
+            cursor,
+            seen_events,
+        })
+    }
+
+    /// Every alert the store remembers, of every check, oldest first (for `dbalert status`).
+    pub fn alerts(&self) -> Result<Vec<AlertRecord>, StateError> {
+        self.read_alerts(None)
+    }
+
+    /// The whole notification log.
+    pub fn notifications(&self) -> Result<Vec<NotificationEntry>, StateError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT group_key, receiver, firing, resolved, notified_at FROM notifications
+                 ORDER BY group_key, receiver",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows: Vec<[String; 5]> = statement
+            .query_map([], |row| {
+                Ok([
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ])
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.error(e))?;
+        rows.into_iter()
+            .map(|[group_key, receiver, firing, resolved, notified_at]| {
+                let context = |reason: String| {
+                    self.corrupt(format!(
+                        "notification log entry for group {group_key} and receiver {receiver}: {reason}"
+                    ))
+                };
+                Ok(NotificationEntry {
+                    firing: from_json(&firing).map_err(context)?,
+                    resolved: from_json(&resolved).map_err(context)?,
+                    notified_at: parse_time(&notified_at).map_err(context)?,
+                    receiver: ReceiverName(receiver),
+                    group_key,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes one run's changes, all or nothing.
+    pub fn save(&mut self, changes: &Changes) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let error = |err| sqlite_error(&path, err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(error)?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alerts (fingerprint, check_name, labels, annotations,
+                        starts_at, last_seen_at, last_notified_at, resolved_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(error)?;
+            for alert in &changes.alerts {
+                upsert
+                    .execute(params![
+                        alert.fingerprint,
+                        alert.check,
+                        json_map(&alert.labels),
+                        json_map(&alert.annotations),
+                        alert.starts_at.to_string(),
+                        alert.last_seen_at.to_string(),
+                        alert.last_notified_at.map(|t| t.to_string()),
+                        alert.resolved_at.map(|t| t.to_string()),
+                    ])
+                    .map_err(error)?;
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")
+                .map_err(error)?;
+            for fingerprint in &changes.removed_alerts {
+                delete.execute([fingerprint]).map_err(error)?;
+            }
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO notifications
+                        (group_key, receiver, firing, resolved, notified_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(error)?;
+            for entry in &changes.notifications {
+                upsert
+                    .execute(params![
+                        entry.group_key,
+                        entry.receiver.0,
+                        json_list(&entry.firing),
+                        json_list(&entry.resolved),
+                        entry.notified_at.to_string(),
+                    ])
+                    .map_err(error)?;
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM notifications WHERE group_key = ?1 AND receiver = ?2")
+                .map_err(error)?;
+            for (group_key, receiver) in &changes.removed_notifications {
+                delete
+                    .execute(params![group_key, receiver.0])
+                    .map_err(error)?;
+            }
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO cursors (check_name, kind, value) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(error)?;
+            for (check, value) in &changes.cursors {
+                upsert
+                    .execute(params![check, value.kind().as_str(), value.to_string()])
+                    .map_err(error)?;
+            }
+            // REPLACE gives a re-seen event a new `seq`, so it is forgotten last.
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO seen_events (check_name, fingerprint) VALUES (?1, ?2)",
+                )
+                .map_err(error)?;
+            for (check, fingerprint) in &changes.seen_events {
+                insert.execute([check, fingerprint]).map_err(error)?;
+            }
+            let mut forget = tx
+                .prepare_cached(
+                    "DELETE FROM seen_events WHERE check_name = ?1 AND seq <= (
+                        SELECT seq FROM seen_events WHERE check_name = ?1
+                        ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                )
+                .map_err(error)?;
+            let checks: BTreeSet<&String> = changes.seen_events.iter().map(|(c, _)| c).collect();
+            for check in checks {
+                forget
+                    .execute(params![check, MAX_SEEN_EVENTS_PER_CHECK])
+                    .map_err(error)?;
+            }
+        }
+        tx.commit().map_err(error)
+    }
+
+    /// Reads the header fields that say whose file this is, and refuses what is not ours or
+    /// is newer. Reads only. Returns the schema version.
+    fn check_identity(&self) -> Result<u32, StateError> {
+        let pragma = |name: &str| -> Result<i64, StateError> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                .map_err(|e| self.error(e))
+        };
+        let application_id = pragma("application_id")?;
+        let version = pragma("user_version")?;
+        let objects: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(|e| self.error(e))?;
+        let is_new = application_id == 0 && version == 0 && objects == 0;
+        if application_id != i64::from(APPLICATION_ID) && !is_new {
+            return Err(
+                self.corrupt("it is a SQLite database, but not one that dbalert wrote".to_owned())
+            );
+        }
+        let version = u32::try_from(version)
+            .map_err(|_| self.corrupt(format!("its schema version {version} is not valid")))?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(version)
+    }
+
+    /// Applies the missing migrations, in one transaction that holds the write lock, so that
+    /// two processes opening a new file do not both create the tables.
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let error = |err| sqlite_error(&path, err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(error)?;
+        let version: u32 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(error)?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError::TooNew {
+                path: path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for step in &MIGRATIONS[version as usize..] {
+            tx.execute_batch(step).map_err(error)?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(error)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(error)?;
+        tx.commit().map_err(error)
+    }
+
+    fn check_tables(&self) -> Result<(), StateError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+            .map_err(|e| self.error(e))?;
+        let present: HashSet<String> = statement
+            .query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.error(e))?;
+        match TABLES.iter().find(|table| !present.contains(**table)) {
+            Some(missing) => Err(self.corrupt(format!("the table `{missing}` is missing"))),
+            None => Ok(()),
+        }
+    }
+
+    fn read_alerts(&self, check: Option<&str>) -> Result<Vec<AlertRecord>, StateError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT fingerprint, check_name, labels, annotations, starts_at, last_seen_at,
+                        last_notified_at, resolved_at
+                 FROM alerts WHERE ?1 IS NULL OR check_name = ?1
+                 ORDER BY starts_at, fingerprint",
+            )
+            .map_err(|e| self.error(e))?;
+        type Columns = ([String; 6], Option<String>, Option<String>);
+        let rows: Vec<Columns> = statement
+            .query_map([check], |row| {
+                Ok((
+                    [
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ],
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.error(e))?;
+        rows.into_iter()
+            .map(|(text, last_notified_at, resolved_at)| {
+                let [
+                    fingerprint,
+                    check,
+                    labels,
+                    annotations,
+                    starts_at,
+                    last_seen_at,
+                ] = text;
+                let context =
+                    |reason: String| self.corrupt(format!("alert {fingerprint}: {reason}"));
+                Ok(AlertRecord {
+                    labels: from_json(&labels).map_err(context)?,
+                    annotations: from_json(&annotations).map_err(context)?,
+                    starts_at: parse_time(&starts_at).map_err(context)?,
+                    last_seen_at: parse_time(&last_seen_at).map_err(context)?,
+                    last_notified_at: last_notified_at
+                        .as_deref()
+                        .map(parse_time)
+                        .transpose()
+                        .map_err(context)?,
+                    resolved_at: resolved_at
+                        .as_deref()
+                        .map(parse_time)
+                        .transpose()
+                        .map_err(context)?,
+                    fingerprint,
+                    check,
+                })
+            })
+            .collect()
+    }
+
+    fn error(&self, err: rusqlite::Error) -> StateError {
+        sqlite_error(&self.path, err)
+    }
+
+    fn corrupt(&self, reason: String) -> StateError {
+        StateError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+/// Maps SQLite's "this is not a database" and "this database is damaged" to
+/// [`StateError::Corrupt`], which says what to do; everything else stays a SQLite error.
+fn sqlite_error(path: &Path, err: rusqlite::Error) -> StateError {
+    let reason = match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => "it is not a SQLite database",
+        Some(ErrorCode::DatabaseCorrupt) => "the SQLite file is damaged",
+        _ => {
+            return StateError::Sqlite {
+                path: path.to_owned(),
+                source: err,
+            };
+        }
+    };
+    StateError::Corrupt {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Creates the directories above `path` that are missing, readable by the owner only.
+fn create_parent(path: &Path) -> Result<(), StateError> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|source| StateError::Io {
+                path: parent.to_owned(),
+                source,
+            }),
+        _ => Ok(()),
+    }
+}
+
+fn json_map(map: &Labels) -> String {
+    let object = map
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(object).to_string()
+}
+
+fn json_list(set: &BTreeSet<String>) -> String {
+    serde_json::Value::Array(set.iter().cloned().map(serde_json::Value::String).collect())
+        .to_string()
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|err| format!("`{text}` is not the JSON expected: {err}"))
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    text.parse()
+        .map_err(|err| format!("`{text}` is not a time: {err}"))
+}

@@ -1,0 +1,227 @@
+//! `dbalert poll` through the real binary: real SQLite files, the fake Slack, a real state file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::fake_slack::{FakeSlack, Reply};
+use crate::support::{dbalert, stderr_of, stdout_of, workdir};
+
+/// A SQLite database with a `problems(name, owner)` table and an `events(id, msg)` table.
+fn database(dir: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(dir.join("app.db")).unwrap();
+    conn.execute_batch(
+        "create table problems (name text primary key, owner text);
+         create table events (id integer primary key, msg text);",
+    )
+    .unwrap();
+    conn
+}
+
+/// A config whose route has `extra_route` (indented keys) or, when empty, `group_by: [alertname]`.
+fn config(extra_route: &str, checks: &str) -> String {
+    let extra_route = if extra_route.is_empty() { "  group_by: [alertname]\n" } else { extra_route };
+    format!(
+        "state:\n  path: state.db\n\
+         sources:\n  app:\n    sqlite:\n      path: app.db\n\
+         receivers:\n  team:\n    slack:\n      webhook_url: ${{env:HOOK}}\n    max_retries: 1\n\
+         route:\n  receiver: team\n{extra_route}\
+         checks:\n{checks}"
+    )
+}
+
+const PROBLEMS: &str = "  - name: problem\n    source: app\n    sql: select name, owner from problems\n    key: [name]\n    annotations: {summary: 'Problem {{ row.name }}'}\n";
+const EVENTS: &str = "  - name: event\n    source: app\n    events: {cursor: id}\n    sql: select id, msg from events where :cursor is null or id >= :cursor\n";
+
+fn poll(dir: &Path, hook: &str) -> std::process::Output {
+    dbalert(dir).env("HOOK", hook).arg("poll").output().unwrap()
+}
+
+/// The `text` of every message that reached the webhook, in order.
+fn texts(slack: &FakeSlack, hook: &str) -> Vec<String> {
+    slack
+        .requests_to(hook)
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn state_alerts_fire_once_resolve_and_fire_again() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-state");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    let db = database(dir.path());
+    db.execute_batch("insert into problems values ('a', 'ORDERS'), ('b', 'BILLING')").unwrap();
+
+    let first = poll(dir.path(), &hook);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    assert!(stdout_of(&first).is_empty() && stderr_of(&first).is_empty(), "silent on success");
+    assert_eq!(texts(&slack, &hook), [":warning: [FIRING:2] problem"]);
+
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 1, "no repeat before repeat_interval");
+
+    db.execute("delete from problems where name = 'b'", []).unwrap();
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook)[1], ":warning: [FIRING:1, RESOLVED:1] problem");
+
+    db.execute("delete from problems", []).unwrap();
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook)[2], ":white_check_mark: [RESOLVED:1] problem: Problem a");
+
+    db.execute("insert into problems values ('b', 'BILLING')", []).unwrap();
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook)[3], ":warning: [FIRING:1] problem: Problem b", "re-fires");
+    assert_eq!(texts(&slack, &hook).len(), 4);
+}
+
+#[test]
+fn still_firing_alerts_repeat_after_repeat_interval() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-repeat");
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: [alertname]\n  repeat_interval: 2s\n", PROBLEMS))]);
+    database(dir.path()).execute("insert into problems values ('a', 'X')", []).unwrap();
+    poll(dir.path(), &hook);
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 1);
+    std::thread::sleep(Duration::from_millis(2100));
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 2, "repeated once the interval passed");
+}
+
+#[test]
+fn events_are_sent_once_with_no_gaps_and_history_skipped() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-events");
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", EVENTS))]);
+    let db = database(dir.path());
+    db.execute("insert into events values (1, 'old'), (2, 'old too')", []).unwrap();
+
+    poll(dir.path(), &hook);
+    assert!(slack.requests_to(&hook).is_empty(), "start: now skips history");
+
+    db.execute("insert into events values (3, 'new'), (4, 'newer')", []).unwrap();
+    poll(dir.path(), &hook);
+    // `id >= :cursor` reads the last row again each time; it must not be sent twice.
+    poll(dir.path(), &hook);
+    db.execute("insert into events values (5, 'latest')", []).unwrap();
+    poll(dir.path(), &hook);
+    let mut ids: Vec<String> = texts(&slack, &hook)
+        .iter()
+        .map(|text| text.split("id=").nth(1).unwrap().split(',').next().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["3", "4", "5"]);
+}
+
+#[test]
+fn failed_delivery_is_retried_next_run_and_nothing_is_lost() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-retry");
+    let dir = workdir(&[("alerts.yaml", &config("", &format!("{PROBLEMS}{EVENTS}")))]);
+    let db = database(dir.path());
+    db.execute_batch("insert into events values (1, 'history')").unwrap();
+    poll(dir.path(), &hook); // cursor set, history skipped
+    db.execute_batch("insert into problems values ('a', 'X'); insert into events values (2, 'boom');").unwrap();
+
+    // Two notifications (the problem and the event), each tried twice (max_retries: 1).
+    slack.script(&hook, vec![Reply::Status(500, "rollup_error"); 4]);
+    let failed = poll(dir.path(), &hook);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr_of(&failed));
+    assert!(stderr_of(&failed).contains("retried next run"), "{}", stderr_of(&failed));
+
+    let ok = poll(dir.path(), &hook);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr_of(&ok));
+    let delivered = texts(&slack, &hook);
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert!(delivered.iter().any(|t| t.contains("[FIRING:1] problem")));
+    assert!(delivered.iter().any(|t| t.contains("[FIRING:1] event")));
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 2, "and once delivered, not again");
+}
+
+#[test]
+fn a_failing_check_raises_its_own_alert_and_others_still_deliver() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-failing");
+    let broken = "  - name: broken\n    source: app\n    sql: select * from no_such_table\n";
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: [alertname, check]\n", &format!("{PROBLEMS}{broken}")))]);
+    let db = database(dir.path());
+    db.execute("insert into problems values ('a', 'X')", []).unwrap();
+
+    let output = poll(dir.path(), &hook);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("check=broken") && stderr.contains("no such table: no_such_table"), "{stderr}");
+    let delivered = texts(&slack, &hook);
+    assert!(delivered.iter().any(|t| t.contains("[FIRING:1] problem")), "{delivered:?}");
+    assert!(delivered.iter().any(|t| t.contains("[FIRING:1] dbalert_check_failed (check=broken)")), "{delivered:?}");
+
+    // Once the check works again, its failure alert resolves.
+    db.execute("create table no_such_table (x)", []).unwrap();
+    let fixed = dbalert(dir.path()).env("HOOK", &hook).args(["poll", "--check", "broken"]).output().unwrap();
+    assert_eq!(fixed.status.code(), Some(0), "{}", stderr_of(&fixed));
+    let delivered = texts(&slack, &hook);
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    assert!(delivered[2].starts_with(":white_check_mark: [RESOLVED:1] dbalert_check_failed"), "{delivered:?}");
+}
+
+#[test]
+fn dry_run_prints_and_changes_nothing() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-dry");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    database(dir.path()).execute("insert into problems values ('a', 'X')", []).unwrap();
+    let output = dbalert(dir.path()).env("HOOK", &hook).args(["poll", "--dry-run"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let printed: serde_json::Value = serde_json::from_str(stdout_of(&output).trim()).unwrap();
+    assert_eq!(printed["receiver"], "team");
+    assert_eq!(printed["payload"]["text"], ":warning: [FIRING:1] problem: Problem a");
+    assert!(!dir.path().join("state.db").exists(), "no state written");
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 1, "the real run still sends it");
+}
+
+#[test]
+fn a_second_poll_on_the_same_state_exits_75_or_waits() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-lock");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    database(dir.path()).execute("insert into problems values ('a', 'X')", []).unwrap();
+    let lock = dbalert::state::StateLock::acquire(&dir.path().join("state.db")).unwrap();
+    let output = poll(dir.path(), &hook);
+    assert_eq!(output.status.code(), Some(75), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("another dbalert poll is using the state file"));
+
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(lock);
+    });
+    let waited = dbalert(dir.path()).env("HOOK", &hook).args(["poll", "--wait-lock", "10s"]).output().unwrap();
+    release.join().unwrap();
+    assert_eq!(waited.status.code(), Some(0), "{}", stderr_of(&waited));
+    assert_eq!(texts(&slack, &hook).len(), 1);
+}
+
+#[test]
+fn a_corrupt_state_file_is_refused_and_left_alone() {
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS)), ("state.db", "not a database at all")]);
+    database(dir.path());
+    let output = dbalert(dir.path()).env("HOOK", "http://127.0.0.1:9/x").arg("poll").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr_of(&output).contains("is not a usable dbalert state file"), "{}", stderr_of(&output));
+    assert_eq!(std::fs::read(dir.path().join("state.db")).unwrap(), b"not a database at all");
+}
+
+#[test]
+fn unknown_check_and_no_checks_are_usage_errors() {
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    let output = dbalert(dir.path()).env("HOOK", "http://127.0.0.1:9/x").args(["poll", "--check", "nope"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("no check named `nope`"));
+    let empty = workdir(&[("alerts.yaml", "receivers:\n  c: {stdout: {}}\n")]);
+    let output = dbalert(empty.path()).arg("poll").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("has no checks"));
+}

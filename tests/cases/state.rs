@@ -1,0 +1,357 @@
+//! The state store on real files: round trips, the schema, the lock, and the files it must
+//! refuse without touching them.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dbalert::config::ReceiverName;
+use dbalert::source::Value;
+use dbalert::state::{
+    AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION, StateError,
+    StateLock, StateStore,
+};
+use jiff::Timestamp;
+
+fn time(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn alert(fingerprint: &str, check: &str) -> AlertRecord {
+    AlertRecord {
+        fingerprint: fingerprint.to_owned(),
+        check: check.to_owned(),
+        labels: [
+            ("alertname".to_owned(), check.to_owned()),
+            ("owner".to_owned(), "ORDERS \"quoted\" é".to_owned()),
+        ]
+        .into(),
+        annotations: [(
+            "summary".to_owned(),
+            "Tablespace USERS is 97% full".to_owned(),
+        )]
+        .into(),
+        starts_at: time("2024-06-01T10:00:00.123456789Z"),
+        last_seen_at: time("2024-06-01T10:05:00Z"),
+        last_notified_at: Some(time("2024-06-01T10:00:01Z")),
+        resolved_at: None,
+    }
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn state_round_trips_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep/er/state.db");
+    let mut store = StateStore::open(&path).unwrap();
+    assert_eq!(store.load("deadlock").unwrap(), Default::default());
+
+    let mut resolved = alert("fp-2", "tablespace_full");
+    resolved.resolved_at = Some(time("2024-06-01T11:00:00Z"));
+    resolved.last_notified_at = None;
+    let notification = NotificationEntry {
+        group_key: "{}:{alertname=\"tablespace_full\"}".to_owned(),
+        receiver: ReceiverName("dba".to_owned()),
+        firing: set(&["fp-1"]),
+        resolved: set(&["fp-2", "fp-0"]),
+        notified_at: time("2024-06-01T11:00:01Z"),
+    };
+    let changes = Changes {
+        alerts: vec![
+            alert("fp-1", "tablespace_full"),
+            resolved.clone(),
+            alert("fp-9", "other"),
+        ],
+        notifications: vec![notification.clone()],
+        cursors: vec![
+            (
+                "deadlock".to_owned(),
+                Value::Timestamp(time("2024-06-01T09:59:59.5Z")),
+            ),
+            ("by_id".to_owned(), Value::Int(9_007_199_254_740_993)),
+            ("by_name".to_owned(), Value::Text("b'c".to_owned())),
+            ("by_amount".to_owned(), Value::Numeric("10.50".to_owned())),
+        ],
+        seen_events: vec![
+            ("deadlock".to_owned(), "ev-1".to_owned()),
+            ("deadlock".to_owned(), "ev-2".to_owned()),
+        ],
+        ..Default::default()
+    };
+    store.save(&changes).unwrap();
+    drop(store);
+
+    let store = StateStore::open(&path).unwrap();
+    let tablespace = store.load("tablespace_full").unwrap();
+    assert_eq!(
+        tablespace.alerts,
+        [alert("fp-1", "tablespace_full"), resolved]
+    );
+    assert_eq!(tablespace.cursor, None);
+    let deadlock = store.load("deadlock").unwrap();
+    assert!(deadlock.alerts.is_empty());
+    assert_eq!(
+        deadlock.cursor,
+        Some(Value::Timestamp(time("2024-06-01T09:59:59.5Z")))
+    );
+    assert_eq!(
+        deadlock.seen_events,
+        ["ev-1".to_owned(), "ev-2".to_owned()].into()
+    );
+    for (check, cursor) in &changes.cursors {
+        assert_eq!(
+            store.load(check).unwrap().cursor.as_ref(),
+            Some(cursor),
+            "{check}"
+        );
+    }
+    assert_eq!(store.alerts().unwrap().len(), 3);
+    assert_eq!(store.notifications().unwrap(), std::slice::from_ref(&notification));
+
+    // The next run: fp-2's resolution was notified, so it and its log entry go; fp-1 repeats.
+    let mut store = store;
+    let mut repeated = alert("fp-1", "tablespace_full");
+    repeated.last_notified_at = Some(time("2024-06-01T14:00:00Z"));
+    store
+        .save(&Changes {
+            alerts: vec![repeated.clone()],
+            removed_alerts: vec!["fp-2".to_owned()],
+            removed_notifications: vec![(
+                notification.group_key.clone(),
+                notification.receiver.clone(),
+            )],
+            cursors: vec![(
+                "deadlock".to_owned(),
+                Value::Timestamp(time("2024-06-01T12:00:00Z")),
+            )],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(store.load("tablespace_full").unwrap().alerts, [repeated]);
+    assert!(store.notifications().unwrap().is_empty());
+    assert_eq!(
+        store.load("deadlock").unwrap().cursor,
+        Some(Value::Timestamp(time("2024-06-01T12:00:00Z")))
+    );
+}
+
+#[test]
+fn new_state_file_is_private_wal_and_at_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dbalert/state.db");
+    StateStore::open(&path).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(&path), 0o600);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.sort();
+    assert_eq!(
+        tables,
+        ["alerts", "cursors", "notifications", "seen_events"]
+    );
+}
+
+#[test]
+fn migrations_run_on_an_empty_file_and_reopening_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(&path, b"").unwrap();
+    let mut store = StateStore::open(&path).unwrap();
+    store
+        .save(&Changes {
+            alerts: vec![alert("fp-1", "c")],
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+    for _ in 0..2 {
+        let store = StateStore::open(&path).unwrap();
+        assert_eq!(store.alerts().unwrap(), [alert("fp-1", "c")]);
+    }
+}
+
+#[test]
+fn seen_events_keep_only_the_newest_per_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(&dir.path().join("state.db")).unwrap();
+    let limit = MAX_SEEN_EVENTS_PER_CHECK as usize;
+    let events = |check: &str, range: std::ops::Range<usize>| -> Vec<(String, String)> {
+        range
+            .map(|i| (check.to_owned(), format!("ev-{i}")))
+            .collect()
+    };
+    store
+        .save(&Changes {
+            seen_events: [events("busy", 0..limit + 5), events("quiet", 0..3)].concat(),
+            ..Default::default()
+        })
+        .unwrap();
+    let busy = store.load("busy").unwrap().seen_events;
+    assert_eq!(busy.len(), limit);
+    assert!(
+        !busy.contains("ev-4")
+            && busy.contains("ev-5")
+            && busy.contains(&format!("ev-{}", limit + 4))
+    );
+    assert_eq!(store.load("quiet").unwrap().seen_events.len(), 3);
+    // Seeing an old event again makes it new: it is kept when the next one pushes one out.
+    store
+        .save(&Changes {
+            seen_events: [
+                events("busy", 5..6),
+                vec![("busy".to_owned(), "ev-new".to_owned())],
+            ]
+            .concat(),
+            ..Default::default()
+        })
+        .unwrap();
+    let busy = store.load("busy").unwrap().seen_events;
+    assert_eq!(busy.len(), limit);
+    assert!(busy.contains("ev-5") && busy.contains("ev-new") && !busy.contains("ev-6"));
+}
+
+#[test]
+fn second_lock_is_refused_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/state.db");
+    let first = StateLock::acquire(&path).unwrap();
+    let err = StateLock::acquire(&path).unwrap_err();
+    assert!(matches!(err, StateError::Locked { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "another dbalert poll is using the state file {}; let it finish, or pass --wait-lock DURATION to wait for it",
+            path.display()
+        )
+    );
+    let started = Instant::now();
+    let err = StateLock::acquire_within(&path, Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(err, StateError::Locked { .. }), "{err:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // A waiter gets the lock once the holder lets go.
+    let waiter = {
+        let path = path.clone();
+        std::thread::spawn(move || StateLock::acquire_within(&path, Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    drop(first);
+    let second = waiter.join().unwrap().unwrap();
+    drop(second);
+    StateLock::acquire(&path).unwrap();
+}
+
+/// Opens `path` expecting a refusal, and checks that the file was left as it was.
+fn assert_refused_untouched(path: &Path) -> StateError {
+    let before = std::fs::read(path).unwrap();
+    let err = StateStore::open(path).unwrap_err();
+    assert_eq!(std::fs::read(path).unwrap(), before, "the file changed");
+    assert!(
+        !Path::new(&format!("{}-wal", path.display())).exists()
+            || std::fs::metadata(format!("{}-wal", path.display()))
+                .unwrap()
+                .len()
+                == 0,
+        "a write-ahead log was written"
+    );
+    err
+}
+
+#[test]
+fn corrupt_or_foreign_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(
+        &path,
+        "these are not the bytes of a SQLite database\n".repeat(100),
+    )
+    .unwrap();
+    let err = assert_refused_untouched(&path);
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is not a usable dbalert state file: it is not a SQLite database; it was left untouched: \
+             move it aside to start a new one (alerts still firing will be notified again), or set state.path to another file",
+            path.display()
+        )
+    );
+
+    let foreign = dir.path().join("other.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE precious (a); INSERT INTO precious VALUES (1);")
+        .unwrap();
+    let err = assert_refused_untouched(&foreign);
+    assert!(
+        err.to_string()
+            .contains("it is a SQLite database, but not one that dbalert wrote"),
+        "{err}"
+    );
+
+    let broken = dir.path().join("broken.db");
+    StateStore::open(&broken).unwrap();
+    rusqlite::Connection::open(&broken)
+        .unwrap()
+        .execute_batch("DROP TABLE cursors; PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let err = StateStore::open(&broken).unwrap_err();
+    assert!(
+        err.to_string().contains("the table `cursors` is missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn file_from_a_newer_dbalert_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = StateStore::open(&path).unwrap();
+    store
+        .save(&Changes {
+            alerts: vec![alert("fp-1", "c")],
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+    let newer = SCHEMA_VERSION + 1;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "PRAGMA user_version = {newer}; PRAGMA wal_checkpoint(TRUNCATE);"
+        ))
+        .unwrap();
+    let err = assert_refused_untouched(&path);
+    assert!(
+        matches!(err, StateError::TooNew { found, known, .. } if found == newer && known == SCHEMA_VERSION),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} was written by a newer dbalert (state schema version {newer}; this dbalert knows up to {SCHEMA_VERSION}); \
+             it was left untouched: run the newer dbalert, or set state.path to another file",
+            path.display()
+        )
+    );
+}
