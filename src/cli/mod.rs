@@ -4,6 +4,7 @@ mod check;
 mod poll;
 mod routes;
 mod send;
+mod status;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub enum Command {
     Poll(poll::PollArgs),
     /// Validate the config file.
     Check(check::CheckArgs),
+    /// Show the alerts firing now, from the state file.
+    Status(status::StatusArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// Print shell completions for SHELL on stdout.
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Send(args) => send::run(&cli, args),
         Command::Poll(args) => poll::run(&cli, args),
         Command::Check(args) => check::run(&cli, args),
+        Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(

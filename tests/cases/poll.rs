@@ -225,3 +225,81 @@ fn unknown_check_and_no_checks_are_usage_errors() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("has no checks"));
 }
+
+#[test]
+fn killed_at_any_point_nothing_is_lost() {
+    // Six state alerts and three events, one message each (group_by ['...']), to a webhook
+    // that answers slowly; dbalert paces one message a second, so a run takes about six
+    // seconds and a SIGKILL lands before, during and between deliveries and the save.
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-crash");
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", &format!("{PROBLEMS}{EVENTS}")))]);
+    let db = database(dir.path());
+    db.execute_batch("insert into events values (1, 'history')").unwrap();
+    poll(dir.path(), &hook); // the event cursor starts here
+    db.execute_batch(
+        "insert into problems values ('p1','A'),('p2','A'),('p3','B'),('p4','B'),('p5','C'),('p6','C');
+         insert into events values (2, 'e2'), (3, 'e3'), (4, 'e4');",
+    )
+    .unwrap();
+    slack.script(&hook, vec![Reply::Slow(Duration::from_millis(300)); 40]);
+
+    let binary = assert_cmd::cargo::cargo_bin("dbalert");
+    for kill_after_ms in [150, 700, 1300, 1900, 2600, 3400, 4100, 5200] {
+        let mut child = std::process::Command::new(&binary)
+            .current_dir(dir.path())
+            .env("HOOK", &hook)
+            .env("HOME", dir.path())
+            .env_remove("RUST_LOG")
+            .arg("poll")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        let _ = child.kill(); // SIGKILL; the poll may also have finished by now
+        child.wait().unwrap();
+    }
+    let last = dbalert(dir.path()).env("HOOK", &hook).arg("poll").timeout(Duration::from_secs(60)).output().unwrap();
+    assert_eq!(last.status.code(), Some(0), "{}", stderr_of(&last));
+
+    let delivered = texts(&slack, &hook);
+    for name in ["p1", "p2", "p3", "p4", "p5", "p6"] {
+        assert!(
+            delivered.iter().any(|t| t.contains(&format!("Problem {name}"))),
+            "{name} was never delivered: {delivered:#?}"
+        );
+    }
+    for id in ["id=2", "id=3", "id=4"] {
+        assert!(delivered.iter().any(|t| t.contains(id)), "event {id} was lost: {delivered:#?}");
+    }
+    let settled = delivered.len();
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), settled, "after a clean run, nothing is owed");
+}
+
+#[test]
+fn status_lists_what_fires() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-status");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    let none = dbalert(dir.path()).env("HOOK", &hook).arg("status").output().unwrap();
+    assert!(stdout_of(&none).starts_with("no alerts firing"), "{}", stdout_of(&none));
+    database(dir.path()).execute("insert into problems values ('a', 'ORDERS')", []).unwrap();
+    poll(dir.path(), &hook);
+
+    let table = stdout_of(&dbalert(dir.path()).env("HOOK", &hook).arg("status").output().unwrap());
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("CHECK") && lines[0].contains("LAST NOTIFIED"), "{table}");
+    assert!(lines[1].starts_with("problem@app") && lines[1].contains("team") && lines[1].ends_with("name=a owner=ORDERS"), "{table}");
+
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(
+        &dbalert(dir.path()).env("HOOK", &hook).args(["status", "--json"]).output().unwrap(),
+    ))
+    .unwrap();
+    let alert = &json["firing"][0];
+    assert_eq!(alert["check"], "problem");
+    assert_eq!(alert["labels"]["owner"], "ORDERS");
+    assert_eq!(alert["receivers"], serde_json::json!(["team"]));
+    assert!(alert["last_notified"].is_string());
+}

@@ -1,0 +1,116 @@
+//! `dbalert status`: the alerts firing now, from the state file.
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::Args;
+use serde_json::json;
+
+use super::{Cli, Failure, load_config};
+use crate::state::{AlertRecord, StateStore};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One JSON document for scripts instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
+    let config = load_config(cli)?;
+    let path = &config.state.path;
+    let mut firing: Vec<AlertRecord> = if path.exists() {
+        StateStore::open(path)
+            .and_then(|store| store.alerts())
+            .map_err(Failure::failed)?
+            .into_iter()
+            .filter(|a| a.resolved_at.is_none())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    firing.sort_by(|a, b| (&a.check, a.starts_at).cmp(&(&b.check, b.starts_at)));
+    let receivers = |alert: &AlertRecord| -> Vec<String> {
+        config
+            .route
+            .as_ref()
+            .map(|route| route.resolve(&alert.labels).iter().map(|n| n.opts.receiver.0.clone()).collect())
+            .unwrap_or_default()
+    };
+
+    if args.json {
+        let alerts: Vec<_> = firing
+            .iter()
+            .map(|a| {
+                json!({
+                    "fingerprint": a.fingerprint,
+                    "check": a.check,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "since": a.starts_at.to_string(),
+                    "last_notified": a.last_notified_at.map(|t| t.to_string()),
+                    "receivers": receivers(a),
+                })
+            })
+            .collect();
+        println!("{}", json!({"state_file": path, "firing": alerts}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if firing.is_empty() {
+        println!("no alerts firing (state file {})", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 5]> = firing
+        .iter()
+        .map(|a| {
+            let labels: Vec<String> = a
+                .labels
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "source"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            [
+                format!("{}@{}", a.check, a.labels.get("source").map_or("", String::as_str)),
+                short_time(a.starts_at),
+                a.last_notified_at.map_or_else(|| "never".to_owned(), short_time),
+                receivers(a).join(","),
+                labels.join(" "),
+            ]
+        })
+        .collect();
+    print_table(["CHECK", "SINCE", "LAST NOTIFIED", "RECEIVERS", "LABELS"], &rows)
+        .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short_time(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn print_table(header: [&str; 5], rows: &[[String; 5]]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let mut line = |cells: Vec<&str>| -> std::io::Result<()> {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(header.to_vec())?;
+    for row in rows {
+        line(row.iter().map(String::as_str).collect())?;
+    }
+    Ok(())
+}
