@@ -303,3 +303,18 @@ fn status_lists_what_fires() {
     assert_eq!(alert["receivers"], serde_json::json!(["team"]));
     assert!(alert["last_notified"].is_string());
 }
+
+#[test]
+fn check_connect_runs_every_query_and_reports_each() {
+    let broken = "  - name: broken\n    source: app\n    sql: select nope from problems\n";
+    let dir = workdir(&[("alerts.yaml", &config("", &format!("{PROBLEMS}{EVENTS}{broken}")))]);
+    database(dir.path()).execute("insert into problems values ('a', 'X'), ('b', 'Y')", []).unwrap();
+    let output = dbalert(dir.path()).env("HOOK", "http://127.0.0.1:9/x").args(["check", "--connect"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "a failing query makes it exit 1");
+    let stdout = stdout_of(&output);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[1].starts_with("ok     problem  2 rows  "), "{stdout}");
+    assert!(lines[2].starts_with("ok     event  0 rows  "), "{stdout}");
+    assert!(lines[3].starts_with("error  broken  source `app`: the query failed: no such column: nope"), "{stdout}");
+    assert!(!dir.path().join("state.db").exists(), "check --connect keeps no state");
+}
