@@ -315,7 +315,7 @@ fn with_text_columns(sql: &str, as_text: &[bool]) -> String {
     format!(
         "SELECT {} FROM (\n{}\n) AS q ({})",
         select.join(", "),
-        sql.trim_end().trim_end_matches(';'),
+        sql.trim_end_matches(|c: char| c.is_whitespace() || c == ';'),
         aliases.join(", ")
     )
 }
@@ -339,9 +339,19 @@ fn decoder(ty: &Type) -> Option<Decoder> {
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
             |t, raw| Ok(Value::text(<&str>::from_sql(t, raw)?))
         }
-        Type::TIMESTAMPTZ => |t, raw| Ok(Value::Timestamp(jiff::Timestamp::from_sql(t, raw)?)),
-        Type::TIMESTAMP => |t, raw| Ok(Value::DateTime(jiff::civil::DateTime::from_sql(t, raw)?)),
-        Type::DATE => |t, raw| Ok(Value::Date(jiff::civil::Date::from_sql(t, raw)?)),
+        // `infinity` and `-infinity` have no jiff form; they stay text, which also binds back.
+        Type::TIMESTAMPTZ => |t, raw| match infinity(raw) {
+            Some(text) => Ok(Value::text(text)),
+            None => Ok(Value::Timestamp(jiff::Timestamp::from_sql(t, raw)?)),
+        },
+        Type::TIMESTAMP => |t, raw| match infinity(raw) {
+            Some(text) => Ok(Value::text(text)),
+            None => Ok(Value::DateTime(jiff::civil::DateTime::from_sql(t, raw)?)),
+        },
+        Type::DATE => |t, raw| match infinity(raw) {
+            Some(text) => Ok(Value::text(text)),
+            None => Ok(Value::Date(jiff::civil::Date::from_sql(t, raw)?)),
+        },
         Type::BYTEA => |t, raw| Ok(Value::Bytes(<&[u8]>::from_sql(t, raw)?.to_vec())),
         Type::JSON | Type::JSONB => |t, raw| Ok(Value::Json(serde_json::Value::from_sql(t, raw)?)),
         // The binary form of an enum value is its label.
@@ -351,6 +361,16 @@ fn decoder(ty: &Type) -> Option<Decoder> {
         _ => return None,
     };
     Some(decode)
+}
+
+/// PostgreSQL's infinite timestamps and dates: the largest and smallest values of their 8 or 4
+/// bytes.
+fn infinity(raw: &[u8]) -> Option<&'static str> {
+    match raw {
+        [0x7f, rest @ ..] if rest.iter().all(|b| *b == 0xff) => Some("infinity"),
+        [0x80, rest @ ..] if rest.iter().all(|b| *b == 0) => Some("-infinity"),
+        _ => None,
+    }
 }
 
 /// Writes PostgreSQL's binary `numeric` as exact decimal text: a header of digit count, weight
@@ -656,7 +676,7 @@ mod tests {
             (numeric(1, 0, 0, &[10]), "100000"),
             (numeric(0, 0x4000, 1, &[0, 5000]), "-0.5"),
             (numeric(-1, 0, 4, &[1]), "0.0001"),
-            (numeric(-2, 0, 6, &[12]), "0.000012"),
+            (numeric(-2, 0, 6, &[1200]), "0.000012"),
             (numeric(2, 0, 3, &[12, 3456, 7890, 1230]), "1234567890.123"),
             (numeric(0, 0xC000, 0, &[]), "NaN"),
             (numeric(0, 0xD000, 0, &[]), "Infinity"),
@@ -672,7 +692,7 @@ mod tests {
     fn unknown_columns_are_cast_to_text_by_position() {
         assert_eq!(
             with_text_columns("select a, b from t -- last\n ;", &[false, true]),
-            "SELECT q.c1, q.c2::text FROM (\nselect a, b from t -- last\n\n) AS q (c1, c2)"
+            "SELECT q.c1, q.c2::text FROM (\nselect a, b from t -- last\n) AS q (c1, c2)"
         );
     }
 

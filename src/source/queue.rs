@@ -76,7 +76,9 @@ pub struct QueueMessage {
 #[derive(Debug)]
 pub struct QueueBatch {
     pub messages: Vec<QueueMessage>,
-    transaction: BatchTransaction,
+    // Boxed: the driver's connection is large, and a batch travels through the poll engine's
+    // enums beside plain rows.
+    transaction: Box<BatchTransaction>,
 }
 
 enum BatchTransaction {
@@ -104,7 +106,7 @@ impl fmt::Debug for BatchTransaction {
 impl QueueBatch {
     /// Removes the batch's messages from the queue, for good.
     pub async fn commit(self) -> Result<(), SourceError> {
-        match self.transaction {
+        match *self.transaction {
             BatchTransaction::Postgres {
                 client,
                 errors,
@@ -129,7 +131,7 @@ impl QueueBatch {
 
     /// Leaves the batch's messages in the queue for the next run.
     pub async fn rollback(self) -> Result<(), SourceError> {
-        match self.transaction {
+        match *self.transaction {
             BatchTransaction::Postgres { client, errors, .. } => client
                 .batch_execute("ROLLBACK")
                 .await
@@ -186,12 +188,12 @@ impl QueueBatch {
         }
         Ok(Self {
             messages,
-            transaction: BatchTransaction::Postgres {
+            transaction: Box::new(BatchTransaction::Postgres {
                 client,
                 errors,
                 table: table.clone(),
                 ids,
-            },
+            }),
         })
     }
 }

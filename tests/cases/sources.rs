@@ -276,7 +276,8 @@ async fn postgres_types_map_to_values() {
                  '\xdeadbeef'::bytea AS b, '{"a": [1, "x", null]}'::jsonb AS j,
                  '{"b":2}'::json AS js, 'happy'::mood AS m, NULL::int AS nothing,
                  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, ARRAY[1, 2] AS arr,
-                 '1 day 02:00'::interval AS iv, repeat('x', 5000) AS long;"#,
+                 '1 day 02:00'::interval AS iv, repeat('x', 5000) AS long,
+                 'infinity'::timestamptz AS forever, '-infinity'::date AS never;"#,
             None,
         )
         .await
@@ -317,6 +318,8 @@ async fn postgres_types_map_to_values() {
         ),
         ("arr", Value::Text("{1,2}".into())),
         ("iv", Value::Text("1 day 02:00:00".into())),
+        ("forever", Value::Text("infinity".into())),
+        ("never", Value::Text("-infinity".into())),
     ];
     assert_eq!(rows.rows.len(), 1);
     for (name, value) in expected {
