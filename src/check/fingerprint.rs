@@ -13,7 +13,11 @@ const PRIME: u64 = 0x0000_0100_0000_01b3;
 pub struct Fingerprint(pub u64);
 
 impl Fingerprint {
-    pub fn of<'a>(alertname: &str, source: &str, key: impl Iterator<Item = (&'a str, String)>) -> Self {
+    pub fn of<'a>(
+        alertname: &str,
+        source: &str,
+        key: impl Iterator<Item = (&'a str, String)>,
+    ) -> Self {
         let mut key: Vec<(&str, String)> = key.collect();
         key.sort();
         let mut hash = Hasher(OFFSET);
@@ -74,16 +78,32 @@ mod tests {
     fn fingerprint_is_pinned() {
         // Changing this value re-fires every open alert of every user: do not. Computed
         // independently with a few lines of Python over the bytes the module doc describes.
-        let fp = Fingerprint::of("tablespace_full", "prod", [("tablespace_name", "USERS".to_owned())].into_iter());
+        let fp = Fingerprint::of(
+            "tablespace_full",
+            "prod",
+            [("tablespace_name", "USERS".to_owned())].into_iter(),
+        );
         assert_eq!(fp.to_string(), "e6552a7fda19e6f8");
         assert_eq!(Fingerprint::parse(&fp.to_string()), Some(fp));
     }
 
     #[test]
     fn key_order_does_not_matter_and_values_do() {
-        let a = Fingerprint::of("x", "s", [("a", "1".to_owned()), ("b", "2".to_owned())].into_iter());
-        let b = Fingerprint::of("x", "s", [("b", "2".to_owned()), ("a", "1".to_owned())].into_iter());
-        let c = Fingerprint::of("x", "s", [("a", "12".to_owned()), ("b", "".to_owned())].into_iter());
+        let a = Fingerprint::of(
+            "x",
+            "s",
+            [("a", "1".to_owned()), ("b", "2".to_owned())].into_iter(),
+        );
+        let b = Fingerprint::of(
+            "x",
+            "s",
+            [("b", "2".to_owned()), ("a", "1".to_owned())].into_iter(),
+        );
+        let c = Fingerprint::of(
+            "x",
+            "s",
+            [("a", "12".to_owned()), ("b", "".to_owned())].into_iter(),
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

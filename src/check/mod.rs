@@ -166,7 +166,10 @@ pub(crate) fn resolve(
             if !names.insert(check.name.clone()) {
                 reader.problem(
                     &path.key("name"),
-                    format!("a second check is named `{}`; names must be unique", check.name),
+                    format!(
+                        "a second check is named `{}`; names must be unique",
+                        check.name
+                    ),
                 );
                 continue;
             }
@@ -198,7 +201,10 @@ fn resolve_one(
         problem(
             reader,
             "name",
-            format!("`{}` is not a usable check name; use letters, digits, `_`, `-`, `.` or `:`", raw.name),
+            format!(
+                "`{}` is not a usable check name; use letters, digits, `_`, `-`, `.` or `:`",
+                raw.name
+            ),
         );
     }
     if !sources.contains(&raw.source) {
@@ -225,24 +231,40 @@ fn resolve_one(
         },
         (None, Some(queue)) => CheckKind::Queue(queue),
         (Some(_), Some(_)) => {
-            problem(reader, "queue", "a check is either `events:` or `queue:`, not both".to_owned());
+            problem(
+                reader,
+                "queue",
+                "a check is either `events:` or `queue:`, not both".to_owned(),
+            );
             CheckKind::State
         }
     };
     let sql = match (&kind, raw.sql) {
         (CheckKind::Queue(_), Some(_)) => {
-            problem(reader, "sql", "a queue check takes no `sql:`; the queue is read as it is".to_owned());
+            problem(
+                reader,
+                "sql",
+                "a queue check takes no `sql:`; the queue is read as it is".to_owned(),
+            );
             String::new()
         }
         (CheckKind::Queue(_), None) => String::new(),
         (_, Some(sql)) if !sql.trim().is_empty() => sql,
         (_, _) => {
-            problem(reader, "sql", "missing key `sql`; add the query this check runs".to_owned());
+            problem(
+                reader,
+                "sql",
+                "missing key `sql`; add the query this check runs".to_owned(),
+            );
             String::new()
         }
     };
     if raw.no_rows == NoRows::Alert && !matches!(kind, CheckKind::State) {
-        problem(reader, "no_rows", "`no_rows: alert` applies to state checks only".to_owned());
+        problem(
+            reader,
+            "no_rows",
+            "`no_rows: alert` applies to state checks only".to_owned(),
+        );
     }
     let mut compile = |reader: &mut Reader, section: &str, values: BTreeMap<String, String>| {
         let mut out = Vec::new();
@@ -251,7 +273,10 @@ fn resolve_one(
             match templates.add(&template_name, &source) {
                 Ok(text) => out.push((name, text)),
                 Err(error) => {
-                    reader.problem(&path.key(section).key(&name), format!("template does not compile: {error}"));
+                    reader.problem(
+                        &path.key(section).key(&name),
+                        format!("template does not compile: {error}"),
+                    );
                     ok = false;
                 }
             }
@@ -266,7 +291,9 @@ fn resolve_one(
         interval: raw.interval.unwrap_or(DEFAULT_INTERVAL),
         kind,
         sql,
-        key: raw.key.map(|k| k.into_iter().map(|c| c.to_lowercase()).collect()),
+        key: raw
+            .key
+            .map(|k| k.into_iter().map(|c| c.to_lowercase()).collect()),
         labels,
         annotations,
         no_rows: raw.no_rows,
@@ -310,7 +337,13 @@ impl Check {
             .collect()
     }
 
-    fn alert(&self, columns: &[String], row: &[Value], key: &[usize], templates: &Templates) -> Alert {
+    fn alert(
+        &self,
+        columns: &[String],
+        row: &[Value],
+        key: &[usize],
+        templates: &Templates,
+    ) -> Alert {
         let source = &self.source.0;
         let mut labels = Labels::new();
         for (name, value) in columns.iter().zip(row) {
@@ -321,7 +354,8 @@ impl Check {
         }
         let context = (!self.labels.is_empty() || !self.annotations.is_empty())
             .then(|| Context::new(&self.name, source, columns, row));
-        let render = |text: &Text| match &context {
+        let render = |text: &Text| {
+            match &context {
             Some(context) => templates.render(text, context).unwrap_or_else(|error| {
                 tracing::warn!(check = %self.name, %error, "Template failed on a row; using its text.");
                 match text {
@@ -329,6 +363,7 @@ impl Check {
                 }
             }),
             None => String::new(),
+        }
         };
         for (name, text) in &self.labels {
             labels.insert(name.clone(), render(text));
@@ -340,7 +375,9 @@ impl Check {
             .iter()
             .map(|(name, text)| (name.clone(), render(text)))
             .collect();
-        let identity = key.iter().map(|&i| (columns[i].as_str(), row[i].to_label()));
+        let identity = key
+            .iter()
+            .map(|&i| (columns[i].as_str(), row[i].to_label()));
         Alert {
             fingerprint: Fingerprint::of(&self.name, source, identity),
             check: self.name.clone(),

@@ -121,17 +121,31 @@ mod tests {
     fn renders_row_values_with_their_types() {
         let mut templates = Templates::default();
         let summary = templates
-            .add("a", "{{ row.tablespace_name }} is {{ row.pct }}% full{% if row.pct > 95 %}!{% endif %}")
+            .add(
+                "a",
+                "{{ row.tablespace_name }} is {{ row.pct }}% full{% if row.pct > 95 %}!{% endif %}",
+            )
             .unwrap();
-        assert_eq!(templates.render(&summary, &context()).unwrap(), "USERS is 97% full!");
-        let names = templates.add("b", "{{ check }}@{{ source }} {{ row.note or 'none' }}").unwrap();
-        assert_eq!(templates.render(&names, &context()).unwrap(), "tablespace_full@prod none");
+        assert_eq!(
+            templates.render(&summary, &context()).unwrap(),
+            "USERS is 97% full!"
+        );
+        let names = templates
+            .add("b", "{{ check }}@{{ source }} {{ row.note or 'none' }}")
+            .unwrap();
+        assert_eq!(
+            templates.render(&names, &context()).unwrap(),
+            "tablespace_full@prod none"
+        );
     }
 
     #[test]
     fn plain_text_is_not_a_template() {
         let mut templates = Templates::default();
-        assert_eq!(templates.add("c", "critical").unwrap(), Text::Plain("critical".into()));
+        assert_eq!(
+            templates.add("c", "critical").unwrap(),
+            Text::Plain("critical".into())
+        );
     }
 
     #[test]

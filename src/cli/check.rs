@@ -33,7 +33,11 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let all_ok = super::runtime_multi()?.block_on(connect(&config));
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Runs each check's query once and prints the outcome; true when every one worked.
@@ -50,14 +54,22 @@ async fn connect(config: &Config) -> bool {
         let outcome = match source {
             Err(error) => Err(error.clone()),
             // Taking messages off a queue would hide them from the real poll: only connect.
-            Ok(source) if matches!(check.kind, CheckKind::Queue(_)) => {
-                source.check().await.map(|()| "connected".to_owned()).map_err(|e| e.to_string())
-            }
+            Ok(source) if matches!(check.kind, CheckKind::Queue(_)) => source
+                .check()
+                .await
+                .map(|()| "connected".to_owned())
+                .map_err(|e| e.to_string()),
             Ok(source) => match source.fetch(&check.sql, None).await {
                 Err(error) => Err(error.to_string()),
                 Ok(rows) => check
                     .alerts(&rows, &config.templates)
-                    .map(|alerts| format!("{} row{}", alerts.len(), if alerts.len() == 1 { "" } else { "s" }))
+                    .map(|alerts| {
+                        format!(
+                            "{} row{}",
+                            alerts.len(),
+                            if alerts.len() == 1 { "" } else { "s" }
+                        )
+                    })
                     .map_err(|e| e.to_string()),
             },
         };

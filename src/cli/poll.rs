@@ -1,14 +1,19 @@
 //! `dbalert poll`: one pass over the checks, for cron and systemd timers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
 
 use super::{Cli, Failure, FailureKind, load_config};
+use tracing::{debug, warn};
+
+use crate::config::ReceiverName;
 use crate::config::duration::Duration;
+use crate::config::secret::{Secret, redact_url};
 use crate::poll::{self, Options, PollError};
+use crate::sink::http::{self, TransportConfig};
 use crate::state::{StateError, StateLock, StateStore};
 
 #[derive(Debug, Args)]
@@ -22,7 +27,15 @@ pub struct PollArgs {
     /// Wait up to DURATION for another poll to release the state file, instead of exiting 75.
     #[arg(long, value_name = "DURATION", value_parser = Duration::parse)]
     pub wait_lock: Option<Duration>,
+    /// Write the outcome in Prometheus' text format to PATH (for node_exporter's textfile
+    /// collector): last run and last success, alerts firing, per-check status and duration,
+    /// notifications per receiver.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
+
+/// How long the heartbeat ping may take.
+const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
@@ -35,30 +48,45 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
     poll::select(&config, &args.checks).map_err(Failure::usage)?;
     let state_path = config.state.path.clone();
     // A dry run never writes the real state file: without one it reads an empty, throwaway one.
-    let scratch = (args.dry_run && !state_path.exists()).then(|| {
-        std::env::temp_dir().join(format!("dbalert-dry-run-{}.db", std::process::id()))
-    });
+    let scratch = (args.dry_run && !state_path.exists())
+        .then(|| std::env::temp_dir().join(format!("dbalert-dry-run-{}.db", std::process::id())));
     let _lock = match (&scratch, args.dry_run) {
         (None, false) => Some(
-            StateLock::acquire_within(&state_path, args.wait_lock.map_or(std::time::Duration::ZERO, Duration::get))
-                .map_err(state_failure)?,
+            StateLock::acquire_within(
+                &state_path,
+                args.wait_lock
+                    .map_or(std::time::Duration::ZERO, Duration::get),
+            )
+            .map_err(state_failure)?,
         ),
         _ => None,
     };
     let result = (|| {
-        let mut store = StateStore::open(scratch.as_ref().unwrap_or(&state_path)).map_err(state_failure)?;
+        let mut store =
+            StateStore::open(scratch.as_ref().unwrap_or(&state_path)).map_err(state_failure)?;
         let options = Options {
             dry_run: args.dry_run,
             only: args.checks.clone(),
             now: jiff::Timestamp::now(),
         };
-        let summary = super::runtime_multi()?
+        let runtime = super::runtime_multi()?;
+        let summary = runtime
             .block_on(poll::poll(&config, &mut store, &options))
             .map_err(|e| match e {
                 PollError::UnknownCheck(_) => Failure::usage(e),
                 PollError::State(e) => state_failure(e),
                 other => Failure::failed(other),
             })?;
+        if !args.dry_run {
+            if let Some(path) = &args.metrics_file
+                && let Err(error) = crate::metrics::write(path, &summary, options.now)
+            {
+                warn!(path = %path.display(), %error, "Cannot write the metrics file.");
+            }
+            if let (true, Some(url)) = (summary.all_ok(), &config.heartbeat_url) {
+                runtime.block_on(heartbeat(url));
+            }
+        }
         Ok(if summary.all_ok() {
             ExitCode::SUCCESS
         } else {
@@ -71,6 +99,32 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
     result
 }
 
+/// Tells a dead-man's-switch service that this poll succeeded. A failure is logged and does
+/// not change the exit code: the service itself will notice the missing ping.
+async fn heartbeat(url: &Secret) {
+    let endpoint = redact_url(url.expose());
+    let client = match http::client(
+        &ReceiverName("heartbeat".to_owned()),
+        &TransportConfig::default(),
+        HEARTBEAT_TIMEOUT,
+    ) {
+        Ok(client) => client,
+        Err(error) => {
+            warn!(%error, "Cannot ping the heartbeat URL.");
+            return;
+        }
+    };
+    match client.get(url.expose()).send().await {
+        Ok(response) if response.status().is_success() => debug!(%endpoint, "Heartbeat sent."),
+        Ok(response) => {
+            warn!(%endpoint, status = response.status().as_u16(), "Heartbeat not accepted.")
+        }
+        Err(error) => {
+            warn!(%endpoint, error = %http::error_chain(&error.without_url()), "Heartbeat failed.")
+        }
+    }
+}
+
 fn state_failure(error: StateError) -> Failure {
     match error {
         StateError::Locked { .. } => Failure {
@@ -81,7 +135,7 @@ fn state_failure(error: StateError) -> Failure {
     }
 }
 
-fn remove_state_files(path: &PathBuf) {
+fn remove_state_files(path: &Path) {
     for suffix in ["", "-wal", "-shm", ".lock"] {
         let mut file = path.as_os_str().to_owned();
         file.push(suffix);

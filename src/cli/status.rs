@@ -34,7 +34,13 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
         config
             .route
             .as_ref()
-            .map(|route| route.resolve(&alert.labels).iter().map(|n| n.opts.receiver.0.clone()).collect())
+            .map(|route| {
+                route
+                    .resolve(&alert.labels)
+                    .iter()
+                    .map(|n| n.opts.receiver.0.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     };
 
@@ -70,16 +76,24 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             [
-                format!("{}@{}", a.check, a.labels.get("source").map_or("", String::as_str)),
+                format!(
+                    "{}@{}",
+                    a.check,
+                    a.labels.get("source").map_or("", String::as_str)
+                ),
                 short_time(a.starts_at),
-                a.last_notified_at.map_or_else(|| "never".to_owned(), short_time),
+                a.last_notified_at
+                    .map_or_else(|| "never".to_owned(), short_time),
                 receivers(a).join(","),
                 labels.join(" "),
             ]
         })
         .collect();
-    print_table(["CHECK", "SINCE", "LAST NOTIFIED", "RECEIVERS", "LABELS"], &rows)
-        .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
+    print_table(
+        ["CHECK", "SINCE", "LAST NOTIFIED", "RECEIVERS", "LABELS"],
+        &rows,
+    )
+    .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 

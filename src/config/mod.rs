@@ -22,6 +22,7 @@ use crate::check::{self, Check};
 use crate::source::{SourceConfig, SourceName};
 use reader::Reader;
 pub use receiver::{Delivery, Receiver, ReceiverKind, ReceiverName};
+use secret::Secret;
 use yaml::{Node, Path};
 
 /// The sections a config file may hold. Every one is optional.
@@ -33,6 +34,7 @@ const SECTIONS: &[&str] = &[
     "inhibit_rules",
     "time_intervals",
     "checks",
+    "heartbeat_url",
 ];
 
 /// A checked config.
@@ -54,6 +56,9 @@ pub struct Config {
     pub checks: Vec<Check>,
     /// The compiled label and annotation templates of the checks.
     pub templates: Templates,
+    /// A URL fetched (GET) after every poll that fully succeeded, so that a dead-man's-switch
+    /// service (healthchecks.io, Cronitor, Uptime Kuma) notices when dbalert stops running.
+    pub heartbeat_url: Option<Secret>,
     /// Things worth fixing that do not stop dbalert from running.
     pub warnings: Vec<String>,
     /// Key paths of credentials written in the file itself rather than referenced.
@@ -221,7 +226,17 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
             "checks need a `route:` to know where their alerts go; add at least `route: {receiver: NAME}`",
         );
     }
-    let inline_secrets = inline_secrets(&reader, &receivers, &sources);
+    let heartbeat_path = Path::root().key("heartbeat_url");
+    let heartbeat_url = reader.parse::<Option<Secret>>(&heartbeat_path).flatten();
+    if let Some(url) = &heartbeat_url
+        && let Err(problem) = crate::sink::http::check_url(url.expose())
+    {
+        reader.problem(&heartbeat_path, problem);
+    }
+    let mut inline_secrets = inline_secrets(&reader, &receivers, &sources);
+    if heartbeat_url.is_some() && reader.is_literal(&heartbeat_path) {
+        inline_secrets.push(heartbeat_path.to_string());
+    }
 
     let problems = reader.into_problems();
     if !problems.is_empty() {
@@ -233,9 +248,7 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
     Ok(Config {
         file: file.to_owned(),
         state: StateSettings {
-            path: state
-                .path
-                .map_or_else(default_state_path, |p| base.join(p)),
+            path: state.path.map_or_else(default_state_path, |p| base.join(p)),
         },
         receivers,
         route,
@@ -244,6 +257,7 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
         sources,
         checks,
         templates,
+        heartbeat_url,
         warnings: Vec::new(),
         inline_secrets,
     })

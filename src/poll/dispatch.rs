@@ -126,7 +126,10 @@ pub fn plan(
         };
         join(&event.alert.labels, &mut |g| {
             g.event_views.push(view.clone());
-            g.events.push((event.alert.check.clone(), event.alert.fingerprint.to_string()));
+            g.events.push((
+                event.alert.check.clone(),
+                event.alert.fingerprint.to_string(),
+            ));
         });
     }
 
@@ -151,7 +154,13 @@ pub fn plan(
             firing: hashes(&group.firing_keys),
             resolved: hashes(&group.resolved_keys),
         };
-        let mut decision = decide(last.as_ref(), &sets, send_resolved, group.repeat_interval, now);
+        let mut decision = decide(
+            last.as_ref(),
+            &sets,
+            send_resolved,
+            group.repeat_interval,
+            now,
+        );
         if !group.events.is_empty() && !decision.notifies() {
             // Events are announced once, whatever the group's state alerts need.
             decision = Decision::NewAlerts;
@@ -161,9 +170,21 @@ pub fn plan(
         }
         let mut firing = group.firing;
         firing.extend(group.event_views);
-        firing.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then_with(|| a.labels.cmp(&b.labels)));
-        let mut resolved = if send_resolved { group.resolved } else { Vec::new() };
-        resolved.sort_by(|a, b| a.ends_at.cmp(&b.ends_at).then_with(|| a.labels.cmp(&b.labels)));
+        firing.sort_by(|a, b| {
+            a.starts_at
+                .cmp(&b.starts_at)
+                .then_with(|| a.labels.cmp(&b.labels))
+        });
+        let mut resolved = if send_resolved {
+            group.resolved
+        } else {
+            Vec::new()
+        };
+        resolved.sort_by(|a, b| {
+            a.ends_at
+                .cmp(&b.ends_at)
+                .then_with(|| a.labels.cmp(&b.labels))
+        });
         plan.notifications.push(Notification {
             receiver,
             group_key,

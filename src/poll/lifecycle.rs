@@ -30,7 +30,10 @@ pub fn apply_run(records: &mut Records, check: &str, current: Vec<Alert>, now: T
         fire(records, key, alert, now);
     }
     for record in records.values_mut() {
-        if record.check == check && record.resolved_at.is_none() && !seen.contains(&record.fingerprint) {
+        if record.check == check
+            && record.resolved_at.is_none()
+            && !seen.contains(&record.fingerprint)
+        {
             record.resolved_at = Some(now);
         }
     }
@@ -132,7 +135,11 @@ mod tests {
             .values()
             .map(|r| {
                 let minute = |t: Timestamp| (t.as_second() - 1_800_000_000) / 60;
-                (r.labels["k"].clone(), minute(r.starts_at), r.resolved_at.map(minute))
+                (
+                    r.labels["k"].clone(),
+                    minute(r.starts_at),
+                    r.resolved_at.map(minute),
+                )
             })
             .collect()
     }
@@ -141,7 +148,12 @@ mod tests {
     fn fire_keep_resolve_and_fire_again() {
         let mut records = Records::new();
         // (run at minute, keys returned, expected (key, starts_at, resolved_at) sorted by fingerprint)
-        apply_run(&mut records, "c", vec![alert("c", "a"), alert("c", "b")], at(0));
+        apply_run(
+            &mut records,
+            "c",
+            vec![alert("c", "a"), alert("c", "b")],
+            at(0),
+        );
         let mut got = state(&records);
         got.sort();
         assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, None)]);
@@ -149,17 +161,34 @@ mod tests {
         apply_run(&mut records, "c", vec![alert("c", "a")], at(1));
         let mut got = state(&records);
         got.sort();
-        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, Some(1))], "b resolved, a keeps its start");
+        assert_eq!(
+            got,
+            [("a".into(), 0, None), ("b".into(), 0, Some(1))],
+            "b resolved, a keeps its start"
+        );
 
         apply_run(&mut records, "c", vec![alert("c", "a")], at(2));
         let mut got = state(&records);
         got.sort();
-        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, Some(1))], "a resolution is kept, not moved");
+        assert_eq!(
+            got,
+            [("a".into(), 0, None), ("b".into(), 0, Some(1))],
+            "a resolution is kept, not moved"
+        );
 
-        apply_run(&mut records, "c", vec![alert("c", "a"), alert("c", "b")], at(3));
+        apply_run(
+            &mut records,
+            "c",
+            vec![alert("c", "a"), alert("c", "b")],
+            at(3),
+        );
         let mut got = state(&records);
         got.sort();
-        assert_eq!(got, [("a".into(), 0, None), ("b".into(), 3, None)], "b fires anew");
+        assert_eq!(
+            got,
+            [("a".into(), 0, None), ("b".into(), 3, None)],
+            "b fires anew"
+        );
     }
 
     #[test]

@@ -46,6 +46,25 @@ pub struct Summary {
     pub notifications_sent: usize,
     pub notifications_failed: usize,
     pub inhibited: usize,
+    /// Each check run, in config order.
+    pub checks: Vec<CheckOutcome>,
+    /// Notifications accepted and failed, per receiver.
+    pub deliveries: BTreeMap<ReceiverName, Deliveries>,
+}
+
+/// How one check went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutcome {
+    pub name: String,
+    pub source: SourceName,
+    pub ok: bool,
+    pub duration: std::time::Duration,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Deliveries {
+    pub sent: usize,
+    pub failed: usize,
 }
 
 impl Summary {
@@ -89,7 +108,11 @@ pub fn select<'a>(config: &'a Config, only: &[String]) -> Result<Vec<&'a Check>,
 }
 
 /// Runs one poll against `store`. The caller holds the state lock.
-pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) -> Result<Summary, PollError> {
+pub async fn poll(
+    config: &Config,
+    store: &mut StateStore,
+    options: &Options,
+) -> Result<Summary, PollError> {
     let now = options.now;
     let checks = select(config, &options.only)?;
     let sources = build_sources(config, &checks)?;
@@ -122,11 +145,13 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
     let mut new_cursors: Vec<(String, Value)> = Vec::new();
     let mut batches: Vec<(String, QueueBatch)> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
-    for (check, outcome) in checks.iter().zip(fetched) {
+    for (check, (outcome, duration)) in checks.iter().zip(fetched) {
         let outcome = outcome.and_then(|fetched| match fetched {
             Fetched::Queue(batch) => Ok(Fetched::Queue(batch)),
             Fetched::Rows(rows) => {
-                check.alerts(&rows, &config.templates).map_err(|e| e.to_string())?;
+                check
+                    .alerts(&rows, &config.templates)
+                    .map_err(|e| e.to_string())?;
                 Ok(Fetched::Rows(rows))
             }
         });
@@ -135,11 +160,23 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
             Err(error) => {
                 warn!(check = %check.name, source = %check.source, %error, "Check failed; its alerts stay as they were.");
                 summary.checks_failed += 1;
+                summary.checks.push(CheckOutcome {
+                    name: check.name.clone(),
+                    source: check.source.clone(),
+                    ok: false,
+                    duration,
+                });
                 lifecycle::apply_failure(&mut records, check, &error, now);
                 continue;
             }
         };
         summary.checks_ok += 1;
+        summary.checks.push(CheckOutcome {
+            name: check.name.clone(),
+            source: check.source.clone(),
+            ok: true,
+            duration,
+        });
         lifecycle::clear_failure(&mut records, check, now);
         match (&check.kind, fetched) {
             (CheckKind::State, Fetched::Rows(rows)) => {
@@ -156,7 +193,9 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
                 let alerts = check
                     .alerts(&rows, &config.templates)
                     .expect("rows were checked above");
-                let column = rows.column(cursor).expect("the cursor column was checked above");
+                let column = rows
+                    .column(cursor)
+                    .expect("the cursor column was checked above");
                 let previous = cursors.get(&check.name).cloned().flatten();
                 let largest = rows
                     .rows
@@ -175,7 +214,11 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
                     info!(check = %check.name, skipped = alerts.len(), "First run: history skipped (start: now).");
                     // Remembered as seen, so a query that reads its last row again
                     // (`id >= :cursor`) does not send history on the next run.
-                    skipped.extend(alerts.into_iter().map(|a| (check.name.clone(), a.fingerprint.to_string())));
+                    skipped.extend(
+                        alerts
+                            .into_iter()
+                            .map(|a| (check.name.clone(), a.fingerprint.to_string())),
+                    );
                     continue;
                 }
                 let already = seen.get(&check.name);
@@ -211,12 +254,20 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
         match result {
             Ok(()) => {
                 summary.notifications_sent += 1;
+                summary
+                    .deliveries
+                    .entry(notification.receiver.clone())
+                    .or_default()
+                    .sent += 1;
                 for fingerprint in &notification.firing {
                     if let Some(record) = records.get_mut(fingerprint) {
                         record.last_notified_at = Some(now);
                     }
                 }
-                let key = (notification.group_key.clone(), notification.receiver.clone());
+                let key = (
+                    notification.group_key.clone(),
+                    notification.receiver.clone(),
+                );
                 if notification.firing.is_empty() {
                     log.remove(&key);
                     changes.removed_notifications.push(key);
@@ -231,10 +282,17 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
                     log.insert(key, entry.clone());
                     changes.notifications.push(entry);
                 }
-                changes.seen_events.extend(notification.events.iter().cloned());
+                changes
+                    .seen_events
+                    .extend(notification.events.iter().cloned());
             }
             Err(error) => {
                 summary.notifications_failed += 1;
+                summary
+                    .deliveries
+                    .entry(notification.receiver.clone())
+                    .or_default()
+                    .failed += 1;
                 warn!(receiver = %notification.receiver, group = %notification.group_key, %error, "Notification not accepted; it is retried next run.");
                 failed_checks.extend(notification.events.iter().map(|(check, _)| check.as_str()));
             }
@@ -284,7 +342,10 @@ pub async fn poll(config: &Config, store: &mut StateStore, options: &Options) ->
     Ok(summary)
 }
 
-fn build_sources(config: &Config, checks: &[&Check]) -> Result<BTreeMap<SourceName, Arc<Source>>, PollError> {
+fn build_sources(
+    config: &Config,
+    checks: &[&Check],
+) -> Result<BTreeMap<SourceName, Arc<Source>>, PollError> {
     let mut sources = BTreeMap::new();
     for check in checks {
         if sources.contains_key(&check.source) {
@@ -301,7 +362,10 @@ fn build_sources(config: &Config, checks: &[&Check]) -> Result<BTreeMap<SourceNa
 }
 
 /// Every receiver as a sink; with `dry_run`, every one prints instead.
-fn build_sinks(config: &Config, dry_run: bool) -> Result<BTreeMap<ReceiverName, Arc<Sink>>, PollError> {
+fn build_sinks(
+    config: &Config,
+    dry_run: bool,
+) -> Result<BTreeMap<ReceiverName, Arc<Sink>>, PollError> {
     config
         .receivers
         .values()
@@ -325,10 +389,13 @@ async fn fetch_all(
     checks: &[&Check],
     sources: &BTreeMap<SourceName, Arc<Source>>,
     cursors: &HashMap<String, Option<Value>>,
-) -> Vec<Result<Fetched, String>> {
+) -> Vec<(Result<Fetched, String>, std::time::Duration)> {
     let mut by_source: BTreeMap<&SourceName, Vec<(usize, Check)>> = BTreeMap::new();
     for (i, check) in checks.iter().enumerate() {
-        by_source.entry(&check.source).or_default().push((i, (*check).clone()));
+        by_source
+            .entry(&check.source)
+            .or_default()
+            .push((i, (*check).clone()));
     }
     let mut tasks = JoinSet::new();
     for (name, jobs) in by_source {
@@ -340,16 +407,23 @@ async fn fetch_all(
         tasks.spawn(async move {
             let mut out = Vec::new();
             for ((i, check), cursor) in jobs.into_iter().zip(cursors) {
+                let started = std::time::Instant::now();
                 let result = match &check.kind {
-                    CheckKind::Queue(queue) => source.dequeue(queue, QUEUE_BATCH).await.map(Fetched::Queue),
-                    _ => source.fetch(&check.sql, cursor.as_ref()).await.map(Fetched::Rows),
+                    CheckKind::Queue(queue) => {
+                        source.dequeue(queue, QUEUE_BATCH).await.map(Fetched::Queue)
+                    }
+                    _ => source
+                        .fetch(&check.sql, cursor.as_ref())
+                        .await
+                        .map(Fetched::Rows),
                 };
-                out.push((i, result.map_err(|e| e.to_string())));
+                out.push((i, (result.map_err(|e| e.to_string()), started.elapsed())));
             }
             out
         });
     }
-    let mut results: Vec<Option<Result<Fetched, String>>> = (0..checks.len()).map(|_| None).collect();
+    let mut results: Vec<Option<(Result<Fetched, String>, std::time::Duration)>> =
+        (0..checks.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(done) => {
@@ -362,21 +436,33 @@ async fn fetch_all(
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("the check's task stopped unexpectedly".to_owned())))
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                let error = Err("the check's task stopped unexpectedly".to_owned());
+                (error, std::time::Duration::ZERO)
+            })
+        })
         .collect()
 }
 
 /// Sends every notification, one task per receiver so that receivers do not wait on each
 /// other; one receiver's notifications go in order (its sink paces them). Results are in
 /// `notifications` order.
-async fn deliver(notifications: &[Notification], sinks: &BTreeMap<ReceiverName, Arc<Sink>>) -> Vec<Result<(), SendError>> {
-    let mut by_receiver: BTreeMap<&ReceiverName, Vec<(usize, Option<serde_json::Value>)>> = BTreeMap::new();
+async fn deliver(
+    notifications: &[Notification],
+    sinks: &BTreeMap<ReceiverName, Arc<Sink>>,
+) -> Vec<Result<(), SendError>> {
+    let mut by_receiver: BTreeMap<&ReceiverName, Vec<(usize, Option<serde_json::Value>)>> =
+        BTreeMap::new();
     for (i, n) in notifications.iter().enumerate() {
         let has_content = !n.message.firing.is_empty() || !n.message.resolved.is_empty();
         // Everything resolved with send_resolved off: nothing to show, but the log still
         // records it (Alertmanager's rule), so it counts as accepted.
         let payload = has_content.then(|| notification::payload(&n.message));
-        by_receiver.entry(&n.receiver).or_default().push((i, payload));
+        by_receiver
+            .entry(&n.receiver)
+            .or_default()
+            .push((i, payload));
     }
     let mut tasks = JoinSet::new();
     for (receiver, jobs) in by_receiver {
@@ -388,14 +474,17 @@ async fn deliver(notifications: &[Notification], sinks: &BTreeMap<ReceiverName, 
                 let result = match (&sink, payload) {
                     (_, None) => Ok(()),
                     (Some(sink), Some(payload)) => sink.send(&payload).await,
-                    (None, Some(_)) => unreachable!("routes name only receivers that exist: {receiver}"),
+                    (None, Some(_)) => {
+                        unreachable!("routes name only receivers that exist: {receiver}")
+                    }
                 };
                 out.push((i, result));
             }
             out
         });
     }
-    let mut results: Vec<Option<Result<(), SendError>>> = (0..notifications.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Result<(), SendError>>> =
+        (0..notifications.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         if let Ok(done) = joined {
             for (i, result) in done {
@@ -405,7 +494,13 @@ async fn deliver(notifications: &[Notification], sinks: &BTreeMap<ReceiverName, 
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(SendError::Stdout(std::io::Error::other("the delivery task stopped unexpectedly")))))
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(SendError::Stdout(std::io::Error::other(
+                    "the delivery task stopped unexpectedly",
+                )))
+            })
+        })
         .collect()
 }
 
@@ -418,10 +513,18 @@ fn no_rows_alert(check: &Check) -> Alert {
     ]
     .into();
     Alert {
-        fingerprint: Fingerprint::of(&check.name, &check.source.0, [("reason", "no_rows".to_owned())].into_iter()),
+        fingerprint: Fingerprint::of(
+            &check.name,
+            &check.source.0,
+            [("reason", "no_rows".to_owned())].into_iter(),
+        ),
         check: check.name.clone(),
         labels,
-        annotations: [("summary".to_owned(), format!("Check {} returned no rows", check.name))].into(),
+        annotations: [(
+            "summary".to_owned(),
+            format!("Check {} returned no rows", check.name),
+        )]
+        .into(),
     }
 }
 
@@ -451,7 +554,11 @@ fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
     labels.insert("alertname".to_owned(), check.name.clone());
     labels.insert("source".to_owned(), check.source.0.clone());
     Alert {
-        fingerprint: Fingerprint::of(&check.name, &check.source.0, [("id", id.to_owned())].into_iter()),
+        fingerprint: Fingerprint::of(
+            &check.name,
+            &check.source.0,
+            [("id", id.to_owned())].into_iter(),
+        ),
         check: check.name.clone(),
         labels,
         annotations,

@@ -68,6 +68,16 @@ pub fn client(
     })
 }
 
+/// Checks that `url` is an absolute http(s) URL. The message never repeats the URL, which may
+/// hold a credential.
+pub fn check_url(url: &str) -> Result<(), &'static str> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.has_host() => Ok(()),
+        Ok(_) => Err("the URL must start with https://"),
+        Err(_) => Err("not a URL"),
+    }
+}
+
 /// An error and its causes on one line, as `outer: inner: root`.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();

@@ -73,11 +73,9 @@ impl SlackReceiverConfig {
 
 /// Checks that a webhook URL is an absolute http(s) URL; the message never repeats it.
 pub fn check_webhook_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.has_host() => Ok(()),
-        Ok(_) => Err("the webhook URL must start with https:// (copy it from the Slack app's Incoming Webhooks page)".to_owned()),
-        Err(_) => Err("not a URL; copy the webhook URL from the Slack app's Incoming Webhooks page".to_owned()),
-    }
+    http::check_url(url).map_err(|problem| {
+        format!("{problem}; copy the webhook URL from the Slack app's Incoming Webhooks page")
+    })
 }
 
 #[derive(Debug)]

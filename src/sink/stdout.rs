@@ -66,17 +66,13 @@ pub fn print_payload(payload: &Value) -> Result<(), SendError> {
 /// The texts of a payload's blocks (top level, then attachments), one block a paragraph.
 fn as_text(payload: &Value) -> String {
     let mut out = String::new();
-    let blocks = payload["blocks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(
-            payload["attachments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|a| a["blocks"].as_array().into_iter().flatten()),
-        );
+    let blocks = payload["blocks"].as_array().into_iter().flatten().chain(
+        payload["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["blocks"].as_array().into_iter().flatten()),
+    );
     for block in blocks {
         let texts = block["text"]["text"].as_str().into_iter().chain(
             ["fields", "elements"]
@@ -99,7 +95,9 @@ fn as_text(payload: &Value) -> String {
 
 /// Undoes Slack's three escapes for reading on a terminal.
 fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -115,6 +113,9 @@ mod tests {
             fields: vec![("db".into(), "PROD".into())],
             link: None,
         });
-        assert_eq!(as_text(&payload), ":warning: *Disk & co*\n97% full\n*db*\nPROD\n\n");
+        assert_eq!(
+            as_text(&payload),
+            ":warning: *Disk & co*\n97% full\n*db*\nPROD\n\n"
+        );
     }
 }

@@ -187,7 +187,10 @@ fn reference_config_is_valid() {
     )
     .unwrap();
     let output = dbalert(dir.path())
-        .env("SLACK_DBA_WEBHOOK", "https://hooks.slack.com/services/T0/B0/dba")
+        .env(
+            "SLACK_DBA_WEBHOOK",
+            "https://hooks.slack.com/services/T0/B0/dba",
+        )
         .env("BILLING_PG_URL", "postgres://dbalert@db.example/billing")
         .arg("check")
         .assert()
@@ -195,5 +198,8 @@ fn reference_config_is_valid() {
         .get_output()
         .clone();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(stdout.ends_with("(2 sources, 3 receivers, 3 checks)\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("(2 sources, 3 receivers, 3 checks)\n"),
+        "{stdout}"
+    );
 }

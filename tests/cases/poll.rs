@@ -19,7 +19,11 @@ fn database(dir: &Path) -> rusqlite::Connection {
 
 /// A config whose route has `extra_route` (indented keys) or, when empty, `group_by: [alertname]`.
 fn config(extra_route: &str, checks: &str) -> String {
-    let extra_route = if extra_route.is_empty() { "  group_by: [alertname]\n" } else { extra_route };
+    let extra_route = if extra_route.is_empty() {
+        "  group_by: [alertname]\n"
+    } else {
+        extra_route
+    };
     format!(
         "state:\n  path: state.db\n\
          sources:\n  app:\n    sqlite:\n      path: app.db\n\
@@ -52,27 +56,47 @@ fn state_alerts_fire_once_resolve_and_fire_again() {
     let hook = slack.webhook("poll-state");
     let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
     let db = database(dir.path());
-    db.execute_batch("insert into problems values ('a', 'ORDERS'), ('b', 'BILLING')").unwrap();
+    db.execute_batch("insert into problems values ('a', 'ORDERS'), ('b', 'BILLING')")
+        .unwrap();
 
     let first = poll(dir.path(), &hook);
     assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
-    assert!(stdout_of(&first).is_empty() && stderr_of(&first).is_empty(), "silent on success");
+    assert!(
+        stdout_of(&first).is_empty() && stderr_of(&first).is_empty(),
+        "silent on success"
+    );
     assert_eq!(texts(&slack, &hook), [":warning: [FIRING:2] problem"]);
 
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook).len(), 1, "no repeat before repeat_interval");
+    assert_eq!(
+        texts(&slack, &hook).len(),
+        1,
+        "no repeat before repeat_interval"
+    );
 
-    db.execute("delete from problems where name = 'b'", []).unwrap();
+    db.execute("delete from problems where name = 'b'", [])
+        .unwrap();
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook)[1], ":warning: [FIRING:1, RESOLVED:1] problem");
+    assert_eq!(
+        texts(&slack, &hook)[1],
+        ":warning: [FIRING:1, RESOLVED:1] problem"
+    );
 
     db.execute("delete from problems", []).unwrap();
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook)[2], ":white_check_mark: [RESOLVED:1] problem: Problem a");
+    assert_eq!(
+        texts(&slack, &hook)[2],
+        ":white_check_mark: [RESOLVED:1] problem: Problem a"
+    );
 
-    db.execute("insert into problems values ('b', 'BILLING')", []).unwrap();
+    db.execute("insert into problems values ('b', 'BILLING')", [])
+        .unwrap();
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook)[3], ":warning: [FIRING:1] problem: Problem b", "re-fires");
+    assert_eq!(
+        texts(&slack, &hook)[3],
+        ":warning: [FIRING:1] problem: Problem b",
+        "re-fires"
+    );
     assert_eq!(texts(&slack, &hook).len(), 4);
 }
 
@@ -80,14 +104,23 @@ fn state_alerts_fire_once_resolve_and_fire_again() {
 fn still_firing_alerts_repeat_after_repeat_interval() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-repeat");
-    let dir = workdir(&[("alerts.yaml", &config("  group_by: [alertname]\n  repeat_interval: 2s\n", PROBLEMS))]);
-    database(dir.path()).execute("insert into problems values ('a', 'X')", []).unwrap();
+    let dir = workdir(&[(
+        "alerts.yaml",
+        &config("  group_by: [alertname]\n  repeat_interval: 2s\n", PROBLEMS),
+    )]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
     poll(dir.path(), &hook);
     poll(dir.path(), &hook);
     assert_eq!(texts(&slack, &hook).len(), 1);
     std::thread::sleep(Duration::from_millis(2100));
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook).len(), 2, "repeated once the interval passed");
+    assert_eq!(
+        texts(&slack, &hook).len(),
+        2,
+        "repeated once the interval passed"
+    );
 }
 
 #[test]
@@ -96,20 +129,34 @@ fn events_are_sent_once_with_no_gaps_and_history_skipped() {
     let hook = slack.webhook("poll-events");
     let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", EVENTS))]);
     let db = database(dir.path());
-    db.execute("insert into events values (1, 'old'), (2, 'old too')", []).unwrap();
+    db.execute("insert into events values (1, 'old'), (2, 'old too')", [])
+        .unwrap();
 
     poll(dir.path(), &hook);
-    assert!(slack.requests_to(&hook).is_empty(), "start: now skips history");
+    assert!(
+        slack.requests_to(&hook).is_empty(),
+        "start: now skips history"
+    );
 
-    db.execute("insert into events values (3, 'new'), (4, 'newer')", []).unwrap();
+    db.execute("insert into events values (3, 'new'), (4, 'newer')", [])
+        .unwrap();
     poll(dir.path(), &hook);
     // `id >= :cursor` reads the last row again each time; it must not be sent twice.
     poll(dir.path(), &hook);
-    db.execute("insert into events values (5, 'latest')", []).unwrap();
+    db.execute("insert into events values (5, 'latest')", [])
+        .unwrap();
     poll(dir.path(), &hook);
     let mut ids: Vec<String> = texts(&slack, &hook)
         .iter()
-        .map(|text| text.split("id=").nth(1).unwrap().split(',').next().unwrap().to_owned())
+        .map(|text| {
+            text.split("id=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     ids.sort();
     assert_eq!(ids, ["3", "4", "5"]);
@@ -121,15 +168,23 @@ fn failed_delivery_is_retried_next_run_and_nothing_is_lost() {
     let hook = slack.webhook("poll-retry");
     let dir = workdir(&[("alerts.yaml", &config("", &format!("{PROBLEMS}{EVENTS}")))]);
     let db = database(dir.path());
-    db.execute_batch("insert into events values (1, 'history')").unwrap();
+    db.execute_batch("insert into events values (1, 'history')")
+        .unwrap();
     poll(dir.path(), &hook); // cursor set, history skipped
-    db.execute_batch("insert into problems values ('a', 'X'); insert into events values (2, 'boom');").unwrap();
+    db.execute_batch(
+        "insert into problems values ('a', 'X'); insert into events values (2, 'boom');",
+    )
+    .unwrap();
 
     // Two notifications (the problem and the event), each tried twice (max_retries: 1).
     slack.script(&hook, vec![Reply::Status(500, "rollup_error"); 4]);
     let failed = poll(dir.path(), &hook);
     assert_eq!(failed.status.code(), Some(1), "{}", stderr_of(&failed));
-    assert!(stderr_of(&failed).contains("retried next run"), "{}", stderr_of(&failed));
+    assert!(
+        stderr_of(&failed).contains("retried next run"),
+        "{}",
+        stderr_of(&failed)
+    );
 
     let ok = poll(dir.path(), &hook);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr_of(&ok));
@@ -138,7 +193,11 @@ fn failed_delivery_is_retried_next_run_and_nothing_is_lost() {
     assert!(delivered.iter().any(|t| t.contains("[FIRING:1] problem")));
     assert!(delivered.iter().any(|t| t.contains("[FIRING:1] event")));
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook).len(), 2, "and once delivered, not again");
+    assert_eq!(
+        texts(&slack, &hook).len(),
+        2,
+        "and once delivered, not again"
+    );
 }
 
 #[test]
@@ -146,25 +205,50 @@ fn a_failing_check_raises_its_own_alert_and_others_still_deliver() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-failing");
     let broken = "  - name: broken\n    source: app\n    sql: select * from no_such_table\n";
-    let dir = workdir(&[("alerts.yaml", &config("  group_by: [alertname, check]\n", &format!("{PROBLEMS}{broken}")))]);
+    let dir = workdir(&[(
+        "alerts.yaml",
+        &config(
+            "  group_by: [alertname, check]\n",
+            &format!("{PROBLEMS}{broken}"),
+        ),
+    )]);
     let db = database(dir.path());
-    db.execute("insert into problems values ('a', 'X')", []).unwrap();
+    db.execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
 
     let output = poll(dir.path(), &hook);
     assert_eq!(output.status.code(), Some(1));
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("check=broken") && stderr.contains("no such table: no_such_table"), "{stderr}");
+    assert!(
+        stderr.contains("check=broken") && stderr.contains("no such table: no_such_table"),
+        "{stderr}"
+    );
     let delivered = texts(&slack, &hook);
-    assert!(delivered.iter().any(|t| t.contains("[FIRING:1] problem")), "{delivered:?}");
-    assert!(delivered.iter().any(|t| t.contains("[FIRING:1] dbalert_check_failed (check=broken)")), "{delivered:?}");
+    assert!(
+        delivered.iter().any(|t| t.contains("[FIRING:1] problem")),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .any(|t| t.contains("[FIRING:1] dbalert_check_failed (check=broken)")),
+        "{delivered:?}"
+    );
 
     // Once the check works again, its failure alert resolves.
     db.execute("create table no_such_table (x)", []).unwrap();
-    let fixed = dbalert(dir.path()).env("HOOK", &hook).args(["poll", "--check", "broken"]).output().unwrap();
+    let fixed = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["poll", "--check", "broken"])
+        .output()
+        .unwrap();
     assert_eq!(fixed.status.code(), Some(0), "{}", stderr_of(&fixed));
     let delivered = texts(&slack, &hook);
     assert_eq!(delivered.len(), 3, "{delivered:?}");
-    assert!(delivered[2].starts_with(":white_check_mark: [RESOLVED:1] dbalert_check_failed"), "{delivered:?}");
+    assert!(
+        delivered[2].starts_with(":white_check_mark: [RESOLVED:1] dbalert_check_failed"),
+        "{delivered:?}"
+    );
 }
 
 #[test]
@@ -172,12 +256,21 @@ fn dry_run_prints_and_changes_nothing() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-dry");
     let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
-    database(dir.path()).execute("insert into problems values ('a', 'X')", []).unwrap();
-    let output = dbalert(dir.path()).env("HOOK", &hook).args(["poll", "--dry-run"]).output().unwrap();
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["poll", "--dry-run"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     let printed: serde_json::Value = serde_json::from_str(stdout_of(&output).trim()).unwrap();
     assert_eq!(printed["receiver"], "team");
-    assert_eq!(printed["payload"]["text"], ":warning: [FIRING:1] problem: Problem a");
+    assert_eq!(
+        printed["payload"]["text"],
+        ":warning: [FIRING:1] problem: Problem a"
+    );
     assert!(!dir.path().join("state.db").exists(), "no state written");
     poll(dir.path(), &hook);
     assert_eq!(texts(&slack, &hook).len(), 1, "the real run still sends it");
@@ -188,7 +281,9 @@ fn a_second_poll_on_the_same_state_exits_75_or_waits() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-lock");
     let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
-    database(dir.path()).execute("insert into problems values ('a', 'X')", []).unwrap();
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
     let lock = dbalert::state::StateLock::acquire(&dir.path().join("state.db")).unwrap();
     let output = poll(dir.path(), &hook);
     assert_eq!(output.status.code(), Some(75), "{}", stderr_of(&output));
@@ -198,7 +293,11 @@ fn a_second_poll_on_the_same_state_exits_75_or_waits() {
         std::thread::sleep(Duration::from_millis(500));
         drop(lock);
     });
-    let waited = dbalert(dir.path()).env("HOOK", &hook).args(["poll", "--wait-lock", "10s"]).output().unwrap();
+    let waited = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["poll", "--wait-lock", "10s"])
+        .output()
+        .unwrap();
     release.join().unwrap();
     assert_eq!(waited.status.code(), Some(0), "{}", stderr_of(&waited));
     assert_eq!(texts(&slack, &hook).len(), 1);
@@ -206,18 +305,36 @@ fn a_second_poll_on_the_same_state_exits_75_or_waits() {
 
 #[test]
 fn a_corrupt_state_file_is_refused_and_left_alone() {
-    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS)), ("state.db", "not a database at all")]);
+    let dir = workdir(&[
+        ("alerts.yaml", &config("", PROBLEMS)),
+        ("state.db", "not a database at all"),
+    ]);
     database(dir.path());
-    let output = dbalert(dir.path()).env("HOOK", "http://127.0.0.1:9/x").arg("poll").output().unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .arg("poll")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr_of(&output).contains("is not a usable dbalert state file"), "{}", stderr_of(&output));
-    assert_eq!(std::fs::read(dir.path().join("state.db")).unwrap(), b"not a database at all");
+    assert!(
+        stderr_of(&output).contains("is not a usable dbalert state file"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("state.db")).unwrap(),
+        b"not a database at all"
+    );
 }
 
 #[test]
 fn unknown_check_and_no_checks_are_usage_errors() {
     let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
-    let output = dbalert(dir.path()).env("HOOK", "http://127.0.0.1:9/x").args(["poll", "--check", "nope"]).output().unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .args(["poll", "--check", "nope"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("no check named `nope`"));
     let empty = workdir(&[("alerts.yaml", "receivers:\n  c: {stdout: {}}\n")]);
@@ -233,9 +350,13 @@ fn killed_at_any_point_nothing_is_lost() {
     // seconds and a SIGKILL lands before, during and between deliveries and the save.
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-crash");
-    let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", &format!("{PROBLEMS}{EVENTS}")))]);
+    let dir = workdir(&[(
+        "alerts.yaml",
+        &config("  group_by: ['...']\n", &format!("{PROBLEMS}{EVENTS}")),
+    )]);
     let db = database(dir.path());
-    db.execute_batch("insert into events values (1, 'history')").unwrap();
+    db.execute_batch("insert into events values (1, 'history')")
+        .unwrap();
     poll(dir.path(), &hook); // the event cursor starts here
     db.execute_batch(
         "insert into problems values ('p1','A'),('p2','A'),('p3','B'),('p4','B'),('p5','C'),('p6','C');
@@ -260,22 +381,36 @@ fn killed_at_any_point_nothing_is_lost() {
         let _ = child.kill(); // SIGKILL; the poll may also have finished by now
         child.wait().unwrap();
     }
-    let last = dbalert(dir.path()).env("HOOK", &hook).arg("poll").timeout(Duration::from_secs(60)).output().unwrap();
+    let last = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .arg("poll")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
     assert_eq!(last.status.code(), Some(0), "{}", stderr_of(&last));
 
     let delivered = texts(&slack, &hook);
     for name in ["p1", "p2", "p3", "p4", "p5", "p6"] {
         assert!(
-            delivered.iter().any(|t| t.contains(&format!("Problem {name}"))),
+            delivered
+                .iter()
+                .any(|t| t.contains(&format!("Problem {name}"))),
             "{name} was never delivered: {delivered:#?}"
         );
     }
     for id in ["id=2", "id=3", "id=4"] {
-        assert!(delivered.iter().any(|t| t.contains(id)), "event {id} was lost: {delivered:#?}");
+        assert!(
+            delivered.iter().any(|t| t.contains(id)),
+            "event {id} was lost: {delivered:#?}"
+        );
     }
     let settled = delivered.len();
     poll(dir.path(), &hook);
-    assert_eq!(texts(&slack, &hook).len(), settled, "after a clean run, nothing is owed");
+    assert_eq!(
+        texts(&slack, &hook).len(),
+        settled,
+        "after a clean run, nothing is owed"
+    );
 }
 
 #[test]
@@ -283,18 +418,46 @@ fn status_lists_what_fires() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-status");
     let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
-    let none = dbalert(dir.path()).env("HOOK", &hook).arg("status").output().unwrap();
-    assert!(stdout_of(&none).starts_with("no alerts firing"), "{}", stdout_of(&none));
-    database(dir.path()).execute("insert into problems values ('a', 'ORDERS')", []).unwrap();
+    let none = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&none).starts_with("no alerts firing"),
+        "{}",
+        stdout_of(&none)
+    );
+    database(dir.path())
+        .execute("insert into problems values ('a', 'ORDERS')", [])
+        .unwrap();
     poll(dir.path(), &hook);
 
-    let table = stdout_of(&dbalert(dir.path()).env("HOOK", &hook).arg("status").output().unwrap());
+    let table = stdout_of(
+        &dbalert(dir.path())
+            .env("HOOK", &hook)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("CHECK") && lines[0].contains("LAST NOTIFIED"), "{table}");
-    assert!(lines[1].starts_with("problem@app") && lines[1].contains("team") && lines[1].ends_with("name=a owner=ORDERS"), "{table}");
+    assert!(
+        lines[0].starts_with("CHECK") && lines[0].contains("LAST NOTIFIED"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("problem@app")
+            && lines[1].contains("team")
+            && lines[1].ends_with("name=a owner=ORDERS"),
+        "{table}"
+    );
 
     let json: serde_json::Value = serde_json::from_str(&stdout_of(
-        &dbalert(dir.path()).env("HOOK", &hook).args(["status", "--json"]).output().unwrap(),
+        &dbalert(dir.path())
+            .env("HOOK", &hook)
+            .args(["status", "--json"])
+            .output()
+            .unwrap(),
     ))
     .unwrap();
     let alert = &json["firing"][0];
@@ -307,14 +470,101 @@ fn status_lists_what_fires() {
 #[test]
 fn check_connect_runs_every_query_and_reports_each() {
     let broken = "  - name: broken\n    source: app\n    sql: select nope from problems\n";
-    let dir = workdir(&[("alerts.yaml", &config("", &format!("{PROBLEMS}{EVENTS}{broken}")))]);
-    database(dir.path()).execute("insert into problems values ('a', 'X'), ('b', 'Y')", []).unwrap();
-    let output = dbalert(dir.path()).env("HOOK", "http://127.0.0.1:9/x").args(["check", "--connect"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(1), "a failing query makes it exit 1");
+    let dir = workdir(&[(
+        "alerts.yaml",
+        &config("", &format!("{PROBLEMS}{EVENTS}{broken}")),
+    )]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X'), ('b', 'Y')", [])
+        .unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .args(["check", "--connect"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a failing query makes it exit 1"
+    );
     let stdout = stdout_of(&output);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[1].starts_with("ok     problem  2 rows  "), "{stdout}");
     assert!(lines[2].starts_with("ok     event  0 rows  "), "{stdout}");
-    assert!(lines[3].starts_with("error  broken  source `app`: the query failed: no such column: nope"), "{stdout}");
-    assert!(!dir.path().join("state.db").exists(), "check --connect keeps no state");
+    assert!(
+        lines[3].starts_with("error  broken  source `app`: the query failed: no such column: nope"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path().join("state.db").exists(),
+        "check --connect keeps no state"
+    );
+}
+
+#[test]
+fn metrics_file_and_heartbeat_follow_each_poll() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-metrics");
+    let ping = slack.webhook("heartbeat-token");
+    let broken = "  - name: broken\n    source: app\n    sql: select nope from problems\n";
+    let text = format!("heartbeat_url: ${{env:PING}}\n{}", config("", PROBLEMS));
+    let dir = workdir(&[
+        ("alerts.yaml", &text),
+        (
+            "broken.yaml",
+            &format!(
+                "heartbeat_url: ${{env:PING}}\n{}",
+                config("", &format!("{PROBLEMS}{broken}"))
+            ),
+        ),
+    ]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    let metrics = dir.path().join("dbalert.prom");
+    let run = |file: &str| {
+        dbalert(dir.path())
+            .env("HOOK", &hook)
+            .env("PING", &ping)
+            .args(["-c", file, "poll", "--metrics-file"])
+            .arg(&metrics)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run("alerts.yaml").status.code(), Some(0));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(text.contains("dbalert_alerts_firing 1\n"), "{text}");
+    assert!(
+        text.contains("dbalert_check_up{check=\"problem\",source=\"app\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dbalert_notifications{receiver=\"team\",result=\"sent\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dbalert_last_success_timestamp_seconds "),
+        "{text}"
+    );
+    let pings = slack.requests_to(&ping);
+    assert_eq!(pings.len(), 1, "pinged after a successful poll");
+    assert_eq!(pings[0].method, "GET");
+
+    let failed = run("broken.yaml");
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        !stderr_of(&failed).contains("heartbeat-token"),
+        "{}",
+        stderr_of(&failed)
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("dbalert_check_up{check=\"broken\",source=\"app\"} 0\n"),
+        "{text}"
+    );
+    assert_eq!(
+        slack.requests_to(&ping).len(),
+        1,
+        "no ping after a failed poll"
+    );
 }

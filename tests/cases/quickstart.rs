@@ -20,12 +20,17 @@ fn dump(db: &Path) -> Vec<String> {
         .unwrap();
     let mut out = Vec::new();
     for table in tables {
-        let mut statement = conn.prepare(&format!("select * from {table} order by 1, 2")).unwrap();
+        let mut statement = conn
+            .prepare(&format!("select * from {table} order by 1, 2"))
+            .unwrap();
         let columns = statement.column_count();
         let rows = statement
             .query_map([], |row| {
                 (0..columns)
-                    .map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
                     .collect::<Result<Vec<_>, _>>()
             })
             .unwrap();
@@ -41,7 +46,8 @@ fn build(scripts: &[&str]) -> Vec<String> {
     let path = dir.path().join("demo.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
     for script in scripts {
-        conn.execute_batch(&std::fs::read_to_string(root().join(script)).unwrap()).unwrap();
+        conn.execute_batch(&std::fs::read_to_string(root().join(script)).unwrap())
+            .unwrap();
     }
     drop(conn);
     dump(&path)
@@ -56,7 +62,10 @@ fn demo_databases_match_the_scripts_they_are_built_from() {
     );
     assert_eq!(
         dump(&root().join("examples/quickstart/demo-later.db")),
-        build(&["sql/sqlite/quickstart.sql", "sql/sqlite/quickstart-later.sql"]),
+        build(&[
+            "sql/sqlite/quickstart.sql",
+            "sql/sqlite/quickstart-later.sql"
+        ]),
         "rebuild examples/quickstart/demo-later.db from both scripts"
     );
 }
@@ -87,7 +96,10 @@ fn quick_start_fires_routes_and_resolves() {
         "── to orders-team\n:red_circle: *[FIRING:1] deadlock (owner=ORDERS)*",
         "── to billing-team\n:red_circle: *[FIRING:1] deadlock (owner=BILLING)*",
     ] {
-        assert!(first.contains(expected), "`{expected}` missing from:\n{first}");
+        assert!(
+            first.contains(expected),
+            "`{expected}` missing from:\n{first}"
+        );
     }
 
     let second = poll("demo-later.db");
@@ -96,8 +108,14 @@ fn quick_start_fires_routes_and_resolves() {
         ":white_check_mark: *[RESOLVED:1] job_failed (owner=BILLING)*",
         "*Deadlock in ORDERS at 2026-11-23T09:31:45Z*",
     ] {
-        assert!(second.contains(expected), "`{expected}` missing from:\n{second}");
+        assert!(
+            second.contains(expected),
+            "`{expected}` missing from:\n{second}"
+        );
     }
-    assert!(!second.contains("08:14:02"), "an old deadlock was sent again:\n{second}");
+    assert!(
+        !second.contains("08:14:02"),
+        "an old deadlock was sent again:\n{second}"
+    );
     assert_eq!(poll("demo-later.db"), "", "nothing changed, nothing sent");
 }

@@ -110,7 +110,10 @@ fn state_round_trips_a_run() {
         );
     }
     assert_eq!(store.alerts().unwrap().len(), 3);
-    assert_eq!(store.notifications().unwrap(), std::slice::from_ref(&notification));
+    assert_eq!(
+        store.notifications().unwrap(),
+        std::slice::from_ref(&notification)
+    );
 
     // The next run: fp-2's resolution was notified, so it and its log entry go; fp-1 repeats.
     let mut store = store;

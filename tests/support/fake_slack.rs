@@ -41,6 +41,7 @@ pub enum Reply {
 /// One request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub method: String,
     pub path: String,
     pub at: Instant,
     pub content_type: String,
@@ -251,6 +252,7 @@ fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Answer {
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     let arrived = Instant::now();
+    let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let header = |name: &str| {
         req.headers()
@@ -273,6 +275,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     let index = {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         state.requests.push(Recorded {
+            method: method.clone(),
             path: path.clone(),
             at: arrived,
             content_type: content_type.clone(),
@@ -302,6 +305,8 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
         Some(Reply::Reset) => (0, Err(std::io::Error::other("scripted connection reset"))),
         Some(Reply::RateLimited(secs)) => (429, reply(429, "", Some(secs))),
         Some(Reply::Status(status, body)) => (status, reply(status, body, None)),
+        // A ping (heartbeat) rather than a message: nothing to check or limit.
+        Some(Reply::Slow(_)) | None if method == "GET" => (200, reply(200, "OK", None)),
         Some(Reply::Slow(_)) | None if limited => (429, reply(429, "", Some(1))),
         Some(Reply::Slow(_)) | None => match check_payload(&content_type, &body) {
             Ok(()) => (200, reply(200, "ok", None)),
