@@ -3,6 +3,7 @@
 mod check;
 mod poll;
 mod routes;
+mod run;
 mod send;
 mod status;
 
@@ -57,6 +58,8 @@ pub enum Command {
     Send(send::SendArgs),
     /// Run every check once, notify, save, exit (for cron and systemd timers).
     Poll(poll::PollArgs),
+    /// Run each check on its own interval until SIGTERM or SIGINT (a service).
+    Run(run::RunArgs),
     /// Validate the config file.
     Check(check::CheckArgs),
     /// Show the alerts firing now, from the state file.
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::Send(args) => send::run(&cli, args),
         Command::Poll(args) => poll::run(&cli, args),
+        Command::Run(args) => run::run(&cli, args),
         Command::Check(args) => check::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),

@@ -125,7 +125,7 @@ async fn heartbeat(url: &Secret) {
     }
 }
 
-fn state_failure(error: StateError) -> Failure {
+pub(super) fn state_failure(error: StateError) -> Failure {
     match error {
         StateError::Locked { .. } => Failure {
             kind: FailureKind::Locked,

@@ -41,6 +41,8 @@ pub struct Plan {
     pub inhibited: usize,
     /// Groups not notified now because their route is in a mute (or outside an active) time interval.
     pub time_muted: usize,
+    /// Groups held back by `group_wait` or `group_interval` (only when paced, in `run`).
+    pub deferred: usize,
 }
 
 struct Group {
@@ -52,18 +54,26 @@ struct Group {
     events: Vec<(String, String)>,
     event_views: Vec<AlertView>,
     repeat_interval: crate::config::duration::Duration,
+    group_wait: crate::config::duration::Duration,
+    group_interval: crate::config::duration::Duration,
     muted: bool,
 }
 
 /// Plans the notifications for `records` (state alerts) and `events` at `now`, given the
 /// notification log `log`. `config.route` must be set (the config loader requires it when
 /// there are checks).
+///
+/// With `paced` (in `run`), a group is held back as Alertmanager's dispatcher would: a new
+/// group until `group_wait` has passed since its oldest firing alert started, and a group
+/// notified before until `group_interval` has passed since then (`repeat_interval` is always
+/// at least as long). Events are never held back: they are announced as they come.
 pub fn plan(
     config: &Config,
     records: &Records,
     events: &[Event],
     log: &HashMap<(String, ReceiverName), NotificationEntry>,
     now: Timestamp,
+    paced: bool,
 ) -> Plan {
     let mut plan = Plan::default();
     let Some(route) = &config.route else {
@@ -89,6 +99,8 @@ pub fn plan(
                 events: Vec::new(),
                 event_views: Vec::new(),
                 repeat_interval: node.opts.repeat_interval,
+                group_wait: node.opts.group_wait,
+                group_interval: node.opts.group_interval,
                 muted: node.is_muted(now),
             });
             add(group);
@@ -161,6 +173,10 @@ pub fn plan(
             group.repeat_interval,
             now,
         );
+        if paced && decision.notifies() && held_back(&group, last.as_ref(), decision, now) {
+            decision = Decision::Skip;
+            plan.deferred += 1;
+        }
         if !group.events.is_empty() && !decision.notifies() {
             // Events are announced once, whatever the group's state alerts need.
             decision = Decision::NewAlerts;
@@ -200,6 +216,26 @@ pub fn plan(
         });
     }
     plan
+}
+
+/// Whether `run` waits longer before notifying `group` (see [`plan`]).
+fn held_back(
+    group: &Group,
+    last: Option<&LastNotified>,
+    decision: Decision,
+    now: Timestamp,
+) -> bool {
+    let since = |at: Timestamp| now.duration_since(at).unsigned_abs();
+    match (decision, last) {
+        (Decision::First, _) => group
+            .firing
+            .iter()
+            .map(|a| a.starts_at)
+            .min()
+            .is_some_and(|oldest| since(oldest) < group.group_wait.get()),
+        (Decision::Repeat, _) | (_, None) => false,
+        (_, Some(last)) => since(last.at) < group.group_interval.get(),
+    }
 }
 
 fn hashes(fingerprints: &BTreeSet<String>) -> BTreeSet<u64> {

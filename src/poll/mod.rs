@@ -7,6 +7,7 @@
 
 pub mod dispatch;
 pub mod lifecycle;
+pub mod service;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct Summary {
     pub notifications_sent: usize,
     pub notifications_failed: usize,
     pub inhibited: usize,
+    /// Groups held back by `group_wait` or `group_interval` (`run` only).
+    pub deferred: usize,
     /// Each check run, in config order.
     pub checks: Vec<CheckOutcome>,
     /// Notifications accepted and failed, per receiver.
@@ -88,7 +91,7 @@ pub enum PollError {
 }
 
 /// What fetching one check gave.
-enum Fetched {
+pub(crate) enum Fetched {
     Rows(Rows),
     Queue(QueueBatch),
 }
@@ -113,11 +116,40 @@ pub async fn poll(
     store: &mut StateStore,
     options: &Options,
 ) -> Result<Summary, PollError> {
-    let now = options.now;
     let checks = select(config, &options.only)?;
     let sources = build_sources(config, &checks)?;
     let sinks = build_sinks(config, options.dry_run)?;
+    let cursors = load_cursors(store, &checks)?;
+    let fetched = fetch_all(&checks, &sources, &cursors).await;
+    process(config, store, &sinks, &checks, fetched, options, false).await
+}
 
+/// The saved cursor of each event check among `checks`.
+fn load_cursors(
+    store: &StateStore,
+    checks: &[&Check],
+) -> Result<HashMap<String, Option<Value>>, PollError> {
+    let mut cursors = HashMap::new();
+    for check in checks {
+        if matches!(check.kind, CheckKind::Events { .. }) {
+            cursors.insert(check.name.clone(), store.load(&check.name)?.cursor);
+        }
+    }
+    Ok(cursors)
+}
+
+/// Turns what `checks` fetched into alert changes, notifies, and saves. `paced` applies the
+/// routes' `group_wait` and `group_interval`, as `run` does.
+async fn process(
+    config: &Config,
+    store: &mut StateStore,
+    sinks: &BTreeMap<ReceiverName, Arc<Sink>>,
+    checks: &[&Check],
+    fetched: Vec<(Result<Fetched, String>, std::time::Duration)>,
+    options: &Options,
+    paced: bool,
+) -> Result<Summary, PollError> {
+    let now = options.now;
     let mut records: Records = store
         .alerts()?
         .into_iter()
@@ -130,15 +162,13 @@ pub async fn poll(
         .collect();
     let mut cursors = HashMap::new();
     let mut seen = HashMap::new();
-    for check in &checks {
+    for check in checks {
         if !matches!(check.kind, CheckKind::State) {
             let state = store.load(&check.name)?;
             cursors.insert(check.name.clone(), state.cursor);
             seen.insert(check.name.clone(), state.seen_events);
         }
     }
-
-    let fetched = fetch_all(&checks, &sources, &cursors).await;
 
     let mut summary = Summary::default();
     let mut events = Vec::new();
@@ -239,10 +269,11 @@ pub async fn poll(
         }
     }
 
-    let plan = dispatch::plan(config, &records, &events, &log, now);
+    let plan = dispatch::plan(config, &records, &events, &log, now, paced);
     summary.inhibited = plan.inhibited;
+    summary.deferred = plan.deferred;
     summary.alerts_firing = records.values().filter(|r| r.resolved_at.is_none()).count();
-    let results = deliver(&plan.notifications, &sinks).await;
+    let results = deliver(&plan.notifications, sinks).await;
 
     let mut failed_checks: BTreeSet<&str> = BTreeSet::new();
     let mut changes = Changes {

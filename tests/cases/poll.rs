@@ -568,3 +568,110 @@ fn metrics_file_and_heartbeat_follow_each_poll() {
         "no ping after a failed poll"
     );
 }
+
+/// Waits (up to `limit`) until `slack` has accepted `count` messages on `hook`.
+fn wait_for(slack: &FakeSlack, hook: &str, count: usize, limit: Duration) -> Vec<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let delivered = texts(slack, hook);
+        if delivered.len() >= count || started.elapsed() > limit {
+            return delivered;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_run(dir: &Path, hook: &str) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("dbalert"))
+        .current_dir(dir)
+        .env("HOOK", hook)
+        .env("HOME", dir)
+        .env_remove("RUST_LOG")
+        .args(["-v", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn terminate(child: std::process::Child) -> std::process::Output {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn run_polls_on_each_interval_and_stops_cleanly_on_sigterm() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-interval");
+    let checks = PROBLEMS.replace("    source: app\n", "    source: app\n    interval: 1s\n");
+    let dir = workdir(&[(
+        "alerts.yaml",
+        &config(
+            "  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n",
+            &checks,
+        ),
+    )]);
+    let db = database(dir.path());
+    let child = start_run(dir.path(), &hook);
+
+    db.execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    let delivered = wait_for(&slack, &hook, 1, Duration::from_secs(20));
+    assert_eq!(delivered, [":warning: [FIRING:1] problem: Problem a"]);
+    db.execute("delete from problems", []).unwrap();
+    let delivered = wait_for(&slack, &hook, 2, Duration::from_secs(20));
+    assert_eq!(
+        delivered.get(1).map(String::as_str),
+        Some(":white_check_mark: [RESOLVED:1] problem: Problem a")
+    );
+
+    let output = terminate(child);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("Stopping: signal received."),
+        "{}",
+        stderr_of(&output)
+    );
+    // The state it saved is the state a poll continues from: nothing more to send.
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 2);
+}
+
+#[test]
+fn run_a_blocked_source_does_not_delay_the_others() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-blocked");
+    let text = format!(
+        "state:\n  path: state.db\n\
+         sources:\n  app:\n    sqlite:\n      path: app.db\n  other:\n    sqlite:\n      path: other.db\n\
+         receivers:\n  team:\n    slack:\n      webhook_url: ${{env:HOOK}}\n\
+         route:\n  receiver: team\n  group_by: [alertname]\n  group_wait: 0s\n\
+         checks:\n{PROBLEMS}  - name: other\n    source: other\n    interval: 1s\n    sql: select name from things\n"
+    );
+    let dir = workdir(&[("alerts.yaml", &text)]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("other.db")).unwrap();
+    other
+        .execute_batch("create table things (name text); insert into things values ('t');")
+        .unwrap();
+    // An exclusive lock on app.db: the `problem` check blocks on it (for its 5 s busy timeout).
+    let blocker = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
+    blocker.execute_batch("begin exclusive").unwrap();
+
+    let child = start_run(dir.path(), &hook);
+    let delivered = wait_for(&slack, &hook, 1, Duration::from_secs(4));
+    assert_eq!(
+        delivered,
+        [":warning: [FIRING:1] other: other"],
+        "delivered while app.db is still locked"
+    );
+    blocker.execute_batch("rollback").unwrap();
+    let output = terminate(child);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+}

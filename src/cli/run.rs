@@ -1,0 +1,66 @@
+//! `dbalert run`: the poll engine as a service, until SIGTERM or SIGINT.
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+use super::poll::state_failure;
+use super::{Cli, Failure, load_config};
+use crate::config::duration::Duration;
+use crate::poll::{PollError, service};
+use crate::state::{StateLock, StateStore};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Wait up to DURATION for a running poll to release the state file, instead of exiting 75.
+    #[arg(long, value_name = "DURATION", value_parser = Duration::parse)]
+    pub wait_lock: Option<Duration>,
+}
+
+pub fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode, Failure> {
+    let config = load_config(cli)?;
+    if config.checks.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "{} has no checks; add a `checks:` section (see alerts.yaml)",
+            config.file.display()
+        )));
+    }
+    // Held for the service's life: a `poll` from cron on the same state file exits 75.
+    let _lock = StateLock::acquire_within(
+        &config.state.path,
+        args.wait_lock
+            .map_or(std::time::Duration::ZERO, Duration::get),
+    )
+    .map_err(state_failure)?;
+    let mut store = StateStore::open(&config.state.path).map_err(state_failure)?;
+    let runtime = super::runtime_multi()?;
+    let summary = runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Failure::failed(anyhow!("cannot listen for SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Failure::failed(anyhow!("cannot listen for SIGINT: {e}")))?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        service::serve(&config, &mut store, shutdown)
+            .await
+            .map_err(|e| match e {
+                PollError::State(e) => state_failure(e),
+                other => Failure::failed(other),
+            })
+    })?;
+    info!(
+        checks_ok = summary.checks_ok,
+        checks_failed = summary.checks_failed,
+        notifications_sent = summary.notifications_sent,
+        notifications_failed = summary.notifications_failed,
+        "Stopped."
+    );
+    Ok(ExitCode::SUCCESS)
+}

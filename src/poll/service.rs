@@ -1,0 +1,157 @@
+//! `dbalert run`: the poll engine as a long-running service.
+//!
+//! Each check runs on its own `interval`. Fetching is one task per source, so a slow or failing
+//! source never delays the others; whatever a source returns is processed (lifecycle, routing,
+//! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
+//! and `group_interval` applied. SIGTERM or SIGINT stops the loop between two batches: the
+//! delivery in flight finishes and is saved, queries in flight are dropped (a queue batch
+//! among them is rolled back), and `run` exits 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::{
+    Fetched, Options, PollError, Summary, build_sinks, build_sources, fetch_all, load_cursors,
+    process,
+};
+use crate::check::Check;
+use crate::config::Config;
+use crate::source::SourceName;
+use crate::state::StateStore;
+
+/// What one source task hands back: the checks it ran (indexes into `config.checks`) and
+/// their outcomes.
+type Batch = (
+    SourceName,
+    Vec<usize>,
+    Vec<(Result<Fetched, String>, std::time::Duration)>,
+);
+
+/// How soon groups held back by `group_wait` or `group_interval` are looked at again when no
+/// check result arrives in between.
+const FLUSH_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs until `shutdown` completes. Returns a summary of everything done.
+pub async fn serve(
+    config: &Config,
+    store: &mut StateStore,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, PollError> {
+    let all: Vec<&Check> = config.checks.iter().collect();
+    let sources = build_sources(config, &all)?;
+    let sinks = build_sinks(config, false)?;
+    let mut due: Vec<Instant> = vec![Instant::now(); all.len()];
+    let mut busy: BTreeSet<SourceName> = BTreeSet::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Batch>();
+    let mut total = Summary::default();
+    let mut flush_at: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    info!(checks = all.len(), sources = sources.len(), "Running.");
+
+    loop {
+        // Start every idle source that has checks due.
+        let now = Instant::now();
+        let mut by_source: BTreeMap<&SourceName, Vec<usize>> = BTreeMap::new();
+        for (i, check) in all.iter().enumerate() {
+            if due[i] <= now && !busy.contains(&check.source) {
+                by_source.entry(&check.source).or_default().push(i);
+            }
+        }
+        for (source, indexes) in by_source {
+            let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
+            let cursors = load_cursors(store, &checks)?;
+            let owned: Vec<Check> = checks.iter().map(|c| (*c).clone()).collect();
+            let one_source = BTreeMap::from([(source.clone(), Arc::clone(&sources[source]))]);
+            let done = done_tx.clone();
+            let name = source.clone();
+            busy.insert(name.clone());
+            tokio::spawn(async move {
+                let refs: Vec<&Check> = owned.iter().collect();
+                let fetched = fetch_all(&refs, &one_source, &cursors).await;
+                // The receiver is gone only when `serve` returned; nothing to hand back then.
+                let _ = done.send((name, indexes, fetched));
+            });
+        }
+
+        // Wait for a source to finish, the next check to fall due, or the signal.
+        let next_due = all
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !busy.contains(&c.source))
+            .map(|(i, _)| due[i])
+            .min();
+        let flush = flush_at.filter(|at| next_due.is_none_or(|due| *at < due));
+        let next_due = flush.or(next_due);
+        let sleep = async {
+            match next_due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => {
+                info!("Stopping: signal received.");
+                return Ok(total);
+            }
+            _ = sleep => {
+                if flush.is_some() {
+                    flush_at = None;
+                    let summary = handle(config, store, &sinks, &[], Vec::new()).await?;
+                    add(&mut total, &summary, &mut flush_at);
+                }
+            }
+            Some((source, indexes, fetched)) = done_rx.recv() => {
+                busy.remove(&source);
+                let finished = Instant::now();
+                for &i in &indexes {
+                    due[i] = finished + all[i].interval.get();
+                }
+                let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
+                let summary = handle(config, store, &sinks, &checks, fetched).await?;
+                add(&mut total, &summary, &mut flush_at);
+            }
+        }
+    }
+}
+
+/// Processes one batch (or, with no checks, re-plans held-back groups). Only a state file
+/// failure stops the service: nothing after it could be saved.
+async fn handle(
+    config: &Config,
+    store: &mut StateStore,
+    sinks: &BTreeMap<crate::config::ReceiverName, Arc<crate::sink::Sink>>,
+    checks: &[&Check],
+    fetched: Vec<(Result<Fetched, String>, std::time::Duration)>,
+) -> Result<Summary, PollError> {
+    let options = Options {
+        dry_run: false,
+        only: Vec::new(),
+        now: jiff::Timestamp::now(),
+    };
+    match process(config, store, sinks, checks, fetched, &options, true).await {
+        Ok(summary) => Ok(summary),
+        Err(PollError::State(error)) => Err(PollError::State(error)),
+        Err(error) => {
+            warn!(%error, "Batch failed; retried at the next interval.");
+            Ok(Summary::default())
+        }
+    }
+}
+
+/// Adds a batch to the running totals, and schedules a flush when groups were held back.
+fn add(total: &mut Summary, batch: &Summary, flush_at: &mut Option<Instant>) {
+    if batch.deferred > 0 && flush_at.is_none() {
+        *flush_at = Some(Instant::now() + FLUSH_TICK);
+    }
+    total.checks_ok += batch.checks_ok;
+    total.checks_failed += batch.checks_failed;
+    total.notifications_sent += batch.notifications_sent;
+    total.notifications_failed += batch.notifications_failed;
+    total.inhibited += batch.inhibited;
+    total.alerts_firing = batch.alerts_firing;
+}
