@@ -90,6 +90,12 @@ pub enum PollError {
     State(#[from] StateError),
 }
 
+/// A fetched check, its rows made into alerts.
+enum Outcome {
+    Rows(Rows, Vec<Alert>),
+    Queue(QueueBatch),
+}
+
 /// What fetching one check gave.
 pub(crate) enum Fetched {
     Rows(Rows),
@@ -176,13 +182,15 @@ async fn process(
     let mut batches: Vec<(String, QueueBatch)> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
     for (check, (outcome, duration)) in checks.iter().zip(fetched) {
+        // Rows become alerts here, once; a row the check cannot use (a missing key or cursor
+        // column) fails the check like an SQL error would.
         let outcome = outcome.and_then(|fetched| match fetched {
-            Fetched::Queue(batch) => Ok(Fetched::Queue(batch)),
+            Fetched::Queue(batch) => Ok(Outcome::Queue(batch)),
             Fetched::Rows(rows) => {
-                check
+                let alerts = check
                     .alerts(&rows, &config.templates)
                     .map_err(|e| e.to_string())?;
-                Ok(Fetched::Rows(rows))
+                Ok(Outcome::Rows(rows, alerts))
             }
         });
         let fetched = match outcome {
@@ -209,20 +217,14 @@ async fn process(
         });
         lifecycle::clear_failure(&mut records, check, now);
         match (&check.kind, fetched) {
-            (CheckKind::State, Fetched::Rows(rows)) => {
-                let mut alerts = check
-                    .alerts(&rows, &config.templates)
-                    .expect("rows were checked above");
+            (CheckKind::State, Outcome::Rows(rows, mut alerts)) => {
                 if alerts.is_empty() && check.no_rows == NoRows::Alert {
                     alerts.push(no_rows_alert(check));
                 }
                 debug!(check = %check.name, rows = rows.rows.len(), "Check ran.");
                 lifecycle::apply_run(&mut records, &check.name, alerts, now);
             }
-            (CheckKind::Events { cursor, start }, Fetched::Rows(rows)) => {
-                let alerts = check
-                    .alerts(&rows, &config.templates)
-                    .expect("rows were checked above");
+            (CheckKind::Events { cursor, start }, Outcome::Rows(rows, alerts)) => {
                 let column = rows
                     .column(cursor)
                     .expect("the cursor column was checked above");
@@ -259,7 +261,7 @@ async fn process(
                         .map(|alert| Event { alert }),
                 );
             }
-            (CheckKind::Queue(_), Fetched::Queue(batch)) => {
+            (CheckKind::Queue(_), Outcome::Queue(batch)) => {
                 events.extend(batch.messages.iter().map(|m| Event {
                     alert: queue_alert(check, &m.id, &m.payload),
                 }));
