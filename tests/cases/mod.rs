@@ -1,6 +1,7 @@
 mod commands;
 mod config;
 mod poll;
+mod poll_postgres;
 mod quickstart;
 mod routes;
 mod send;
