@@ -218,7 +218,12 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
     let inhibit_rules = crate::route::config::resolve_inhibit_rules(&mut reader);
     let sources = resolve_sources(&mut reader);
     let mut templates = Templates::default();
-    let source_names = sources.keys().map(|s| s.0.clone()).collect();
+    // Every name written under `sources:`, broken ones included: they have their own problem,
+    // and saying they do not exist would mislead.
+    let source_names = reader
+        .keys(&Path::root().key("sources"))
+        .into_iter()
+        .collect();
     let checks = check::resolve(&mut reader, &source_names, &mut templates);
     if !checks.is_empty() && route.is_none() && reader.node(&Path::root().key("route")).is_none() {
         reader.problem(
@@ -290,6 +295,12 @@ fn resolve_sources(reader: &mut Reader) -> BTreeMap<SourceName, SourceConfig> {
             SourceConfig::Postgres(postgres) => {
                 postgres.ca_file = postgres.ca_file.take().map(|f| reader.base().join(f));
             }
+        }
+        // Building parses what can be parsed without connecting (a PostgreSQL URL, a CA file),
+        // so `dbalert check` reports it rather than the first poll.
+        if let Err(error) = source.build(SourceName(name.clone())) {
+            reader.problem(&section.key(&name), error.to_string());
+            continue;
         }
         sources.insert(SourceName(name), source);
     }

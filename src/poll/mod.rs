@@ -123,7 +123,7 @@ pub async fn poll(
     options: &Options,
 ) -> Result<Summary, PollError> {
     let checks = select(config, &options.only)?;
-    let sources = build_sources(config, &checks)?;
+    let sources = build_sources(config, &checks);
     let sinks = build_sinks(config, options.dry_run)?;
     let cursors = load_cursors(store, &checks)?;
     let fetched = fetch_all(&checks, &sources, &cursors).await;
@@ -375,24 +375,25 @@ async fn process(
     Ok(summary)
 }
 
-fn build_sources(
-    config: &Config,
-    checks: &[&Check],
-) -> Result<BTreeMap<SourceName, Arc<Source>>, PollError> {
+/// The sources `checks` read. One that cannot be built fails only its own checks.
+fn build_sources(config: &Config, checks: &[&Check]) -> Sources {
     let mut sources = BTreeMap::new();
     for check in checks {
-        if sources.contains_key(&check.source) {
-            continue;
-        }
-        let source = config
-            .sources
-            .get(&check.source)
-            .expect("the config loader checks that every check's source exists")
-            .build(check.source.clone())?;
-        sources.insert(check.source.clone(), Arc::new(source));
+        sources.entry(check.source.clone()).or_insert_with(|| {
+            config
+                .sources
+                .get(&check.source)
+                .expect("the config loader checks that every check's source exists")
+                .build(check.source.clone())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
     }
-    Ok(sources)
+    sources
 }
+
+/// Built sources by name, or why one could not be built.
+type Sources = BTreeMap<SourceName, Result<Arc<Source>, String>>;
 
 /// Every receiver as a sink; with `dry_run`, every one prints instead.
 fn build_sinks(
@@ -420,7 +421,7 @@ fn build_sinks(
 /// the others; the checks of one source run one after another. Results are in `checks` order.
 async fn fetch_all(
     checks: &[&Check],
-    sources: &BTreeMap<SourceName, Arc<Source>>,
+    sources: &Sources,
     cursors: &HashMap<String, Option<Value>>,
 ) -> Vec<(Result<Fetched, String>, std::time::Duration)> {
     let mut by_source: BTreeMap<&SourceName, Vec<(usize, Check)>> = BTreeMap::new();
@@ -441,6 +442,13 @@ async fn fetch_all(
             let mut out = Vec::new();
             for ((i, check), cursor) in jobs.into_iter().zip(cursors) {
                 let started = std::time::Instant::now();
+                let source = match &source {
+                    Ok(source) => source,
+                    Err(error) => {
+                        out.push((i, (Err(error.clone()), started.elapsed())));
+                        continue;
+                    }
+                };
                 let result = match &check.kind {
                     CheckKind::Queue(queue) => {
                         source.dequeue(queue, QUEUE_BATCH).await.map(Fetched::Queue)
@@ -579,6 +587,10 @@ fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
                 }
                 labels.insert(key.to_lowercase(), text);
             }
+        }
+        // A JSON string (`dbalert_enqueue(to_jsonb('text'))`) is text, not JSON to quote.
+        Value::Json(serde_json::Value::String(text)) => {
+            annotations.insert("summary".to_owned(), text.clone());
         }
         other => {
             annotations.insert("summary".to_owned(), other.to_label());

@@ -43,7 +43,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, PollError> {
     let all: Vec<&Check> = config.checks.iter().collect();
-    let sources = build_sources(config, &all)?;
+    let sources = build_sources(config, &all);
     let sinks = build_sinks(config, false)?;
     let mut due: Vec<Instant> = vec![Instant::now(); all.len()];
     let mut busy: BTreeSet<SourceName> = BTreeSet::new();
@@ -66,7 +66,7 @@ pub async fn serve(
             let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
             let cursors = load_cursors(store, &checks)?;
             let owned: Vec<Check> = checks.iter().map(|c| (*c).clone()).collect();
-            let one_source = BTreeMap::from([(source.clone(), Arc::clone(&sources[source]))]);
+            let one_source = BTreeMap::from([(source.clone(), sources[source].clone())]);
             let done = done_tx.clone();
             let name = source.clone();
             busy.insert(name.clone());
