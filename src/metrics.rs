@@ -14,10 +14,11 @@ use crate::poll::Summary;
 const LAST_SUCCESS: &str = "dbalert_last_success_timestamp_seconds";
 
 /// The metrics text for one poll. `last_success` is the time of the last poll that fully
-/// succeeded before this one, carried over when this one did not.
-pub fn render(summary: &Summary, now: Timestamp, last_success: Option<f64>) -> String {
+/// succeeded before this one, carried over when this one did not or ran only some checks
+/// (`full` is false).
+pub fn render(summary: &Summary, now: Timestamp, last_success: Option<f64>, full: bool) -> String {
     let now = now.as_millisecond() as f64 / 1000.0;
-    let last_success = if summary.all_ok() {
+    let last_success = if full && summary.all_ok() {
         Some(now)
     } else {
         last_success
@@ -98,7 +99,7 @@ pub fn render(summary: &Summary, now: Timestamp, last_success: Option<f64>) -> S
 }
 
 /// Writes the metrics of `summary` to `path` atomically.
-pub fn write(path: &Path, summary: &Summary, now: Timestamp) -> std::io::Result<()> {
+pub fn write(path: &Path, summary: &Summary, now: Timestamp, full: bool) -> std::io::Result<()> {
     let previous = std::fs::read_to_string(path).ok().and_then(|text| {
         text.lines()
             .find_map(|line| line.strip_prefix(&format!("{LAST_SUCCESS} ")))
@@ -106,7 +107,7 @@ pub fn write(path: &Path, summary: &Summary, now: Timestamp) -> std::io::Result<
     });
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
-    std::fs::write(&temporary, render(summary, now, previous))?;
+    std::fs::write(&temporary, render(summary, now, previous, full))?;
     std::fs::rename(&temporary, path)
 }
 
@@ -154,7 +155,7 @@ mod tests {
     #[test]
     fn renders_the_text_format() {
         let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let text = render(&summary(true), now, None);
+        let text = render(&summary(true), now, None, true);
         for line in [
             "# TYPE dbalert_last_run_timestamp_seconds gauge",
             "dbalert_last_run_timestamp_seconds 1800000000",
@@ -180,12 +181,21 @@ mod tests {
             &path,
             &summary(true),
             Timestamp::from_second(1_800_000_000).unwrap(),
+            true,
+        )
+        .unwrap();
+        write(
+            &path,
+            &summary(true),
+            Timestamp::from_second(1_800_000_030).unwrap(),
+            false,
         )
         .unwrap();
         write(
             &path,
             &summary(false),
             Timestamp::from_second(1_800_000_060).unwrap(),
+            true,
         )
         .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

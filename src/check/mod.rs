@@ -139,10 +139,17 @@ pub enum RowError {
     },
 }
 
-/// Reads `checks:`, one check at a time. `sources` are the names under `sources:`.
+/// The sources checks may name: every name under `sources:` (broken ones included, which
+/// have their own problem), and those whose kind can hold a queue.
+pub(crate) struct Sources {
+    pub names: BTreeSet<String>,
+    pub with_queues: BTreeSet<String>,
+}
+
+/// Reads `checks:`, one check at a time.
 pub(crate) fn resolve(
     reader: &mut Reader,
-    sources: &BTreeSet<String>,
+    sources: &Sources,
     templates: &mut Templates,
 ) -> Vec<Check> {
     let section = Path::root().key("checks");
@@ -184,7 +191,7 @@ fn resolve_one(
     reader: &mut Reader,
     path: &Path,
     raw: CheckConfig,
-    sources: &BTreeSet<String>,
+    sources: &Sources,
     templates: &mut Templates,
 ) -> Option<Check> {
     let mut ok = true;
@@ -207,8 +214,18 @@ fn resolve_one(
             ),
         );
     }
-    if !sources.contains(&raw.source) {
-        let known: Vec<&str> = sources.iter().map(String::as_str).collect();
+    if raw.name == crate::poll::lifecycle::CHECK_FAILED {
+        problem(
+            reader,
+            "name",
+            format!(
+                "`{}` is the name of the alert dbalert raises for a failing check; choose another",
+                raw.name
+            ),
+        );
+    }
+    if !sources.names.contains(&raw.source) {
+        let known: Vec<&str> = sources.names.iter().map(String::as_str).collect();
         problem(
             reader,
             "source",
@@ -229,7 +246,19 @@ fn resolve_one(
             cursor: events.cursor.to_lowercase(),
             start: events.start,
         },
-        (None, Some(queue)) => CheckKind::Queue(queue),
+        (None, Some(queue)) => {
+            if sources.names.contains(&raw.source) && !sources.with_queues.contains(&raw.source) {
+                problem(
+                    reader,
+                    "queue",
+                    format!(
+                        "source `{}` cannot hold a queue; queue checks need a postgres source",
+                        raw.source
+                    ),
+                );
+            }
+            CheckKind::Queue(queue)
+        }
         (Some(_), Some(_)) => {
             problem(
                 reader,

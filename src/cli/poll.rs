@@ -1,6 +1,6 @@
 //! `dbalert poll`: one pass over the checks, for cron and systemd timers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -47,9 +47,16 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
     }
     poll::select(&config, &args.checks).map_err(Failure::usage)?;
     let state_path = config.state.path.clone();
-    // A dry run never writes the real state file: without one it reads an empty, throwaway one.
-    let scratch = (args.dry_run && !state_path.exists())
-        .then(|| std::env::temp_dir().join(format!("dbalert-dry-run-{}.db", std::process::id())));
+    // A dry run never writes the real state file: without one it reads an empty, throwaway one
+    // in a directory of its own.
+    let scratch = match args.dry_run && !state_path.exists() {
+        true => Some(scratch_dir().map_err(|e| {
+            Failure::failed(anyhow!(
+                "cannot make a scratch directory for the dry run: {e}"
+            ))
+        })?),
+        false => None,
+    };
     let _lock = match (&scratch, args.dry_run) {
         (None, false) => Some(
             StateLock::acquire_within(
@@ -62,8 +69,12 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
         _ => None,
     };
     let result = (|| {
-        let mut store =
-            StateStore::open(scratch.as_ref().unwrap_or(&state_path)).map_err(state_failure)?;
+        let mut store = StateStore::open(
+            &scratch
+                .as_ref()
+                .map_or(state_path.clone(), |d| d.join("state.db")),
+        )
+        .map_err(state_failure)?;
         let options = Options {
             dry_run: args.dry_run,
             only: args.checks.clone(),
@@ -79,11 +90,14 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
             })?;
         if !args.dry_run {
             if let Some(path) = &args.metrics_file
-                && let Err(error) = crate::metrics::write(path, &summary, options.now)
+                && let Err(error) =
+                    crate::metrics::write(path, &summary, options.now, args.checks.is_empty())
             {
                 warn!(path = %path.display(), %error, "Cannot write the metrics file.");
             }
-            if let (true, Some(url)) = (summary.all_ok(), &config.heartbeat_url) {
+            // Only a full poll vouches for every check.
+            let full_success = summary.all_ok() && args.checks.is_empty();
+            if let (true, Some(url)) = (full_success, &config.heartbeat_url) {
                 runtime.block_on(heartbeat(url));
             }
         }
@@ -94,7 +108,7 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
         })
     })();
     if let Some(scratch) = scratch {
-        remove_state_files(&scratch);
+        let _ = std::fs::remove_dir_all(scratch);
     }
     result
 }
@@ -135,10 +149,19 @@ pub(super) fn state_failure(error: StateError) -> Failure {
     }
 }
 
-fn remove_state_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm", ".lock"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
+/// A new, private directory under the temporary directory. Creating it fails if the name is
+/// taken, so nothing planted there (a symlink) is ever written through.
+fn scratch_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    loop {
+        let dir = std::env::temp_dir().join(format!(
+            "dbalert-dry-run-{}-{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            result => return result.map(|()| dir),
+        }
     }
 }

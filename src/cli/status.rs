@@ -75,6 +75,8 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
                 .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "source"))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
+            // Database text on a terminal: no escape sequences, one line per alert.
+            let labels = crate::render::text::clean(&labels.join(" ")).replace(['\n', '\t'], " ");
             [
                 format!(
                     "{}@{}",
@@ -85,7 +87,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
                 a.last_notified_at
                     .map_or_else(|| "never".to_owned(), short_time),
                 receivers(a).join(","),
-                labels.join(" "),
+                labels,
             ]
         })
         .collect();

@@ -220,10 +220,17 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
     let mut templates = Templates::default();
     // Every name written under `sources:`, broken ones included: they have their own problem,
     // and saying they do not exist would mislead.
-    let source_names = reader
-        .keys(&Path::root().key("sources"))
-        .into_iter()
-        .collect();
+    let source_names = check::Sources {
+        names: reader
+            .keys(&Path::root().key("sources"))
+            .into_iter()
+            .collect(),
+        with_queues: sources
+            .iter()
+            .filter(|(_, s)| matches!(s, SourceConfig::Postgres(_)))
+            .map(|(name, _)| name.0.clone())
+            .collect(),
+    };
     let checks = check::resolve(&mut reader, &source_names, &mut templates);
     if !checks.is_empty() && route.is_none() && reader.node(&Path::root().key("route")).is_none() {
         reader.problem(

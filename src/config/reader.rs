@@ -136,8 +136,15 @@ impl Reader {
     }
 }
 
-/// Rewrites serde's messages into ones that say what to do.
+/// serde quotes the offending value (`invalid type: string "https://hooks…"`); a value written
+/// inline may be a secret, so it is never repeated.
+static QUOTED_STRING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("the pattern is valid")
+});
+
+/// Rewrites serde's messages into ones that say what to do, without the values they quote.
 fn explain(message: &str) -> String {
+    let message = &*QUOTED_STRING.replace_all(message, "a string");
     if let Some(rest) = message.strip_prefix("unknown field ") {
         return format!(
             "unknown key {}; check the spelling (the annotated alerts.yaml lists every key)",
@@ -151,5 +158,24 @@ fn explain(message: &str) -> String {
     if let Some(field) = message.strip_prefix("missing field ") {
         return format!("missing key {field}; add it");
     }
+    if message.starts_with("invalid type") {
+        return format!("{message}; see alerts.yaml for what this key takes");
+    }
     message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn values_are_never_repeated() {
+        let message = explain(
+            r#"invalid type: string "https://hooks.example/T/B/SECRET\"x", expected struct SlackReceiverConfig"#,
+        );
+        assert_eq!(
+            message,
+            "invalid type: a string, expected struct SlackReceiverConfig; see alerts.yaml for what this key takes"
+        );
+    }
 }

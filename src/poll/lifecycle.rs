@@ -66,6 +66,25 @@ fn fire(records: &mut Records, key: String, alert: Alert, now: Timestamp) {
     }
 }
 
+/// Resolves the firing alerts of checks that are no longer in the config (removed or renamed),
+/// and the failure alerts of such checks, so they do not repeat forever.
+pub fn retire_unknown(
+    records: &mut Records,
+    configured: &std::collections::BTreeSet<&str>,
+    now: Timestamp,
+) {
+    for record in records.values_mut() {
+        let check = if record.check == CHECK_FAILED {
+            record.labels.get("check").map_or("", String::as_str)
+        } else {
+            record.check.as_str()
+        };
+        if record.resolved_at.is_none() && !configured.contains(check) {
+            record.resolved_at = Some(now);
+        }
+    }
+}
+
 /// The alert that says `check` failed; one per check, whatever the error.
 pub fn failure_alert(check: &Check, error: &str) -> Alert {
     let labels: Labels = [
@@ -189,6 +208,17 @@ mod tests {
             [("a".into(), 0, None), ("b".into(), 3, None)],
             "b fires anew"
         );
+    }
+
+    #[test]
+    fn alerts_of_checks_no_longer_configured_resolve() {
+        let mut records = Records::new();
+        apply_run(&mut records, "old", vec![alert("old", "a")], at(0));
+        apply_run(&mut records, "kept", vec![alert("kept", "b")], at(0));
+        retire_unknown(&mut records, &["kept"].into(), at(1));
+        let mut got = state(&records);
+        got.sort();
+        assert_eq!(got, [("a".into(), 0, Some(1)), ("b".into(), 0, None)]);
     }
 
     #[test]

@@ -25,6 +25,9 @@ use crate::state::{Changes, NotificationEntry, StateError, StateStore};
 use dispatch::{Event, Notification};
 use lifecycle::Records;
 
+/// How long a notification log entry that no notification refreshed is kept.
+const LOG_RETENTION: std::time::Duration = std::time::Duration::from_secs(120 * 3600);
+
 /// The most messages one queue check takes off its queue in one run.
 pub const QUEUE_BATCH: usize = 500;
 
@@ -49,6 +52,8 @@ pub struct Summary {
     pub inhibited: usize,
     /// Groups held back by `group_wait` or `group_interval` (`run` only).
     pub deferred: usize,
+    /// Groups not notified because their route is in a mute time interval.
+    pub time_muted: usize,
     /// Each check run, in config order.
     pub checks: Vec<CheckOutcome>,
     /// Notifications accepted and failed, per receiver.
@@ -228,6 +233,10 @@ async fn process(
                 let column = rows
                     .column(cursor)
                     .expect("the cursor column was checked above");
+                // No cursor row at all means this check never ran successfully. Its first
+                // successful run saves one, NULL when it saw no rows, so that the next run
+                // does not take real events for history.
+                let first_run = !matches!(cursors.get(&check.name), Some(Some(_)));
                 let previous = cursors.get(&check.name).cloned().flatten();
                 let largest = rows
                     .rows
@@ -238,9 +247,12 @@ async fn process(
                         Some(m) if m.compare(v).is_some_and(|o| o.is_ge()) => Some(m),
                         _ => Some(v.clone()),
                     });
-                let first_run = previous.is_none();
-                if let Some(largest) = largest.filter(|l| Some(l) != previous.as_ref()) {
-                    new_cursors.push((check.name.clone(), largest));
+                match largest {
+                    Some(largest) if Some(&largest) != previous.as_ref() => {
+                        new_cursors.push((check.name.clone(), largest));
+                    }
+                    None if first_run => new_cursors.push((check.name.clone(), Value::Null)),
+                    _ => {}
                 }
                 if first_run && *start == Start::Now {
                     info!(check = %check.name, skipped = alerts.len(), "First run: history skipped (start: now).");
@@ -271,13 +283,24 @@ async fn process(
         }
     }
 
+    let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
+    lifecycle::retire_unknown(&mut records, &configured, now);
     let plan = dispatch::plan(config, &records, &events, &log, now, paced);
     summary.inhibited = plan.inhibited;
     summary.deferred = plan.deferred;
+    summary.time_muted = plan.time_muted;
+    if plan.time_muted > 0 {
+        info!(
+            groups = plan.time_muted,
+            "Groups not notified: their route is in a mute time interval (events in them are dropped)."
+        );
+    }
     summary.alerts_firing = records.values().filter(|r| r.resolved_at.is_none()).count();
     let results = deliver(&plan.notifications, sinks).await;
 
     let mut failed_checks: BTreeSet<&str> = BTreeSet::new();
+    let mut delivered_events: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut undelivered_events: BTreeSet<(String, String)> = BTreeSet::new();
     let mut changes = Changes {
         seen_events: skipped,
         ..Changes::default()
@@ -315,9 +338,7 @@ async fn process(
                     log.insert(key, entry.clone());
                     changes.notifications.push(entry);
                 }
-                changes
-                    .seen_events
-                    .extend(notification.events.iter().cloned());
+                delivered_events.extend(notification.events.iter().cloned());
             }
             Err(error) => {
                 summary.notifications_failed += 1;
@@ -328,9 +349,17 @@ async fn process(
                     .failed += 1;
                 warn!(receiver = %notification.receiver, group = %notification.group_key, %error, "Notification not accepted; it is retried next run.");
                 failed_checks.extend(notification.events.iter().map(|(check, _)| check.as_str()));
+                undelivered_events.extend(notification.events.iter().cloned());
             }
         }
     }
+    // An event goes to every receiver its routes name; it counts as sent only when all of them
+    // accepted it, so one that failed gets it next run (the others may get it twice).
+    changes.seen_events.extend(
+        delivered_events
+            .into_iter()
+            .filter(|event| !undelivered_events.contains(event)),
+    );
 
     // Cursors move, and queue messages are committed, only for checks whose every event was
     // accepted; the others read the same rows again next run and skip the ones already sent.
@@ -338,21 +367,36 @@ async fn process(
         .into_iter()
         .filter(|(check, _)| !failed_checks.contains(check.as_str()))
         .collect();
-    if options.dry_run {
-        for (_, batch) in batches {
-            batch.rollback().await?;
+    for (check, batch) in batches {
+        let commit = !options.dry_run && !failed_checks.contains(check.as_str());
+        let result = if commit {
+            batch.commit().await
+        } else {
+            batch.rollback().await
+        };
+        // Either way the messages are safe: a failed commit leaves them in the queue, to be
+        // sent again next run. The rest of the run is still saved.
+        if let Err(error) = result {
+            warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
         }
+    }
+    if options.dry_run {
         info!(?summary, "Dry run: nothing saved.");
         return Ok(summary);
     }
-    for (check, batch) in batches {
-        if failed_checks.contains(check.as_str()) {
-            batch.rollback().await?;
-        } else {
-            batch.commit().await?;
-        }
-    }
 
+    // Entries no notification refreshed for a long time belong to groups the current routes no
+    // longer make (Alertmanager keeps its log 120h too); without them their resolved alerts
+    // can be forgotten.
+    let expired: Vec<(String, ReceiverName)> = log
+        .iter()
+        .filter(|(_, entry)| now.duration_since(entry.notified_at).unsigned_abs() > LOG_RETENTION)
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in expired {
+        log.remove(&key);
+        changes.removed_notifications.push(key);
+    }
     // A resolved alert is forgotten once no group still reports it as firing.
     let reported: BTreeSet<&String> = log.values().flat_map(|e| e.firing.iter()).collect();
     for record in records.values() {

@@ -44,13 +44,7 @@ pub fn client(
             path: path.display().to_string(),
             message,
         };
-        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| ca_error(format!("not a PEM certificate bundle ({e})")))?;
-        if certs.is_empty() {
-            return Err(ca_error("no certificate in the file".to_owned()));
-        }
-        builder = builder.tls_certs_merge(certs);
+        builder = builder.tls_certs_merge(read_ca_file(path).map_err(ca_error)?);
     }
     if let Some(proxy) = &transport.proxy {
         let proxy = reqwest::Proxy::all(proxy.expose())
@@ -66,6 +60,17 @@ pub fn client(
         receiver: receiver.clone(),
         message: format!("cannot set up HTTPS: {}", error_chain(&e.without_url())),
     })
+}
+
+/// Reads a PEM bundle of CA certificates; the error says what is wrong with the file.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| e.to_string())?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("not a PEM certificate bundle ({e})"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the file".to_owned());
+    }
+    Ok(certs)
 }
 
 /// Checks that `url` is an absolute http(s) URL. The message never repeats the URL, which may

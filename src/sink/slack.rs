@@ -27,6 +27,8 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// The longest back-off between two attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The longest `Retry-After` taken as it is.
+const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 /// How much of an error body is kept; Slack's reasons are one short word.
 const REASON_MAX_CHARS: usize = 120;
 
@@ -54,7 +56,17 @@ impl SlackReceiverConfig {
         check_webhook_url(self.webhook_url.expose()).map_err(|message| ConfigProblem {
             key: "webhook_url",
             message,
-        })
+        })?;
+        if let Some(path) = &self.ca_file {
+            http::read_ca_file(path).map_err(|message| ConfigProblem {
+                key: "ca_file",
+                message: format!(
+                    "cannot use {}: {message}; give a PEM file of CA certificates",
+                    path.display()
+                ),
+            })?;
+        }
+        Ok(())
     }
 
     pub fn build(&self, name: &ReceiverName, delivery: &Delivery) -> Result<SlackSink, BuildError> {
@@ -168,7 +180,8 @@ impl SlackSink {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            // A day is already past any deadline; larger values would overflow an Instant.
+            .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
         let body = response.text().await.map_err(transport)?;
         classify(&self.endpoint, status, retry_after, &body)
     }
@@ -201,6 +214,14 @@ pub fn classify(
                 status,
                 reason,
                 hint,
+            }),
+            // A page (a captive portal, a proxy's login, a wrong URL) is not Slack accepting
+            // the message: retry, and fail the run if it persists, rather than lose it.
+            None if reason.starts_with('<') => Err(SendError::Unavailable {
+                endpoint,
+                status,
+                reason: "an HTML page instead of Slack's `ok`; is a proxy or portal answering?"
+                    .to_owned(),
             }),
             None => {
                 if reason != "ok" {
@@ -298,6 +319,7 @@ mod tests {
             (200, "ok", "ok"),
             (200, "", "ok"),
             (200, "{\"success\":true}", "ok"),
+            (200, "<html><body>Login required</body></html>", "retry"),
             (200, "no_service", "permanent"),
             (400, "invalid_payload", "permanent"),
             (400, "invalid_blocks", "permanent"),

@@ -104,16 +104,21 @@ fn state_alerts_fire_once_resolve_and_fire_again() {
 fn still_firing_alerts_repeat_after_repeat_interval() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-repeat");
-    let dir = workdir(&[(
-        "alerts.yaml",
-        &config("  group_by: [alertname]\n  repeat_interval: 2s\n", PROBLEMS),
-    )]);
+    let repeat_after = |interval: &str| {
+        config(
+            &format!("  group_by: [alertname]\n  repeat_interval: {interval}\n"),
+            PROBLEMS,
+        )
+    };
+    // "Not yet" is checked with an hour, so a slow machine cannot make it true by accident.
+    let dir = workdir(&[("alerts.yaml", &repeat_after("1h"))]);
     database(dir.path())
         .execute("insert into problems values ('a', 'X')", [])
         .unwrap();
     poll(dir.path(), &hook);
     poll(dir.path(), &hook);
     assert_eq!(texts(&slack, &hook).len(), 1);
+    std::fs::write(dir.path().join("alerts.yaml"), repeat_after("2s")).unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     poll(dir.path(), &hook);
     assert_eq!(
@@ -665,13 +670,146 @@ fn run_a_blocked_source_does_not_delay_the_others() {
     blocker.execute_batch("begin exclusive").unwrap();
 
     let child = start_run(dir.path(), &hook);
-    let delivered = wait_for(&slack, &hook, 1, Duration::from_secs(4));
+    // Were checks run one source after another, `problem` would block for its 5 s busy timeout
+    // and its failure would be delivered in the same batch, first (its group sorts first).
+    // Delivered on its own and first, `other` did not wait for the blocked source.
+    let delivered = wait_for(&slack, &hook, 1, Duration::from_secs(30));
     assert_eq!(
-        delivered,
-        [":warning: [FIRING:1] other: other"],
-        "delivered while app.db is still locked"
+        delivered.first().map(String::as_str),
+        Some(":warning: [FIRING:1] other: other"),
+        "the first message is the unblocked source's"
     );
     blocker.execute_batch("rollback").unwrap();
     let output = terminate(child);
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+}
+
+// Regressions found in review: each was reproduced before its fix.
+
+#[test]
+fn first_events_after_an_empty_first_run_are_not_taken_for_history() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-empty-first");
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", EVENTS))]);
+    let db = database(dir.path());
+    poll(dir.path(), &hook); // the table is empty: nothing to skip, but the run counts
+    db.execute("insert into events values (1, 'first real event')", [])
+        .unwrap();
+    poll(dir.path(), &hook);
+    let delivered = texts(&slack, &hook);
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(delivered[0].contains("id=1"), "{delivered:?}");
+}
+
+#[test]
+fn an_event_one_receiver_failed_reaches_it_next_run() {
+    let slack = FakeSlack::start();
+    let a = slack.webhook("poll-receiver-a");
+    let b = slack.webhook("poll-receiver-b");
+    let text = format!(
+        "state:\n  path: state.db\nsources:\n  app:\n    sqlite:\n      path: app.db\n\
+         receivers:\n  a:\n    slack:\n      webhook_url: ${{env:A}}\n  b:\n    slack:\n      webhook_url: ${{env:B}}\n    max_retries: 0\n\
+         route:\n  receiver: a\n  group_by: ['...']\n  routes:\n    - {{matchers: ['alertname=\"event\"'], receiver: a, continue: true}}\n    - {{matchers: ['alertname=\"event\"'], receiver: b}}\n\
+         checks:\n{EVENTS}"
+    );
+    let dir = workdir(&[("alerts.yaml", &text)]);
+    let db = database(dir.path());
+    let run = || {
+        dbalert(dir.path())
+            .env("A", &a)
+            .env("B", &b)
+            .arg("poll")
+            .output()
+            .unwrap()
+    };
+    run();
+    db.execute("insert into events values (2, 'boom')", [])
+        .unwrap();
+    slack.script(&b, [Reply::Status(500, "rollup_error")]);
+    assert_eq!(run().status.code(), Some(1));
+    assert_eq!(run().status.code(), Some(0));
+    assert_eq!(
+        texts(&slack, &b).len(),
+        1,
+        "b got the event on the next run"
+    );
+    assert!(!texts(&slack, &a).is_empty());
+}
+
+#[test]
+fn alerts_of_a_renamed_check_resolve_instead_of_repeating_forever() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-renamed");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    poll(dir.path(), &hook);
+    std::fs::write(
+        dir.path().join("alerts.yaml"),
+        config("", &PROBLEMS.replace("name: problem", "name: renamed")),
+    )
+    .unwrap();
+    poll(dir.path(), &hook);
+    let delivered = texts(&slack, &hook);
+    assert!(
+        delivered
+            .iter()
+            .any(|t| t.starts_with(":white_check_mark: [RESOLVED:1] problem")),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .any(|t| t.starts_with(":warning: [FIRING:1] renamed")),
+        "{delivered:?}"
+    );
+    let status = stdout_of(
+        &dbalert(dir.path())
+            .env("HOOK", &hook)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    assert!(!status.contains("problem@app"), "{status}");
+}
+
+#[test]
+fn config_mistakes_found_in_review_are_config_errors() {
+    let reserved = "  - name: dbalert_check_failed\n    source: app\n    sql: select 1\n";
+    let queue = "  - name: q\n    source: app\n    queue: {table: dbalert_queue}\n";
+    for (checks, words) in [
+        (
+            reserved,
+            "is the name of the alert dbalert raises for a failing check",
+        ),
+        (
+            queue,
+            "source `app` cannot hold a queue; queue checks need a postgres source",
+        ),
+    ] {
+        let dir = workdir(&[("alerts.yaml", &config("", checks))]);
+        let output = dbalert(dir.path())
+            .env("HOOK", "http://127.0.0.1:9/x")
+            .arg("check")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(stderr_of(&output).contains(words), "{}", stderr_of(&output));
+    }
+    let inline =
+        "receivers:\n  dba:\n    slack: https://hooks.slack.com/services/T0/B0/INLINESECRET\n";
+    let dir = workdir(&[("alerts.yaml", inline)]);
+    let output = dbalert(dir.path()).arg("check").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("receivers.dba.slack: invalid type: a string"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(
+        !stderr_of(&output).contains("INLINESECRET"),
+        "{}",
+        stderr_of(&output)
+    );
 }

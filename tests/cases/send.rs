@@ -509,11 +509,37 @@ fn unreadable_ca_file_is_a_clear_error() {
     let stderr = stderr_of(&output);
     let path = dir.path().join("bad.pem");
     let want = format!(
-        "receiver `ops`: cannot read ca_file {}: no certificate in the file",
+        ":5:7: receivers.ops.slack.ca_file: cannot use {}: no certificate in the file",
         path.display()
     );
     assert!(
         stderr.contains(&want),
-        "a relative ca_file is read beside the config: {stderr}"
+        "a config error, and a relative ca_file is read beside the config: {stderr}"
+    );
+    // Found by `check` too, before any poll or send.
+    dbalert(dir.path())
+        .arg("-c")
+        .arg(&config)
+        .arg("check")
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn an_absurd_retry_after_fails_cleanly_instead_of_panicking() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook(SECRET);
+    slack.script(&hook, [Reply::RateLimited(u64::MAX)]);
+    let dir = workdir(&[]);
+    let output = dbalert(dir.path())
+        .args(["send", "--webhook", &hook, "hello"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(
+        stderr_of(&output).contains("gave up after 1 attempt"),
+        "{}",
+        stderr_of(&output)
     );
 }
