@@ -11,7 +11,7 @@ use crate::check::{Alert, Fingerprint};
 use crate::config::{Config, ReceiverName};
 use crate::render::notification::{AlertView, GroupMessage};
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
-use crate::state::NotificationEntry;
+use crate::state::{AlertRecord, NotificationEntry};
 
 /// An event to announce once (an event check's row, a queue message).
 #[derive(Debug, Clone)]
@@ -30,7 +30,6 @@ pub struct Notification {
     pub resolved: BTreeSet<String>,
     /// The events it announces, as (check, fingerprint).
     pub events: Vec<(String, String)>,
-    pub decision: Decision,
 }
 
 /// What one run sends, and what it decided not to.
@@ -45,14 +44,13 @@ pub struct Plan {
     pub deferred: usize,
 }
 
-struct Group {
+/// One group's alerts while planning: references only, so that a group that is not notified
+/// (most of them, in a steady state) costs no copies.
+struct Group<'a> {
     labels: crate::alert::Labels,
-    firing: Vec<AlertView>,
-    resolved: Vec<AlertView>,
-    firing_keys: BTreeSet<String>,
-    resolved_keys: BTreeSet<String>,
-    events: Vec<(String, String)>,
-    event_views: Vec<AlertView>,
+    firing: Vec<&'a AlertRecord>,
+    resolved: Vec<&'a AlertRecord>,
+    events: Vec<&'a Event>,
     repeat_interval: crate::config::duration::Duration,
     group_wait: crate::config::duration::Duration,
     group_interval: crate::config::duration::Duration,
@@ -67,10 +65,10 @@ struct Group {
 /// group until `group_wait` has passed since its oldest firing alert started, and a group
 /// notified before until `group_interval` has passed since then (`repeat_interval` is always
 /// at least as long). Events are never held back: they are announced as they come.
-pub fn plan(
+pub fn plan<'a>(
     config: &Config,
-    records: &Records,
-    events: &[Event],
+    records: &'a Records,
+    events: &'a [Event],
     log: &HashMap<(String, ReceiverName), NotificationEntry>,
     now: Timestamp,
     paced: bool,
@@ -86,18 +84,15 @@ pub fn plan(
         .chain(events.iter().map(|e| &e.alert.labels));
     let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
 
-    let mut groups: BTreeMap<(String, ReceiverName), Group> = BTreeMap::new();
-    let mut join = |labels: &crate::alert::Labels, add: &mut dyn FnMut(&mut Group)| {
+    let mut groups: BTreeMap<(String, ReceiverName), Group<'a>> = BTreeMap::new();
+    let mut join = |labels: &crate::alert::Labels, add: &mut dyn FnMut(&mut Group<'a>)| {
         for node in route.resolve(labels) {
             let key = (group_key(node, labels), node.opts.receiver.clone());
             let group = groups.entry(key).or_insert_with(|| Group {
                 labels: group_labels(&node.opts.group_by, labels),
                 firing: Vec::new(),
                 resolved: Vec::new(),
-                firing_keys: BTreeSet::new(),
-                resolved_keys: BTreeSet::new(),
                 events: Vec::new(),
-                event_views: Vec::new(),
                 repeat_interval: node.opts.repeat_interval,
                 group_wait: node.opts.group_wait,
                 group_interval: node.opts.group_interval,
@@ -107,22 +102,10 @@ pub fn plan(
         }
     };
     for record in records.values() {
-        let view = AlertView {
-            labels: record.labels.clone(),
-            annotations: record.annotations.clone().into_iter().collect(),
-            starts_at: record.starts_at,
-            ends_at: record.resolved_at,
-        };
         match record.resolved_at {
             None if inhibitor.mutes(&record.labels) => plan.inhibited += 1,
-            None => join(&record.labels, &mut |g| {
-                g.firing.push(view.clone());
-                g.firing_keys.insert(record.fingerprint.clone());
-            }),
-            Some(_) => join(&record.labels, &mut |g| {
-                g.resolved.push(view.clone());
-                g.resolved_keys.insert(record.fingerprint.clone());
-            }),
+            None => join(&record.labels, &mut |g| g.firing.push(record)),
+            Some(_) => join(&record.labels, &mut |g| g.resolved.push(record)),
         }
     }
     for event in events {
@@ -130,19 +113,7 @@ pub fn plan(
             plan.inhibited += 1;
             continue;
         }
-        let view = AlertView {
-            labels: event.alert.labels.clone(),
-            annotations: event.alert.annotations.clone(),
-            starts_at: now,
-            ends_at: None,
-        };
-        join(&event.alert.labels, &mut |g| {
-            g.event_views.push(view.clone());
-            g.events.push((
-                event.alert.check.clone(),
-                event.alert.fingerprint.to_string(),
-            ));
-        });
+        join(&event.alert.labels, &mut |g| g.events.push(event));
     }
 
     for ((group_key, receiver), group) in groups {
@@ -150,21 +121,18 @@ pub fn plan(
             plan.time_muted += 1;
             continue;
         }
-        let send_resolved = config
-            .receivers
-            .get(&receiver)
-            .is_none_or(|r| r.delivery.send_resolved);
+        let send_resolved = config.receivers[&receiver].delivery.send_resolved;
         let entry = log.get(&(group_key.clone(), receiver.clone()));
         let last = entry.map(|e| LastNotified {
             alerts: AlertSets {
-                firing: hashes(&e.firing),
-                resolved: hashes(&e.resolved),
+                firing: hashes(e.firing.iter()),
+                resolved: hashes(e.resolved.iter()),
             },
             at: e.notified_at,
         });
         let sets = AlertSets {
-            firing: hashes(&group.firing_keys),
-            resolved: hashes(&group.resolved_keys),
+            firing: hashes(group.firing.iter().map(|r| &r.fingerprint)),
+            resolved: hashes(group.resolved.iter().map(|r| &r.fingerprint)),
         };
         let mut decision = decide(
             last.as_ref(),
@@ -184,17 +152,25 @@ pub fn plan(
         if !decision.notifies() {
             continue;
         }
-        let mut firing = group.firing;
-        firing.extend(group.event_views);
+        let mut firing: Vec<AlertView> = group
+            .firing
+            .iter()
+            .map(|r| view(r))
+            .chain(group.events.iter().map(|e| AlertView {
+                labels: e.alert.labels.clone(),
+                annotations: e.alert.annotations.clone(),
+                starts_at: now,
+                ends_at: None,
+            }))
+            .collect();
         firing.sort_by(|a, b| {
             a.starts_at
                 .cmp(&b.starts_at)
                 .then_with(|| a.labels.cmp(&b.labels))
         });
-        let mut resolved = if send_resolved {
-            group.resolved
-        } else {
-            Vec::new()
+        let mut resolved: Vec<AlertView> = match send_resolved {
+            true => group.resolved.iter().map(|r| view(r)).collect(),
+            false => Vec::new(),
         };
         resolved.sort_by(|a, b| {
             a.ends_at
@@ -209,13 +185,29 @@ pub fn plan(
                 firing,
                 resolved,
             },
-            firing: group.firing_keys,
-            resolved: group.resolved_keys,
-            events: group.events,
-            decision,
+            firing: group.firing.iter().map(|r| r.fingerprint.clone()).collect(),
+            resolved: group
+                .resolved
+                .iter()
+                .map(|r| r.fingerprint.clone())
+                .collect(),
+            events: group
+                .events
+                .iter()
+                .map(|e| (e.alert.check.clone(), e.alert.fingerprint.to_string()))
+                .collect(),
         });
     }
     plan
+}
+
+fn view(record: &AlertRecord) -> AlertView {
+    AlertView {
+        labels: record.labels.clone(),
+        annotations: record.annotations.clone().into_iter().collect(),
+        starts_at: record.starts_at,
+        ends_at: record.resolved_at,
+    }
 }
 
 /// Whether `run` waits longer before notifying `group` (see [`plan`]).
@@ -238,9 +230,8 @@ fn held_back(
     }
 }
 
-fn hashes(fingerprints: &BTreeSet<String>) -> BTreeSet<u64> {
+fn hashes<'a>(fingerprints: impl Iterator<Item = &'a String>) -> BTreeSet<u64> {
     fingerprints
-        .iter()
         .filter_map(|f| Fingerprint::parse(f).map(|f| f.0))
         .collect()
 }

@@ -7,7 +7,7 @@
 //! - a failed run changes nothing (it is not called), and raises `dbalert_check_failed`
 //!   instead, which resolves when the check next succeeds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
@@ -21,34 +21,49 @@ pub const CHECK_FAILED: &str = "dbalert_check_failed";
 /// Every alert the store remembers, by fingerprint (16 hex digits).
 pub type Records = BTreeMap<String, AlertRecord>;
 
+/// The fingerprints of the records a run changed; only those are written back, so a steady
+/// state (nothing new) costs no writes.
+pub type Changed = BTreeSet<String>;
+
 /// Applies a successful run of state check `check` that returned `current`.
-pub fn apply_run(records: &mut Records, check: &str, current: Vec<Alert>, now: Timestamp) {
-    let mut seen = std::collections::BTreeSet::new();
+pub fn apply_run(
+    records: &mut Records,
+    check: &str,
+    current: Vec<Alert>,
+    now: Timestamp,
+    changed: &mut Changed,
+) {
+    let mut seen = HashSet::with_capacity(current.len());
     for alert in current {
-        let key = alert.fingerprint.to_string();
-        seen.insert(key.clone());
-        fire(records, key, alert, now);
+        seen.insert(alert.fingerprint.0);
+        fire(records, alert, now, changed);
     }
     for record in records.values_mut() {
         if record.check == check
             && record.resolved_at.is_none()
-            && !seen.contains(&record.fingerprint)
+            && !Fingerprint::parse(&record.fingerprint).is_some_and(|f| seen.contains(&f.0))
         {
             record.resolved_at = Some(now);
+            changed.insert(record.fingerprint.clone());
         }
     }
 }
 
-fn fire(records: &mut Records, key: String, alert: Alert, now: Timestamp) {
+fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
+    let key = alert.fingerprint.to_string();
     let labels = alert.labels;
-    let annotations = alert.annotations.into_iter().collect();
+    let annotations: Labels = alert.annotations.into_iter().collect();
     match records.get_mut(&key) {
         Some(record) if record.resolved_at.is_none() => {
-            record.labels = labels;
-            record.annotations = annotations;
-            record.last_seen_at = now;
+            if record.labels != labels || record.annotations != annotations {
+                record.labels = labels;
+                record.annotations = annotations;
+                record.last_seen_at = now;
+                changed.insert(key);
+            }
         }
         _ => {
+            changed.insert(key.clone());
             records.insert(
                 key.clone(),
                 AlertRecord {
@@ -70,8 +85,9 @@ fn fire(records: &mut Records, key: String, alert: Alert, now: Timestamp) {
 /// and the failure alerts of such checks, so they do not repeat forever.
 pub fn retire_unknown(
     records: &mut Records,
-    configured: &std::collections::BTreeSet<&str>,
+    configured: &BTreeSet<&str>,
     now: Timestamp,
+    changed: &mut Changed,
 ) {
     for record in records.values_mut() {
         let check = if record.check == CHECK_FAILED {
@@ -81,6 +97,7 @@ pub fn retire_unknown(
         };
         if record.resolved_at.is_none() && !configured.contains(check) {
             record.resolved_at = Some(now);
+            changed.insert(record.fingerprint.clone());
         }
     }
 }
@@ -117,18 +134,24 @@ pub fn failure_alert(check: &Check, error: &str) -> Alert {
 }
 
 /// Fires (or keeps firing) the failure alert of `check`.
-pub fn apply_failure(records: &mut Records, check: &Check, error: &str, now: Timestamp) {
-    let alert = failure_alert(check, error);
-    fire(records, alert.fingerprint.to_string(), alert, now);
+pub fn apply_failure(
+    records: &mut Records,
+    check: &Check,
+    error: &str,
+    now: Timestamp,
+    changed: &mut Changed,
+) {
+    fire(records, failure_alert(check, error), now, changed);
 }
 
 /// Resolves the failure alert of `check`, if it is firing.
-pub fn clear_failure(records: &mut Records, check: &Check, now: Timestamp) {
+pub fn clear_failure(records: &mut Records, check: &Check, now: Timestamp, changed: &mut Changed) {
     let key = failure_alert(check, "").fingerprint.to_string();
     if let Some(record) = records.get_mut(&key)
         && record.resolved_at.is_none()
     {
         record.resolved_at = Some(now);
+        changed.insert(key);
     }
 }
 
@@ -172,12 +195,19 @@ mod tests {
             "c",
             vec![alert("c", "a"), alert("c", "b")],
             at(0),
+            &mut Changed::new(),
         );
         let mut got = state(&records);
         got.sort();
         assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, None)]);
 
-        apply_run(&mut records, "c", vec![alert("c", "a")], at(1));
+        apply_run(
+            &mut records,
+            "c",
+            vec![alert("c", "a")],
+            at(1),
+            &mut Changed::new(),
+        );
         let mut got = state(&records);
         got.sort();
         assert_eq!(
@@ -186,7 +216,13 @@ mod tests {
             "b resolved, a keeps its start"
         );
 
-        apply_run(&mut records, "c", vec![alert("c", "a")], at(2));
+        apply_run(
+            &mut records,
+            "c",
+            vec![alert("c", "a")],
+            at(2),
+            &mut Changed::new(),
+        );
         let mut got = state(&records);
         got.sort();
         assert_eq!(
@@ -200,6 +236,7 @@ mod tests {
             "c",
             vec![alert("c", "a"), alert("c", "b")],
             at(3),
+            &mut Changed::new(),
         );
         let mut got = state(&records);
         got.sort();
@@ -213,9 +250,21 @@ mod tests {
     #[test]
     fn alerts_of_checks_no_longer_configured_resolve() {
         let mut records = Records::new();
-        apply_run(&mut records, "old", vec![alert("old", "a")], at(0));
-        apply_run(&mut records, "kept", vec![alert("kept", "b")], at(0));
-        retire_unknown(&mut records, &["kept"].into(), at(1));
+        apply_run(
+            &mut records,
+            "old",
+            vec![alert("old", "a")],
+            at(0),
+            &mut Changed::new(),
+        );
+        apply_run(
+            &mut records,
+            "kept",
+            vec![alert("kept", "b")],
+            at(0),
+            &mut Changed::new(),
+        );
+        retire_unknown(&mut records, &["kept"].into(), at(1), &mut Changed::new());
         let mut got = state(&records);
         got.sort();
         assert_eq!(got, [("a".into(), 0, Some(1)), ("b".into(), 0, None)]);
@@ -224,8 +273,14 @@ mod tests {
     #[test]
     fn a_run_touches_only_its_own_check() {
         let mut records = Records::new();
-        apply_run(&mut records, "c", vec![alert("c", "a")], at(0));
-        apply_run(&mut records, "d", vec![], at(1));
+        apply_run(
+            &mut records,
+            "c",
+            vec![alert("c", "a")],
+            at(0),
+            &mut Changed::new(),
+        );
+        apply_run(&mut records, "d", vec![], at(1), &mut Changed::new());
         assert!(records.values().all(|r| r.resolved_at.is_none()));
     }
 
@@ -243,15 +298,27 @@ mod tests {
             no_rows: crate::check::NoRows::Ignore,
         };
         let mut records = Records::new();
-        apply_failure(&mut records, &check, "connection refused", at(0));
-        apply_failure(&mut records, &check, "still refused", at(1));
+        apply_failure(
+            &mut records,
+            &check,
+            "connection refused",
+            at(0),
+            &mut Changed::new(),
+        );
+        apply_failure(
+            &mut records,
+            &check,
+            "still refused",
+            at(1),
+            &mut Changed::new(),
+        );
         assert_eq!(records.len(), 1);
         let record = records.values().next().unwrap();
         assert_eq!(record.labels["alertname"], CHECK_FAILED);
         assert_eq!(record.labels["check"], "deadlocks");
         assert_eq!(record.annotations["description"], "still refused");
         assert_eq!(record.starts_at, at(0));
-        clear_failure(&mut records, &check, at(2));
+        clear_failure(&mut records, &check, at(2), &mut Changed::new());
         assert_eq!(records.values().next().unwrap().resolved_at, Some(at(2)));
     }
 }

@@ -182,6 +182,7 @@ async fn process(
     }
 
     let mut summary = Summary::default();
+    let mut changed = lifecycle::Changed::new();
     let mut events = Vec::new();
     let mut new_cursors: Vec<(String, Value)> = Vec::new();
     let mut batches: Vec<(String, QueueBatch)> = Vec::new();
@@ -195,6 +196,12 @@ async fn process(
                 let alerts = check
                     .alerts(&rows, &config.templates)
                     .map_err(|e| e.to_string())?;
+                debug!(check = %check.name, rows = rows.rows.len(), "Check ran.");
+                // A state check needs only its alerts: free the rows before more copies are made.
+                let rows = match check.kind {
+                    CheckKind::State => Rows::default(),
+                    _ => rows,
+                };
                 Ok(Outcome::Rows(rows, alerts))
             }
         });
@@ -209,7 +216,7 @@ async fn process(
                     ok: false,
                     duration,
                 });
-                lifecycle::apply_failure(&mut records, check, &error, now);
+                lifecycle::apply_failure(&mut records, check, &error, now, &mut changed);
                 continue;
             }
         };
@@ -220,14 +227,13 @@ async fn process(
             ok: true,
             duration,
         });
-        lifecycle::clear_failure(&mut records, check, now);
+        lifecycle::clear_failure(&mut records, check, now, &mut changed);
         match (&check.kind, fetched) {
-            (CheckKind::State, Outcome::Rows(rows, mut alerts)) => {
+            (CheckKind::State, Outcome::Rows(_, mut alerts)) => {
                 if alerts.is_empty() && check.no_rows == NoRows::Alert {
                     alerts.push(no_rows_alert(check));
                 }
-                debug!(check = %check.name, rows = rows.rows.len(), "Check ran.");
-                lifecycle::apply_run(&mut records, &check.name, alerts, now);
+                lifecycle::apply_run(&mut records, &check.name, alerts, now, &mut changed);
             }
             (CheckKind::Events { cursor, start }, Outcome::Rows(rows, alerts)) => {
                 let column = rows
@@ -284,7 +290,7 @@ async fn process(
     }
 
     let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
-    lifecycle::retire_unknown(&mut records, &configured, now);
+    lifecycle::retire_unknown(&mut records, &configured, now, &mut changed);
     let plan = dispatch::plan(config, &records, &events, &log, now, paced);
     summary.inhibited = plan.inhibited;
     summary.deferred = plan.deferred;
@@ -318,6 +324,7 @@ async fn process(
                 for fingerprint in &notification.firing {
                     if let Some(record) = records.get_mut(fingerprint) {
                         record.last_notified_at = Some(now);
+                        changed.insert(fingerprint.clone());
                     }
                 }
                 let key = (
@@ -402,7 +409,7 @@ async fn process(
     for record in records.values() {
         if record.resolved_at.is_some() && !reported.contains(&record.fingerprint) {
             changes.removed_alerts.push(record.fingerprint.clone());
-        } else {
+        } else if changed.contains(&record.fingerprint) {
             changes.alerts.push(record.clone());
         }
     }

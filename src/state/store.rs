@@ -188,7 +188,8 @@ pub struct AlertRecord {
     pub annotations: Labels,
     /// When it first fired.
     pub starts_at: Timestamp,
-    /// The last successful run that returned it.
+    /// The last run that fired it or changed its labels or annotations (a run that returns it
+    /// unchanged writes nothing, so a steady state costs no writes).
     pub last_seen_at: Timestamp,
     /// The last notification about it that a receiver accepted.
     pub last_notified_at: Option<Timestamp>,
