@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use crate::source::Value;
 
@@ -44,6 +44,7 @@ impl Templates {
         self.env
             .add_template_owned(name.to_owned(), source.to_owned())
             .map_err(|e| describe(&e))?;
+        sample_render(source)?;
         Ok(Text::Template {
             name: name.to_owned(),
             source: source.to_owned(),
@@ -60,6 +61,30 @@ impl Templates {
                 .and_then(|t| t.render(&context.value))
                 .map_err(|e| describe(&e)),
         }
+    }
+}
+
+/// Renders `source` once against a sample alert whose row has no columns, so that a misspelt
+/// filter, test or function (`{{ row.x | uper }}`) is a config error, not a surprise on the first
+/// row. Columns are unknown until the query runs, so missing ones are allowed here.
+fn sample_render(source: &str) -> Result<(), String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    let row: BTreeMap<String, minijinja::Value> = BTreeMap::new();
+    let context = minijinja::context! { row => row, check => "check", source => "source" };
+    match env.render_str(source, context) {
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::UnknownFilter
+                    | ErrorKind::UnknownTest
+                    | ErrorKind::UnknownFunction
+                    | ErrorKind::UnknownMethod
+            ) =>
+        {
+            Err(describe(&error))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -153,6 +178,13 @@ mod tests {
         let mut templates = Templates::default();
         let error = templates.add("d", "{{ row.x ").unwrap_err();
         assert!(error.contains("syntax error"), "{error}");
+        let filter = templates
+            .add(
+                "f",
+                "{{ row.name | upper }} {{ row.x.y | default('-') }} {{ row.name | uper }}",
+            )
+            .unwrap_err();
+        assert!(filter.contains("unknown filter"), "{filter}");
         let typo = templates.add("e", "{{ row.tablespace }}").unwrap();
         let error = templates.render(&typo, &context()).unwrap_err();
         assert!(error.contains("undefined"), "{error}");
