@@ -205,28 +205,22 @@ async fn process(
                 Ok(Outcome::Rows(rows, alerts))
             }
         });
+        summary.checks.push(CheckOutcome {
+            name: check.name.clone(),
+            source: check.source.clone(),
+            ok: outcome.is_ok(),
+            duration,
+        });
         let fetched = match outcome {
             Ok(fetched) => fetched,
             Err(error) => {
                 warn!(check = %check.name, source = %check.source, %error, "Check failed; its alerts stay as they were.");
                 summary.checks_failed += 1;
-                summary.checks.push(CheckOutcome {
-                    name: check.name.clone(),
-                    source: check.source.clone(),
-                    ok: false,
-                    duration,
-                });
                 lifecycle::apply_failure(&mut records, check, &error, now, &mut changed);
                 continue;
             }
         };
         summary.checks_ok += 1;
-        summary.checks.push(CheckOutcome {
-            name: check.name.clone(),
-            source: check.source.clone(),
-            ok: true,
-            duration,
-        });
         lifecycle::clear_failure(&mut records, check, now, &mut changed);
         match (&check.kind, fetched) {
             (CheckKind::State, Outcome::Rows(_, mut alerts)) => {
