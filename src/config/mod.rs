@@ -302,6 +302,10 @@ fn resolve_sources(reader: &mut Reader) -> BTreeMap<SourceName, SourceConfig> {
             SourceConfig::Postgres(postgres) => {
                 postgres.ca_file = postgres.ca_file.take().map(|f| reader.base().join(f));
             }
+            #[cfg(feature = "oracle")]
+            SourceConfig::Oracle(oracle) => {
+                oracle.lib_dir = oracle.lib_dir.take().map(|d| reader.base().join(d));
+            }
         }
         // Building parses what can be parsed without connecting (a PostgreSQL URL, a CA file),
         // so `dbalert check` reports it rather than the first poll.
@@ -327,6 +331,14 @@ fn secret_paths(
                 .key("postgres")
                 .key("url"),
         ),
+        #[cfg(feature = "oracle")]
+        SourceConfig::Oracle(oracle) => oracle.password.is_some().then(|| {
+            Path::root()
+                .key("sources")
+                .key(&name.0)
+                .key("oracle")
+                .key("password")
+        }),
         SourceConfig::Sqlite(_) => None,
     });
     receivers

@@ -192,6 +192,7 @@ fn reference_config_is_valid() {
             "https://hooks.slack.com/services/T0/B0/dba",
         )
         .env("BILLING_PG_URL", "postgres://dbalert@db.example/billing")
+        .env("PROD_DBALERT_PASSWORD", "secret")
         .arg("check")
         .assert()
         .success()
@@ -199,7 +200,7 @@ fn reference_config_is_valid() {
         .clone();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        stdout.ends_with("(2 sources, 3 receivers, 3 checks)\n"),
+        stdout.ends_with("(3 sources, 3 receivers, 3 checks)\n"),
         "{stdout}"
     );
 }

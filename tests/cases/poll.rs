@@ -813,3 +813,47 @@ fn config_mistakes_found_in_review_are_config_errors() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn an_oracle_check_without_instant_client_fails_alone_with_how_to_install_it() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-oracle-missing");
+    let oracle = "  - name: deadlocks\n    source: prod\n    sql: select 1 as x from dual\n";
+    let text = config("", &format!("{PROBLEMS}{oracle}")).replace(
+        "sources:\n",
+        "sources:\n  prod:\n    oracle:\n      connect: //127.0.0.1:1/PROD\n      user: dbalert\n      password: ${env:ORACLE_PASSWORD}\n",
+    );
+    let dir = workdir(&[("alerts.yaml", &text)]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .env("ORACLE_PASSWORD", "pw-never-printed")
+        .env_remove("LD_LIBRARY_PATH")
+        .env_remove("ORACLE_HOME")
+        .arg("poll")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "not a panic: {}",
+        stderr_of(&output)
+    );
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("check=deadlocks source=prod"), "{stderr}");
+    assert!(stderr.contains("DPI-1047"), "{stderr}");
+    assert!(stderr.contains("install Oracle Instant Client"), "{stderr}");
+    assert!(!stderr.contains("pw-never-printed"), "{stderr}");
+    let delivered = texts(&slack, &hook);
+    assert!(
+        delivered.iter().any(|t| t.contains("[FIRING:1] problem")),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered.iter().any(|t| t.contains("dbalert_check_failed")
+            && t.contains("Check deadlocks on source prod failed")),
+        "{delivered:?}"
+    );
+}
