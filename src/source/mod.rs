@@ -11,6 +11,7 @@
 
 #[cfg(feature = "oracle")]
 mod oracle;
+pub mod oracle_trace;
 mod postgres;
 mod queue;
 mod row;
