@@ -146,8 +146,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 /// Finds and loads the config, logging its warnings.
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    load_config_with(cli, config::References::Required)
+}
+
+/// [`load_config`] for commands that send nothing: `${env:}` and `${file:}` references that
+/// cannot be resolved are left as written, so no secret is needed to run them.
+fn load_config_with(cli: &Cli, references: config::References) -> Result<Config, Failure> {
     let file = config::find(cli.config.as_deref()).map_err(Failure::usage)?;
-    let config = config::load(&file).map_err(Failure::usage)?;
+    let config = config::load_with(&file, references).map_err(Failure::usage)?;
     for warning in &config.warnings {
         warn!("{warning}");
     }

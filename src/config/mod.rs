@@ -21,6 +21,7 @@ use crate::check::template::Templates;
 use crate::check::{self, Check};
 use crate::source::{SourceConfig, SourceName};
 use reader::Reader;
+pub use reader::References;
 pub use receiver::{Delivery, Receiver, ReceiverKind, ReceiverName};
 use secret::Secret;
 use yaml::{Node, Path};
@@ -166,13 +167,20 @@ pub fn find(explicit: Option<&FsPath>) -> Result<PathBuf, ConfigError> {
         .ok_or(ConfigError::NotFound { searched })
 }
 
-/// Reads and checks the config file at `file`.
+/// Reads and checks the config file at `file`, every reference resolved.
 pub fn load(file: &FsPath) -> Result<Config, ConfigError> {
+    load_with(file, References::Required)
+}
+
+/// Reads and checks the config file at `file`. With [`References::Deferred`] (commands that
+/// send nothing), references that cannot be resolved are left as written.
+pub fn load_with(file: &FsPath, references: References) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
         file: file.to_owned(),
         source,
     })?;
-    let mut config = parse(&text, file, Box::new(|name| std::env::var(name).ok()))?;
+    let env: EnvLookup = Box::new(|name| std::env::var(name).ok());
+    let mut config = parse_with(&text, file, env, references)?;
     if let Some(warning) = permission_warning(file, &config.inline_secrets) {
         config.warnings.push(warning);
     }
@@ -182,12 +190,22 @@ pub fn load(file: &FsPath) -> Result<Config, ConfigError> {
 /// Checks config text. `file` names it in messages and anchors relative `${file:}` paths;
 /// `env` looks up `${env:}` references.
 pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, ConfigError> {
+    parse_with(text, file, env, References::Required)
+}
+
+/// [`parse`], choosing what an unresolvable reference is.
+pub fn parse_with(
+    text: &str,
+    file: &FsPath,
+    env: EnvLookup,
+    references: References,
+) -> Result<Config, ConfigError> {
     let root = yaml::parse(text).map_err(|err| ConfigError::Syntax {
         file: file.to_owned(),
         message: err.to_string(),
     })?;
     let base = file.parent().unwrap_or(FsPath::new("."));
-    let mut reader = Reader::new(root, base, env);
+    let mut reader = Reader::new(root, base, env, references);
 
     match reader.node(&Path::root()) {
         Some(Node::Map(_)) => {}
@@ -241,6 +259,7 @@ pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, Config
     let heartbeat_path = Path::root().key("heartbeat_url");
     let heartbeat_url = reader.parse::<Option<Secret>>(&heartbeat_path).flatten();
     if let Some(url) = &heartbeat_url
+        && !reader.unresolved_under(&heartbeat_path)
         && let Err(problem) = crate::sink::http::check_url(url.expose())
     {
         reader.problem(&heartbeat_path, problem);
@@ -309,7 +328,9 @@ fn resolve_sources(reader: &mut Reader) -> BTreeMap<SourceName, SourceConfig> {
         }
         // Building parses what can be parsed without connecting (a PostgreSQL URL, a CA file),
         // so `dbalert check` reports it rather than the first poll.
-        if let Err(error) = source.build(SourceName(name.clone())) {
+        if reader.unresolved_under(&section.key(&name)) {
+            // Left as written for a command that connects to nothing: nothing to check.
+        } else if let Err(error) = source.build(SourceName(name.clone())) {
             reader.problem(&section.key(&name), error.to_string());
             continue;
         }

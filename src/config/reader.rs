@@ -17,17 +17,41 @@ pub struct Reader {
     problems: Vec<Problem>,
     /// Every value that came from `${env:}` or `${file:}`; scrubbed from messages.
     secrets: Vec<String>,
+    /// Whether a reference that cannot be resolved is a problem (it is, unless the config is
+    /// read by a command that delivers nothing).
+    references: References,
+    /// Where references were left unresolved ([`References::Deferred`] only).
+    unresolved: Vec<Path>,
+}
+
+/// What to do with `${env:}` and `${file:}` references that cannot be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum References {
+    /// Each is a problem: the config is for delivering.
+    Required,
+    /// Each is left as written and the checks that need its value are skipped: the config is
+    /// for a command that sends nothing, such as `routes test`, which then needs no secret.
+    Deferred,
 }
 
 impl Reader {
-    pub fn new(root: Spanned<Node>, base: &FsPath, env: EnvLookup) -> Self {
+    pub fn new(root: Spanned<Node>, base: &FsPath, env: EnvLookup, references: References) -> Self {
         Self {
             root,
             base: base.to_owned(),
             env,
             problems: Vec::new(),
             secrets: Vec::new(),
+            references,
+            unresolved: Vec::new(),
         }
+    }
+
+    /// True when a reference at or under `path` was left unresolved, so its value is not real.
+    pub fn unresolved_under(&self, path: &Path) -> bool {
+        self.unresolved
+            .iter()
+            .any(|u| u.segments().starts_with(path.segments()))
     }
 
     /// The directory relative paths in the config are read from: the config file's own.
@@ -107,6 +131,10 @@ impl Reader {
                 let expanded = interpolate::expand(text, &self.base, &*self.env);
                 if expanded.referenced {
                     self.secrets.push(expanded.text.clone());
+                }
+                if !expanded.problems.is_empty() && self.references == References::Deferred {
+                    self.unresolved.push(path.clone());
+                    return Value::String(text.clone());
                 }
                 for problem in expanded.problems {
                     self.problem(path, problem);

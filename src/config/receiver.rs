@@ -114,7 +114,9 @@ pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
         let kind = match (raw.slack, raw.stdout) {
             (Some(mut slack), None) => {
                 slack.ca_file = slack.ca_file.map(|file| reader.base().join(file));
-                if let Err(problem) = slack.check() {
+                if reader.unresolved_under(&path) {
+                    // A value left unresolved cannot be checked; nothing will be sent with it.
+                } else if let Err(problem) = slack.check() {
                     reader.problem(&path.key("slack").key(problem.key), problem.message);
                     continue;
                 }

@@ -199,3 +199,24 @@ fn routing_mistakes_are_named_by_line_and_key() {
         );
     }
 }
+
+#[test]
+fn routes_test_needs_no_secret() {
+    let text = "receivers:\n  dba:\n    slack:\n      webhook_url: ${env:UNSET_DBA_WEBHOOK}\n  orders:\n    slack:\n      webhook_url: ${file:missing.webhook}\n\
+                route:\n  receiver: dba\n  routes:\n    - matchers: ['owner=\"ORDERS\"']\n      receiver: orders\n";
+    let dir = workdir(&[("alerts.yaml", text)]);
+    let output = dbalert(dir.path())
+        .args(["routes", "test", "owner=ORDERS", "--verify", "orders"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "orders\n");
+    // Commands that deliver still need every reference resolved.
+    let check = dbalert(dir.path()).arg("check").output().unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    assert!(
+        stderr_of(&check).contains("`UNSET_DBA_WEBHOOK` is not set"),
+        "{}",
+        stderr_of(&check)
+    );
+}
