@@ -1,5 +1,6 @@
 mod commands;
 mod config;
+mod oracle_kit;
 mod oracle_live;
 mod poll;
 mod poll_postgres;
