@@ -559,55 +559,39 @@ impl StateStore {
                  ORDER BY starts_at, fingerprint",
             )
             .map_err(|e| self.error(e))?;
-        type Columns = ([String; 6], Option<String>, Option<String>);
-        let rows: Vec<Columns> = statement
+        // Each row is parsed as it is read, so the text of all alerts is never held at once
+        // beside the parsed alerts (this runs over every stored alert on every poll).
+        let parsed: Vec<Result<AlertRecord, String>> = statement
             .query_map([check], |row| {
-                Ok((
-                    [
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ],
-                    row.get(6)?,
-                    row.get(7)?,
-                ))
+                let fingerprint: String = row.get(0)?;
+                let labels: String = row.get(2)?;
+                let annotations: String = row.get(3)?;
+                let starts_at: String = row.get(4)?;
+                let last_seen_at: String = row.get(5)?;
+                let last_notified_at: Option<String> = row.get(6)?;
+                let resolved_at: Option<String> = row.get(7)?;
+                let record = (|| {
+                    Ok(AlertRecord {
+                        check: row.get(1).map_err(|e| e.to_string())?,
+                        labels: from_json(&labels)?,
+                        annotations: from_json(&annotations)?,
+                        starts_at: parse_time(&starts_at)?,
+                        last_seen_at: parse_time(&last_seen_at)?,
+                        last_notified_at: last_notified_at
+                            .as_deref()
+                            .map(parse_time)
+                            .transpose()?,
+                        resolved_at: resolved_at.as_deref().map(parse_time).transpose()?,
+                        fingerprint: fingerprint.clone(),
+                    })
+                })();
+                Ok(record.map_err(|reason: String| format!("alert {fingerprint}: {reason}")))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.error(e))?;
-        rows.into_iter()
-            .map(|(text, last_notified_at, resolved_at)| {
-                let [
-                    fingerprint,
-                    check,
-                    labels,
-                    annotations,
-                    starts_at,
-                    last_seen_at,
-                ] = text;
-                let context =
-                    |reason: String| self.corrupt(format!("alert {fingerprint}: {reason}"));
-                Ok(AlertRecord {
-                    labels: from_json(&labels).map_err(context)?,
-                    annotations: from_json(&annotations).map_err(context)?,
-                    starts_at: parse_time(&starts_at).map_err(context)?,
-                    last_seen_at: parse_time(&last_seen_at).map_err(context)?,
-                    last_notified_at: last_notified_at
-                        .as_deref()
-                        .map(parse_time)
-                        .transpose()
-                        .map_err(context)?,
-                    resolved_at: resolved_at
-                        .as_deref()
-                        .map(parse_time)
-                        .transpose()
-                        .map_err(context)?,
-                    fingerprint,
-                    check,
-                })
-            })
+        parsed
+            .into_iter()
+            .map(|record| record.map_err(|reason| self.corrupt(reason)))
             .collect()
     }
 
@@ -658,11 +642,7 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
 }
 
 fn json_map(map: &Labels) -> String {
-    let object = map
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::Value::Object(object).to_string()
+    serde_json::to_string(map).expect("a map of strings always serializes")
 }
 
 fn json_list(set: &BTreeSet<String>) -> String {
