@@ -151,6 +151,7 @@ pub(crate) fn resolve(
     reader: &mut Reader,
     sources: &Sources,
     templates: &mut Templates,
+    warnings: &mut Vec<String>,
 ) -> Vec<Check> {
     let section = Path::root().key("checks");
     let count = match reader.node(&section) {
@@ -170,6 +171,9 @@ pub(crate) fn resolve(
         };
         let before = checks.len();
         if let Some(check) = resolve_one(reader, &path, raw, sources, templates) {
+            if let Some(warning) = check.first_run_warning() {
+                warnings.push(format!("{}: {warning}", path.key("sql")));
+            }
             if !names.insert(check.name.clone()) {
                 reader.problem(
                     &path.key("name"),
@@ -330,6 +334,21 @@ fn resolve_one(
 }
 
 impl Check {
+    /// An event check's first run binds NULL as the cursor (no value, and no type, is known
+    /// yet); a query that compares with it without handling NULL returns nothing, on every run,
+    /// silently. Said when the query does not mention NULL at all.
+    pub fn first_run_warning(&self) -> Option<String> {
+        let CheckKind::Events { cursor, .. } = &self.kind else {
+            return None;
+        };
+        (!self.sql.to_ascii_lowercase().contains("null")).then(|| {
+            format!(
+                "check `{}`: the first run binds NULL as the cursor and this query does not handle NULL, so it may never return a row; write `(:cursor is null or {cursor} > :cursor)` (`$1` on PostgreSQL, cast: `$1::bigint is null`)",
+                self.name
+            )
+        })
+    }
+
     /// Turns each row into an alert: every non-empty column is a label, then the check's
     /// labels, then `alertname` and `source`, which nothing overrides. A template that fails on
     /// a row keeps its source text and is logged, so the alert is still sent.

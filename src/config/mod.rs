@@ -249,7 +249,8 @@ pub fn parse_with(
             .map(|(name, _)| name.0.clone())
             .collect(),
     };
-    let checks = check::resolve(&mut reader, &source_names, &mut templates);
+    let mut warnings = Vec::new();
+    let checks = check::resolve(&mut reader, &source_names, &mut templates, &mut warnings);
     if !checks.is_empty() && route.is_none() && reader.node(&Path::root().key("route")).is_none() {
         reader.problem(
             &Path::root().key("checks"),
@@ -289,7 +290,7 @@ pub fn parse_with(
         checks,
         templates,
         heartbeat_url,
-        warnings: Vec::new(),
+        warnings,
         inline_secrets,
     })
 }

@@ -857,3 +857,24 @@ fn an_oracle_check_without_instant_client_fails_alone_with_how_to_install_it() {
         "{delivered:?}"
     );
 }
+
+#[test]
+fn an_event_query_that_ignores_the_null_first_cursor_is_warned_about() {
+    let careless = "  - name: careless\n    source: app\n    events: {cursor: id}\n    sql: select id, msg from events where id > :cursor\n";
+    let dir = workdir(&[("alerts.yaml", &config("", &format!("{EVENTS}{careless}")))]);
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "a warning, not an error");
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("checks[1].sql: check `careless`: the first run binds NULL"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("check `event`"),
+        "the query that handles NULL is not warned about: {stderr}"
+    );
+}
