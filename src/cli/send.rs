@@ -8,8 +8,8 @@ use clap::Args;
 
 use super::{Cli, Failure, load_config, runtime};
 use crate::alert::Severity;
-use crate::config::ReceiverName;
 use crate::config::secret::Secret;
+use crate::config::{ReceiverKind, ReceiverName};
 use crate::render::{Message, blockkit};
 use crate::sink::slack::{SlackReceiverConfig, check_webhook_url};
 use crate::sink::stdout::print_payload;
@@ -81,6 +81,7 @@ pub fn run(cli: &Cli, args: &SendArgs) -> Result<ExitCode, Failure> {
     let sink = target(cli, args)?;
     runtime()?
         .block_on(sink.send(&payload))
+        .expect("target() returns only sinks that take Slack messages")
         .map_err(|e: SendError| Failure::failed(anyhow!(e).context("message not sent")))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -153,6 +154,15 @@ fn target(cli: &Cli, args: &SendArgs) -> Result<Sink, Failure> {
                 }
             )));
         };
+        if matches!(
+            receiver.kind,
+            ReceiverKind::Alertmanager(_) | ReceiverKind::Webhook(_)
+        ) {
+            return Err(Failure::usage(anyhow!(
+                "receiver `{name}` is an {} receiver, which takes alerts, not messages; `send` posts to `slack` and `stdout` receivers (use `poll` to feed it)",
+                receiver.kind.name()
+            )));
+        }
         return Sink::build(receiver).map_err(Failure::usage);
     }
     let (url, from) = match (&args.webhook, std::env::var(WEBHOOK_ENV)) {
@@ -167,12 +177,10 @@ fn target(cli: &Cli, args: &SendArgs) -> Result<Sink, Failure> {
     let url = url.trim().to_owned();
     check_webhook_url(&url).map_err(|m| Failure::usage(anyhow!("{from}: {m}")))?;
     let config = SlackReceiverConfig {
-        webhook_url: Secret::new(url),
-        ca_file: None,
-        proxy: None,
+        webhook_url: Some(Secret::new(url)),
+        ..SlackReceiverConfig::default()
     };
-    let sink = config
+    config
         .build(&ReceiverName("webhook".to_owned()), &Default::default())
-        .map_err(Failure::usage)?;
-    Ok(Sink::Slack(sink))
+        .map_err(Failure::usage)
 }

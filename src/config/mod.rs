@@ -365,15 +365,27 @@ fn secret_paths(
     });
     receivers
         .values()
-        .filter_map(|r| match &r.kind {
-            ReceiverKind::Slack(_) => Some(
-                Path::root()
-                    .key("receivers")
-                    .key(&r.name.0)
-                    .key("slack")
-                    .key("webhook_url"),
-            ),
-            ReceiverKind::Stdout(_) => None,
+        .flat_map(|r| {
+            let block = Path::root()
+                .key("receivers")
+                .key(&r.name.0)
+                .key(r.kind.name());
+            let headers = |headers: &BTreeMap<String, secret::Secret>| {
+                headers
+                    .keys()
+                    .map(|name| block.key("headers").key(name))
+                    .collect::<Vec<_>>()
+            };
+            match &r.kind {
+                ReceiverKind::Slack(_) => vec![block.key("webhook_url"), block.key("token")],
+                // Alertmanager URLs are kept out of logs, but are not credentials by nature:
+                // writing them inline is normal.
+                ReceiverKind::Alertmanager(am) => headers(&am.headers),
+                ReceiverKind::Webhook(webhook) => std::iter::once(block.key("url"))
+                    .chain(headers(&webhook.headers))
+                    .collect(),
+                ReceiverKind::Stdout(_) => Vec::new(),
+            }
         })
         .chain(sources)
         .collect()

@@ -8,8 +8,10 @@ use serde::Deserialize;
 use super::duration::Duration;
 use super::reader::Reader;
 use super::yaml::Path;
+use crate::sink::alertmanager::AlertmanagerReceiverConfig;
 use crate::sink::slack::SlackReceiverConfig;
 use crate::sink::stdout::StdoutReceiverConfig;
+use crate::sink::webhook::WebhookReceiverConfig;
 
 /// A receiver's name as written under `receivers:`; routes and `send --to` refer to it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,8 +27,12 @@ impl fmt::Display for ReceiverName {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReceiverConfig {
-    /// A Slack Incoming Webhook.
+    /// Slack: an Incoming Webhook, or a Slack app's bot token and channel.
     slack: Option<SlackReceiverConfig>,
+    /// Alertmanager's v2 API, one or more URLs (an HA cluster).
+    alertmanager: Option<AlertmanagerReceiverConfig>,
+    /// A JSON document per group notification, POSTed to any URL.
+    webhook: Option<WebhookReceiverConfig>,
     /// Prints each payload on standard output (what `--dry-run` does for every receiver).
     stdout: Option<StdoutReceiverConfig>,
     /// Retries after a 429, a 5xx or a network error before the notification counts as failed
@@ -64,6 +70,8 @@ impl Default for Delivery {
 #[derive(Debug, Clone)]
 pub enum ReceiverKind {
     Slack(SlackReceiverConfig),
+    Alertmanager(AlertmanagerReceiverConfig),
+    Webhook(WebhookReceiverConfig),
     Stdout(StdoutReceiverConfig),
 }
 
@@ -71,7 +79,17 @@ impl ReceiverKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Slack(_) => "slack",
+            Self::Alertmanager(_) => "alertmanager",
+            Self::Webhook(_) => "webhook",
             Self::Stdout(_) => "stdout",
+        }
+    }
+
+    /// For kinds that must hear about a firing alert again and again (Alertmanager), how often.
+    pub fn resend_interval(&self) -> Option<Duration> {
+        match self {
+            Self::Alertmanager(config) => Some(config.resend_interval()),
+            _ => None,
         }
     }
 }
@@ -84,7 +102,7 @@ pub struct Receiver {
     pub delivery: Delivery,
 }
 
-const KINDS: &str = "`slack` or `stdout`";
+const KINDS: &str = "`slack`, `alertmanager`, `webhook` or `stdout`";
 
 /// Reads `receivers:`, one receiver at a time so that every broken one is reported.
 pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
@@ -111,30 +129,51 @@ pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
             deadline: raw.deadline.unwrap_or(defaults.deadline),
             send_resolved: raw.send_resolved.unwrap_or(defaults.send_resolved),
         };
-        let kind = match (raw.slack, raw.stdout) {
-            (Some(mut slack), None) => {
-                slack.ca_file = slack.ca_file.map(|file| reader.base().join(file));
-                if reader.unresolved_under(&path) {
-                    // A value left unresolved cannot be checked; nothing will be sent with it.
-                } else if let Err(problem) = slack.check() {
-                    reader.problem(&path.key("slack").key(problem.key), problem.message);
-                    continue;
-                }
-                ReceiverKind::Slack(slack)
-            }
-            (None, Some(stdout)) => ReceiverKind::Stdout(stdout),
-            (None, None) => {
+        let base = reader.base().to_path_buf();
+        let beside_config = |file: Option<std::path::PathBuf>| file.map(|f| base.join(f));
+        let mut kinds = Vec::new();
+        if let Some(mut slack) = raw.slack {
+            slack.ca_file = beside_config(slack.ca_file);
+            kinds.push(ReceiverKind::Slack(slack));
+        }
+        if let Some(mut alertmanager) = raw.alertmanager {
+            alertmanager.ca_file = beside_config(alertmanager.ca_file);
+            kinds.push(ReceiverKind::Alertmanager(alertmanager));
+        }
+        if let Some(mut webhook) = raw.webhook {
+            webhook.ca_file = beside_config(webhook.ca_file);
+            kinds.push(ReceiverKind::Webhook(webhook));
+        }
+        if let Some(stdout) = raw.stdout {
+            kinds.push(ReceiverKind::Stdout(stdout));
+        }
+        let kind = match kinds.len() {
+            0 => {
                 reader.problem(
                     &path,
                     format!("receiver `{name}` has no kind; add one of {KINDS}"),
                 );
                 continue;
             }
-            (Some(_), Some(_)) => {
+            1 => kinds.remove(0),
+            _ => {
                 reader.problem(&path, format!("receiver `{name}` has more than one kind; keep one of {KINDS} and make another receiver for the other"));
                 continue;
             }
         };
+        // A value left unresolved cannot be checked; nothing will be sent with it.
+        if !reader.unresolved_under(&path) {
+            let checked = match &kind {
+                ReceiverKind::Slack(config) => config.check(),
+                ReceiverKind::Alertmanager(config) => config.check(),
+                ReceiverKind::Webhook(config) => config.check(),
+                ReceiverKind::Stdout(_) => Ok(()),
+            };
+            if let Err(problem) = checked {
+                reader.problem(&path.key(kind.name()).key(problem.key), problem.message);
+                continue;
+            }
+        }
         let name = ReceiverName(name);
         receivers.insert(
             name.clone(),

@@ -11,7 +11,7 @@ use crate::check::{Alert, Fingerprint};
 use crate::config::{Config, ReceiverName};
 use crate::render::notification::{AlertView, GroupMessage};
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
-use crate::state::{AlertRecord, NotificationEntry};
+use crate::state::{AlertRecord, NotificationEntry, Thread};
 
 /// An event to announce once (an event check's row, a queue message).
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct Notification {
     pub resolved: BTreeSet<String>,
     /// The events it announces, as (check, fingerprint).
     pub events: Vec<(String, String)>,
+    /// The group's Slack thread, from the notification log.
+    pub thread: Option<Thread>,
 }
 
 /// What one run sends, and what it decided not to.
@@ -121,6 +123,7 @@ pub fn plan<'a>(
             plan.time_muted += 1;
             continue;
         }
+        let kind = &config.receivers[&receiver].kind;
         let send_resolved = config.receivers[&receiver].delivery.send_resolved;
         let entry = log.get(&(group_key.clone(), receiver.clone()));
         let last = entry.map(|e| LastNotified {
@@ -141,9 +144,26 @@ pub fn plan<'a>(
             group.repeat_interval,
             now,
         );
-        if paced && decision.notifies() && held_back(&group, last.as_ref(), decision, now) {
-            decision = Decision::Skip;
-            plan.deferred += 1;
+        match kind.resend_interval() {
+            // Alertmanager paces and dedups itself, and takes a firing alert it stops hearing
+            // about for resolved: every run tells it (`run`, every resend interval) what fires.
+            Some(resend) if !group.firing.is_empty() && !decision.notifies() => {
+                let due = last
+                    .as_ref()
+                    .is_none_or(|l| now.duration_since(l.at).unsigned_abs() >= resend.get());
+                if !paced || due {
+                    decision = Decision::Repeat;
+                }
+            }
+            Some(_) => {}
+            None if paced
+                && decision.notifies()
+                && held_back(&group, last.as_ref(), decision, now) =>
+            {
+                decision = Decision::Skip;
+                plan.deferred += 1;
+            }
+            None => {}
         }
         if !group.events.is_empty() && !decision.notifies() {
             // Events are announced once, whatever the group's state alerts need.
@@ -157,6 +177,7 @@ pub fn plan<'a>(
             .iter()
             .map(|r| view(r))
             .chain(group.events.iter().map(|e| AlertView {
+                fingerprint: e.alert.fingerprint.to_string(),
                 labels: e.alert.labels.clone(),
                 annotations: e.alert.annotations.clone(),
                 starts_at: now,
@@ -196,6 +217,7 @@ pub fn plan<'a>(
                 .iter()
                 .map(|e| (e.alert.check.clone(), e.alert.fingerprint.to_string()))
                 .collect(),
+            thread: entry.and_then(|e| e.thread.clone()),
         });
     }
     plan
@@ -203,6 +225,7 @@ pub fn plan<'a>(
 
 fn view(record: &AlertRecord) -> AlertView {
     AlertView {
+        fingerprint: record.fingerprint.clone(),
         labels: record.labels.clone(),
         annotations: record.annotations.clone().into_iter().collect(),
         starts_at: record.starts_at,

@@ -18,8 +18,8 @@ use tracing::{debug, info, warn};
 
 use crate::check::{Alert, Check, CheckKind, Fingerprint, NoRows, Start};
 use crate::config::{Config, ReceiverName};
-use crate::render::notification;
-use crate::sink::{BuildError, SendError, Sink};
+
+use crate::sink::{BuildError, Notice, Receipt, SendError, Sink};
 use crate::source::{QueueBatch, Rows, Source, SourceError, SourceName, Value};
 use crate::state::{Changes, NotificationEntry, StateError, StateStore};
 use dispatch::{Event, Notification};
@@ -296,7 +296,8 @@ async fn process(
         );
     }
     summary.alerts_firing = records.values().filter(|r| r.resolved_at.is_none()).count();
-    let results = deliver(&plan.notifications, sinks).await;
+    let mut notifications = plan.notifications;
+    let results = deliver(&mut notifications, sinks, now).await;
 
     let mut failed_checks: BTreeSet<&str> = BTreeSet::new();
     let mut delivered_events: BTreeSet<(String, String)> = BTreeSet::new();
@@ -306,9 +307,9 @@ async fn process(
         ..Changes::default()
     };
     let mut log = log;
-    for (notification, result) in plan.notifications.iter().zip(&results) {
+    for (notification, result) in notifications.iter().zip(results) {
         match result {
-            Ok(()) => {
+            Ok(thread) => {
                 summary.notifications_sent += 1;
                 summary
                     .deliveries
@@ -335,6 +336,7 @@ async fn process(
                         firing: notification.firing.clone(),
                         resolved: notification.resolved.clone(),
                         notified_at: now,
+                        thread,
                     };
                     log.insert(key, entry.clone());
                     changes.notifications.push(entry);
@@ -450,10 +452,7 @@ fn build_sinks(
         .values()
         .map(|receiver| {
             let sink = if dry_run {
-                Sink::Stdout(crate::sink::stdout::StdoutSink {
-                    receiver: Some(receiver.name.clone()),
-                    format: crate::sink::stdout::Format::Json,
-                })
+                Sink::dry_run(receiver)
             } else {
                 Sink::build(receiver)?
             };
@@ -532,59 +531,58 @@ async fn fetch_all(
 }
 
 /// Sends every notification, one task per receiver so that receivers do not wait on each
-/// other; one receiver's notifications go in order (its sink paces them). Results are in
-/// `notifications` order.
+/// other; one receiver's notifications go in order (its sink paces them). Each message is
+/// moved out of its notification into the task. Answers are in `notifications` order.
 async fn deliver(
-    notifications: &[Notification],
+    notifications: &mut [Notification],
     sinks: &BTreeMap<ReceiverName, Arc<Sink>>,
-) -> Vec<Result<(), SendError>> {
-    let mut by_receiver: BTreeMap<&ReceiverName, Vec<(usize, Option<serde_json::Value>)>> =
-        BTreeMap::new();
-    for (i, n) in notifications.iter().enumerate() {
-        let has_content = !n.message.firing.is_empty() || !n.message.resolved.is_empty();
+    now: Timestamp,
+) -> Vec<Receipt> {
+    let mut receipts: Vec<Option<Receipt>> = (0..notifications.len()).map(|_| None).collect();
+    let mut by_receiver: BTreeMap<ReceiverName, (Vec<usize>, Vec<Notice>)> = BTreeMap::new();
+    for (i, n) in notifications.iter_mut().enumerate() {
         // Everything resolved with send_resolved off: nothing to show, but the log still
         // records it (Alertmanager's rule), so it counts as accepted.
-        let payload = has_content.then(|| notification::payload(&n.message));
-        by_receiver
-            .entry(&n.receiver)
-            .or_default()
-            .push((i, payload));
-    }
-    let mut tasks = JoinSet::new();
-    for (receiver, jobs) in by_receiver {
-        let sink = sinks.get(receiver).cloned();
-        let receiver = receiver.clone();
-        tasks.spawn(async move {
-            let mut out = Vec::new();
-            for (i, payload) in jobs {
-                let result = match (&sink, payload) {
-                    (_, None) => Ok(()),
-                    (Some(sink), Some(payload)) => sink.send(&payload).await,
-                    (None, Some(_)) => {
-                        unreachable!("routes name only receivers that exist: {receiver}")
-                    }
-                };
-                out.push((i, result));
-            }
-            out
+        if n.message.firing.is_empty() && n.message.resolved.is_empty() {
+            receipts[i] = Some(Ok(n.thread.clone()));
+            continue;
+        }
+        let (indexes, notices) = by_receiver.entry(n.receiver.clone()).or_default();
+        indexes.push(i);
+        notices.push(Notice {
+            group_key: n.group_key.clone(),
+            message: std::mem::take(&mut n.message),
+            thread: n.thread.clone(),
         });
     }
-    let mut results: Vec<Option<Result<(), SendError>>> =
-        (0..notifications.len()).map(|_| None).collect();
+    let mut tasks = JoinSet::new();
+    for (receiver, (indexes, notices)) in by_receiver {
+        let sink = sinks
+            .get(&receiver)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("routes name only receivers that exist: {receiver}"));
+        tasks.spawn(async move {
+            let answers = sink.notify_all(&notices, now).await;
+            indexes.into_iter().zip(answers).collect::<Vec<_>>()
+        });
+    }
     while let Some(joined) = tasks.join_next().await {
-        if let Ok(done) = joined {
-            for (i, result) in done {
-                results[i] = Some(result);
+        match joined {
+            Ok(done) => {
+                for (i, receipt) in done {
+                    receipts[i] = Some(receipt);
+                }
             }
+            Err(panic) => warn!(error = %panic, "A delivery task failed."),
         }
     }
-    results
+    receipts
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
-                Err(SendError::Stdout(std::io::Error::other(
+                Err(Arc::new(SendError::Stdout(std::io::Error::other(
                     "the delivery task stopped unexpectedly",
-                )))
+                ))))
             })
         })
         .collect()

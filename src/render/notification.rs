@@ -27,6 +27,8 @@ const TITLE_ANNOTATIONS: &[&str] = &["summary", "title", "message"];
 /// One alert as the message shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertView {
+    /// The alert's identity (the state store's key), for receivers that pass it on.
+    pub fingerprint: String,
     pub labels: Labels,
     pub annotations: BTreeMap<String, String>,
     /// When it started firing.
@@ -50,7 +52,7 @@ impl AlertView {
 }
 
 /// A group's alerts for one message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupMessage {
     /// The labels every alert in the group shares (the `group_by` labels).
     pub group_labels: Labels,
@@ -182,6 +184,7 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         AlertView {
+            fingerprint: format!("{i:016x}"),
             labels,
             annotations: [("summary".to_owned(), format!("Tablespace TS{i} is full"))].into(),
             starts_at: "2026-11-23T10:00:00Z".parse().unwrap(),

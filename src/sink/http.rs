@@ -6,12 +6,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::BuildError;
+use super::{BuildError, SendError};
 use crate::config::ReceiverName;
 use crate::config::secret::Secret;
 
 /// The longest dbalert waits to open a connection, whatever the request timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The wait after a 429 that carries no usable `Retry-After`.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// The longest `Retry-After` taken as it is: a day is already past any deadline, and larger
+/// values would overflow an `Instant`.
+const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+/// How much of an error body is kept in a message.
+const REASON_MAX_CHARS: usize = 120;
 
 /// Network settings shared by every HTTP receiver kind.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -96,4 +103,109 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A response's `Retry-After` in seconds, clamped to a day.
+pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)))
+}
+
+/// A transport error without its URL.
+pub fn describe_transport(error: reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    // reqwest puts the full URL, secret path included, into its errors: strip it.
+    format!("{kind} ({})", error_chain(&error.without_url()))
+}
+
+/// An error body as one short clean line: control characters dropped, cut to a length that
+/// fits a log line. Bodies come from servers dbalert does not control.
+pub fn reason(body: &str) -> String {
+    body.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(REASON_MAX_CHARS)
+        .collect()
+}
+
+/// What a plain HTTP endpoint's answer means (a generic webhook, Alertmanager): any 2xx is
+/// accepted, 429 waits `Retry-After`, a 5xx is retried, any other status is permanent and
+/// `hint` says what to check.
+pub fn classify_status(
+    endpoint: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &str,
+    hint: &'static str,
+) -> Result<(), SendError> {
+    let endpoint = endpoint.to_owned();
+    let reason = reason(body);
+    match status {
+        200..=299 => Ok(()),
+        429 => Err(SendError::RateLimited {
+            endpoint,
+            retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+        }),
+        500..=599 => Err(SendError::Unavailable {
+            endpoint,
+            status,
+            reason,
+        }),
+        _ => Err(SendError::Rejected {
+            endpoint,
+            status,
+            reason,
+            hint,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_endpoints_are_classified_by_status() {
+        let class = |status| match classify_status("h", status, None, "no", "hint") {
+            Ok(()) => "ok",
+            Err(SendError::RateLimited { retry_after, .. }) => {
+                assert_eq!(retry_after, DEFAULT_RETRY_AFTER);
+                "rate-limited"
+            }
+            Err(SendError::Unavailable { .. }) => "retry",
+            Err(SendError::Rejected { .. }) => "permanent",
+            Err(other) => panic!("unexpected {other}"),
+        };
+        for (status, want) in [
+            (200, "ok"),
+            (202, "ok"),
+            (204, "ok"),
+            (400, "permanent"),
+            (401, "permanent"),
+            (404, "permanent"),
+            (429, "rate-limited"),
+            (500, "retry"),
+            (503, "retry"),
+        ] {
+            assert_eq!(class(status), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn hostile_bodies_are_cut_and_cleaned() {
+        let body = format!("bad\u{0}\n{}", "x".repeat(10_000));
+        let reason = reason(&body);
+        assert_eq!(reason.chars().count(), REASON_MAX_CHARS);
+        assert!(!reason.contains('\0'));
+    }
 }

@@ -1,17 +1,30 @@
 //! Where notifications go. Each receiver kind is a sink with the same shape: a `…ReceiverConfig`
-//! read from the file, a sink built from it, and `send`.
+//! read from the file, a sink built from it, and a way to send. [`Sink::notify_all`] delivers a
+//! run's group notifications to one receiver; [`Sink::send`] posts one Slack message
+//! (`dbalert send`).
 //!
 //! Failures are classified where they happen, because the caller must know whether to retry now,
 //! retry next run, or give up and tell the user what to fix.
 
+pub mod alertmanager;
+mod headers;
 pub mod http;
 pub mod pacer;
+mod retry;
 pub mod slack;
+pub mod slack_app;
 pub mod stdout;
+pub mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
+use serde_json::Value;
+
 use crate::config::{Receiver, ReceiverKind, ReceiverName};
+use crate::render::notification::{self, GroupMessage};
+use crate::state::Thread;
 
 /// Why a notification was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -78,33 +91,111 @@ pub enum BuildError {
     },
 }
 
+/// One group notification for one receiver.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub group_key: String,
+    pub message: GroupMessage,
+    /// The group's Slack thread from its last notification (Slack app receivers).
+    pub thread: Option<Thread>,
+}
+
+/// What a receiver answered for one notice: the thread the group's next notifications go to,
+/// if the receiver threads. An error is shared because one request may carry many notices.
+pub type Receipt = Result<Option<Thread>, Arc<SendError>>;
+
 /// A receiver ready to send.
 #[derive(Debug)]
 pub enum Sink {
-    Slack(slack::SlackSink),
+    SlackWebhook(slack::IncomingWebhook),
+    SlackApp(slack_app::SlackApp),
+    Alertmanager(alertmanager::Alertmanager),
+    Webhook(webhook::Webhook),
     Stdout(stdout::StdoutSink),
 }
 
 impl Sink {
     pub fn build(receiver: &Receiver) -> Result<Self, BuildError> {
         Ok(match &receiver.kind {
-            ReceiverKind::Slack(config) => {
-                Self::Slack(config.build(&receiver.name, &receiver.delivery)?)
+            ReceiverKind::Slack(config) => config.build(&receiver.name, &receiver.delivery)?,
+            ReceiverKind::Alertmanager(config) => {
+                Self::Alertmanager(config.build(&receiver.name, &receiver.delivery)?)
+            }
+            ReceiverKind::Webhook(config) => {
+                Self::Webhook(config.build(&receiver.name, &receiver.delivery)?)
             }
             // Text is read by people, who want to see which team a message was for; JSON is
             // the bare payload, as the spec has it.
             ReceiverKind::Stdout(config) => Self::Stdout(stdout::StdoutSink {
                 receiver: (config.format == stdout::Format::Text).then(|| receiver.name.clone()),
                 format: config.format,
+                body: stdout::Body::Slack,
             }),
         })
     }
 
-    /// Delivers one Slack payload, retrying as the receiver's delivery settings allow.
-    pub async fn send(&self, payload: &serde_json::Value) -> Result<(), SendError> {
+    /// What `poll --dry-run` uses for `receiver`: prints, with the receiver's name, the body
+    /// that receiver would be sent.
+    pub fn dry_run(receiver: &Receiver) -> Self {
+        Self::Stdout(stdout::StdoutSink {
+            receiver: Some(receiver.name.clone()),
+            format: stdout::Format::Json,
+            body: match &receiver.kind {
+                ReceiverKind::Alertmanager(config) => {
+                    stdout::Body::Alertmanager(config.resend_interval())
+                }
+                ReceiverKind::Webhook(config) => stdout::Body::Webhook(config.max_alerts),
+                ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => stdout::Body::Slack,
+            },
+        })
+    }
+
+    /// Posts one Slack payload, retrying as the receiver's delivery settings allow
+    /// (`dbalert send`). `None` for kinds that do not take Slack messages.
+    pub async fn send(&self, payload: &Value) -> Option<Result<(), SendError>> {
+        Some(match self {
+            Self::SlackWebhook(sink) => sink.send(payload).await,
+            Self::SlackApp(sink) => sink.send(payload).await,
+            Self::Stdout(sink) => sink.print(payload),
+            Self::Alertmanager(_) | Self::Webhook(_) => return None,
+        })
+    }
+
+    /// Delivers `notices` in order, one answer each. Alertmanager takes them all in one
+    /// request; the others get one message each, paced per destination.
+    pub async fn notify_all(&self, notices: &[Notice], now: Timestamp) -> Vec<Receipt> {
+        let mut receipts = Vec::with_capacity(notices.len());
         match self {
-            Self::Slack(sink) => sink.send(payload).await,
-            Self::Stdout(sink) => sink.send(payload),
+            Self::Alertmanager(sink) => {
+                let messages: Vec<&GroupMessage> = notices.iter().map(|n| &n.message).collect();
+                let result = sink.send(&messages, now).await.map_err(Arc::new);
+                receipts.extend(notices.iter().map(|_| result.clone().map(|()| None)));
+            }
+            _ => {
+                for notice in notices {
+                    receipts.push(self.notify(notice, now).await.map_err(Arc::new));
+                }
+            }
+        }
+        receipts
+    }
+
+    async fn notify(&self, notice: &Notice, now: Timestamp) -> Result<Option<Thread>, SendError> {
+        match self {
+            Self::SlackWebhook(sink) => sink
+                .send(&notification::payload(&notice.message))
+                .await
+                .map(|()| None),
+            Self::SlackApp(sink) => sink
+                .notify(
+                    &notification::payload(&notice.message),
+                    notice.thread.as_ref(),
+                )
+                .await
+                .map(Some),
+            Self::Webhook(sink) => sink.notify(notice).await.map(|()| None),
+            Self::Stdout(sink) => sink.notify(notice, now).map(|()| None),
+            Self::Alertmanager(sink) => sink.send(&[&notice.message], now).await.map(|()| None),
         }
     }
 }

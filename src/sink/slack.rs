@@ -1,6 +1,7 @@
-//! The `slack` receiver: Slack Incoming Webhooks.
+//! The `slack` receiver, Incoming Webhook mode (a `webhook_url`); the bot-token mode is in
+//! [`super::slack_app`], and this module reads the config for both.
 //!
-//! Slack's contract (<https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks>,
+//! Slack's webhook contract (<https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks>,
 //! <https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks>):
 //! success is HTTP 200 with the body `ok`; errors are a 4xx or 5xx with a bare string body such
 //! as `invalid_payload` (400), `action_prohibited` (403), `channel_not_found` or `no_service`
@@ -12,74 +13,129 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::http::{self, TransportConfig};
+use super::http::{self, DEFAULT_RETRY_AFTER, TransportConfig};
 use super::pacer::Pacer;
-use super::{BuildError, SendError};
+use super::slack_app::{self, SlackApp};
+use super::{BuildError, SendError, Sink, retry};
 use crate::config::secret::{Secret, redact_url};
 use crate::config::{Delivery, ReceiverName};
 
-/// The wait after a 429 that carries no usable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
-/// The first back-off after a 5xx or a network error; it doubles on each retry.
-const BACKOFF_BASE: Duration = Duration::from_millis(500);
-/// The longest back-off between two attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// The longest `Retry-After` taken as it is.
-const MAX_RETRY_AFTER_SECS: u64 = 86_400;
-/// How much of an error body is kept; Slack's reasons are one short word.
-const REASON_MAX_CHARS: usize = 120;
-
-/// `slack:` in a receiver.
-#[derive(Debug, Clone, Deserialize)]
+/// `slack:` in a receiver: either `webhook_url`, or `token` and `channel` (a Slack app).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackReceiverConfig {
     /// The Incoming Webhook URL. It is a credential: write `${env:NAME}` or `${file:PATH}`.
-    pub webhook_url: Secret,
+    pub webhook_url: Option<Secret>,
+    /// A bot token (`xoxb-…`) with the `chat:write` scope, for threads and updated messages.
+    pub token: Option<Secret>,
+    /// With `token`: the channel's ID (`C…`) or `#name`.
+    pub channel: Option<String>,
+    /// With `token`: the Web API's base URL. Default `https://slack.com/api/`.
+    pub api_url: Option<String>,
     /// A PEM file of extra CA certificates to trust (private CA, TLS-inspecting proxy).
     pub ca_file: Option<std::path::PathBuf>,
     /// A proxy for this receiver, e.g. `http://proxy.example:3128`.
     pub proxy: Option<Secret>,
 }
 
-/// A problem with a `slack:` block, found when the config is checked.
+/// A problem with a receiver's block, found when the config is checked.
 pub struct ConfigProblem {
     pub key: &'static str,
     pub message: String,
 }
 
+impl ConfigProblem {
+    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
 impl SlackReceiverConfig {
-    /// Checks what can be checked without the network. Messages never include the URL.
+    /// Checks what can be checked without the network. Messages never include a secret.
     pub fn check(&self) -> Result<(), ConfigProblem> {
-        check_webhook_url(self.webhook_url.expose()).map_err(|message| ConfigProblem {
-            key: "webhook_url",
-            message,
-        })?;
+        match (&self.webhook_url, &self.token) {
+            (Some(url), None) => {
+                check_webhook_url(url.expose())
+                    .map_err(|m| ConfigProblem::new("webhook_url", m))?;
+                for (key, set) in [
+                    ("channel", self.channel.is_some()),
+                    ("api_url", self.api_url.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigProblem::new(
+                            key,
+                            format!(
+                                "`{key}` goes with a bot `token`; an Incoming Webhook posts to its own channel, so remove `{key}`"
+                            ),
+                        ));
+                    }
+                }
+            }
+            (None, Some(token)) => {
+                slack_app::check(token, self.channel.as_deref(), self.api_url.as_deref())?
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigProblem::new(
+                    "token",
+                    "give either `webhook_url` (an Incoming Webhook) or `token` and `channel` (a Slack app), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigProblem::new(
+                    "webhook_url",
+                    "give `webhook_url` (an Incoming Webhook), or `token` and `channel` (a Slack app that threads and updates its messages)",
+                ));
+            }
+        }
         if let Some(path) = &self.ca_file {
-            http::read_ca_file(path).map_err(|message| ConfigProblem {
-                key: "ca_file",
-                message: format!(
-                    "cannot use {}: {message}; give a PEM file of CA certificates",
-                    path.display()
-                ),
+            http::read_ca_file(path).map_err(|message| {
+                ConfigProblem::new(
+                    "ca_file",
+                    format!(
+                        "cannot use {}: {message}; give a PEM file of CA certificates",
+                        path.display()
+                    ),
+                )
             })?;
         }
         Ok(())
     }
 
-    pub fn build(&self, name: &ReceiverName, delivery: &Delivery) -> Result<SlackSink, BuildError> {
+    /// The sink for this block, which [`check`](Self::check) accepted.
+    pub fn build(&self, name: &ReceiverName, delivery: &Delivery) -> Result<Sink, BuildError> {
         let transport = TransportConfig {
             ca_file: self.ca_file.clone(),
             proxy: self.proxy.clone(),
         };
-        Ok(SlackSink::new(
-            name.clone(),
-            self.webhook_url.clone(),
-            http::client(name, &transport, delivery.timeout.get())?,
-            delivery,
-        ))
+        let client = http::client(name, &transport, delivery.timeout.get())?;
+        let missing = |what: &str| BuildError::Client {
+            receiver: name.clone(),
+            message: format!("{what} is not set"),
+        };
+        Ok(match (&self.webhook_url, &self.token) {
+            (Some(url), _) => Sink::SlackWebhook(IncomingWebhook::new(
+                name.clone(),
+                url.clone(),
+                client,
+                delivery,
+            )),
+            (None, Some(token)) => Sink::SlackApp(SlackApp::new(
+                name.clone(),
+                token.clone(),
+                self.channel.clone().ok_or_else(|| missing("channel"))?,
+                self.api_url
+                    .as_deref()
+                    .unwrap_or(slack_app::DEFAULT_API_URL),
+                client,
+                delivery,
+            )),
+            (None, None) => return Err(missing("webhook_url")),
+        })
     }
 }
 
@@ -90,8 +146,9 @@ pub fn check_webhook_url(url: &str) -> Result<(), String> {
     })
 }
 
+/// A Slack Incoming Webhook, paced to one message a second.
 #[derive(Debug)]
-pub struct SlackSink {
+pub struct IncomingWebhook {
     receiver: ReceiverName,
     url: Secret,
     endpoint: String,
@@ -100,7 +157,7 @@ pub struct SlackSink {
     pacer: Arc<Pacer>,
 }
 
-impl SlackSink {
+impl IncomingWebhook {
     pub fn new(
         receiver: ReceiverName,
         url: Secret,
@@ -117,55 +174,18 @@ impl SlackSink {
         }
     }
 
-    /// Posts `payload`, retrying 429s after `Retry-After` and 5xx or network errors with
-    /// exponential back-off and jitter, within `max_retries` and the deadline.
+    /// Posts `payload`, retrying as the receiver's delivery settings allow.
     pub async fn send(&self, payload: &serde_json::Value) -> Result<(), SendError> {
-        let started = Instant::now();
-        let deadline = started + self.delivery.deadline.get();
-        let mut attempts = 0;
-        loop {
-            self.pacer.wait_turn().await;
-            attempts += 1;
-            let error = match self.post(payload).await {
-                Ok(()) => {
-                    debug!(receiver = %self.receiver, endpoint = %self.endpoint, attempts, "Delivered.");
-                    return Ok(());
-                }
-                Err(error) if !error.is_retryable() => return Err(error),
-                Err(error) => error,
-            };
-            let wait = match &error {
-                SendError::RateLimited { retry_after, .. } => {
-                    *retry_after + Duration::from_millis(fastrand::u64(0..250))
-                }
-                _ => backoff(attempts),
-            };
-            if attempts > self.delivery.max_retries || Instant::now() + wait > deadline {
-                return Err(SendError::Exhausted {
-                    attempts,
-                    elapsed: started.elapsed(),
-                    last: Box::new(error),
-                });
-            }
-            warn!(
-                receiver = %self.receiver,
-                attempt = attempts,
-                wait_ms = wait.as_millis() as u64,
-                %error,
-                "Delivery failed; retrying."
-            );
-            if matches!(error, SendError::RateLimited { .. }) {
-                self.pacer.hold_for(wait).await;
-            } else {
-                tokio::time::sleep(wait).await;
-            }
-        }
+        retry::with_retries(&self.receiver, &self.delivery, &self.pacer, || {
+            self.post(payload)
+        })
+        .await
     }
 
     async fn post(&self, payload: &serde_json::Value) -> Result<(), SendError> {
         let transport = |e: reqwest::Error| SendError::Transport {
             endpoint: self.endpoint.clone(),
-            message: describe_transport(e),
+            message: http::describe_transport(e),
         };
         let response = self
             .client
@@ -175,13 +195,7 @@ impl SlackSink {
             .await
             .map_err(transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            // A day is already past any deadline; larger values would overflow an Instant.
-            .map(|secs| Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS)));
+        let retry_after = http::retry_after(&response);
         let body = response.text().await.map_err(transport)?;
         classify(&self.endpoint, status, retry_after, &body)
     }
@@ -195,12 +209,7 @@ pub fn classify(
     retry_after: Option<Duration>,
     body: &str,
 ) -> Result<(), SendError> {
-    let reason: String = body
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(REASON_MAX_CHARS)
-        .collect();
+    let reason = http::reason(body);
     let endpoint = endpoint.to_owned();
     match status {
         429 => Err(SendError::RateLimited {
@@ -277,28 +286,6 @@ fn permanent_hint(reason: &str) -> Option<&'static str> {
     })
 }
 
-/// Exponential back-off with equal jitter: half the step fixed, half random.
-fn backoff(attempt: u32) -> Duration {
-    let step = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_MAX);
-    let half = step / 2;
-    half + Duration::from_millis(fastrand::u64(0..=half.as_millis() as u64))
-}
-
-/// A transport error without its URL.
-fn describe_transport(error: reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    // reqwest puts the full URL, secret path included, into its errors: strip it.
-    format!("{kind} ({})", http::error_chain(&error.without_url()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,25 +329,5 @@ mod tests {
             panic!("429 must be rate limited")
         };
         assert_eq!(retry_after, DEFAULT_RETRY_AFTER);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 1..20 {
-            let wait = backoff(attempt);
-            assert!(wait <= BACKOFF_MAX, "{attempt}: {wait:?}");
-            assert!(wait >= BACKOFF_BASE / 2, "{attempt}: {wait:?}");
-        }
-        assert!(backoff(4) >= Duration::from_secs(2));
-    }
-
-    #[test]
-    fn hostile_error_bodies_are_cut_and_cleaned() {
-        let body = format!("bad\u{0}\n{}", "x".repeat(10_000));
-        let Err(SendError::Rejected { reason, .. }) = classify("h", 400, None, &body) else {
-            panic!()
-        };
-        assert_eq!(reason.chars().count(), REASON_MAX_CHARS);
-        assert!(!reason.contains('\0'));
     }
 }

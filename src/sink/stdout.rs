@@ -6,8 +6,12 @@ use std::io::Write;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::SendError;
+use jiff::Timestamp;
+
+use super::{Notice, SendError, alertmanager, webhook};
 use crate::config::ReceiverName;
+use crate::config::duration::Duration;
+use crate::render::notification;
 
 /// `stdout:` in a receiver.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,10 +36,41 @@ pub struct StdoutSink {
     /// Named in the output when set (dry runs, where every receiver prints).
     pub receiver: Option<ReceiverName>,
     pub format: Format,
+    /// What a notification prints as.
+    pub body: Body,
+}
+
+/// The body a notification prints as: what the receiver it stands for would be sent.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// The Slack message.
+    Slack,
+    /// Alertmanager's alerts, with the receiver's resend interval.
+    Alertmanager(Duration),
+    /// The webhook document, with the receiver's `max_alerts`.
+    Webhook(usize),
 }
 
 impl StdoutSink {
-    pub fn send(&self, payload: &Value) -> Result<(), SendError> {
+    pub fn notify(&self, notice: &Notice, now: Timestamp) -> Result<(), SendError> {
+        let body = match self.body {
+            Body::Slack => notification::payload(&notice.message),
+            Body::Alertmanager(resend) => {
+                alertmanager::alerts_body(&[&notice.message], now, resend)
+            }
+            Body::Webhook(max_alerts) => webhook::document(
+                self.receiver
+                    .as_ref()
+                    .unwrap_or(&ReceiverName("stdout".to_owned())),
+                &notice.group_key,
+                &notice.message,
+                max_alerts,
+            ),
+        };
+        self.print(&body)
+    }
+
+    pub fn print(&self, payload: &Value) -> Result<(), SendError> {
         match (self.format, &self.receiver) {
             (Format::Json, None) => print_payload(payload),
             (Format::Json, Some(receiver)) => {

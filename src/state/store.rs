@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (check_name, fingerprint)
     ) STRICT;
     CREATE INDEX seen_events_by_age ON seen_events (check_name, seq);",
+    // 2: the Slack message a group's notifications thread under (Slack app receivers).
+    "ALTER TABLE notifications ADD COLUMN thread_channel TEXT;
+    ALTER TABLE notifications ADD COLUMN thread_ts TEXT;",
 ];
 
 /// The schema version this build writes and the newest it can read.
@@ -206,6 +209,16 @@ pub struct NotificationEntry {
     pub firing: BTreeSet<String>,
     pub resolved: BTreeSet<String>,
     pub notified_at: Timestamp,
+    /// The message that announced the group, for receivers that thread (Slack app).
+    pub thread: Option<Thread>,
+}
+
+/// A Slack message that later notifications of its group reply to and update: the channel's
+/// ID and the message's `ts`, as `chat.postMessage` returned them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub channel: String,
+    pub ts: String,
 }
 
 /// What the store holds for one check.
@@ -341,24 +354,29 @@ impl StateStore {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT group_key, receiver, firing, resolved, notified_at FROM notifications
-                 ORDER BY group_key, receiver",
+                "SELECT group_key, receiver, firing, resolved, notified_at, thread_channel, thread_ts
+                 FROM notifications ORDER BY group_key, receiver",
             )
             .map_err(|e| self.error(e))?;
-        let rows: Vec<[String; 5]> = statement
+        type Row = ([String; 5], Option<String>, Option<String>);
+        let rows: Vec<Row> = statement
             .query_map([], |row| {
-                Ok([
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ])
+                Ok((
+                    [
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ],
+                    row.get(5)?,
+                    row.get(6)?,
+                ))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.error(e))?;
         rows.into_iter()
-            .map(|[group_key, receiver, firing, resolved, notified_at]| {
+            .map(|([group_key, receiver, firing, resolved, notified_at], channel, ts)| {
                 let context = |reason: String| {
                     self.corrupt(format!(
                         "notification log entry for group {group_key} and receiver {receiver}: {reason}"
@@ -368,6 +386,7 @@ impl StateStore {
                     firing: from_json(&firing).map_err(context)?,
                     resolved: from_json(&resolved).map_err(context)?,
                     notified_at: parse_time(&notified_at).map_err(context)?,
+                    thread: channel.zip(ts).map(|(channel, ts)| Thread { channel, ts }),
                     receiver: ReceiverName(receiver),
                     group_key,
                 })
@@ -414,8 +433,8 @@ impl StateStore {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO notifications
-                        (group_key, receiver, firing, resolved, notified_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                        (group_key, receiver, firing, resolved, notified_at, thread_channel, thread_ts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(error)?;
             for entry in &changes.notifications {
@@ -426,6 +445,8 @@ impl StateStore {
                         json_list(&entry.firing),
                         json_list(&entry.resolved),
                         entry.notified_at.to_string(),
+                        entry.thread.as_ref().map(|t| &t.channel),
+                        entry.thread.as_ref().map(|t| &t.ts),
                     ])
                     .map_err(error)?;
             }

@@ -256,9 +256,8 @@ fn messages_to_one_webhook_are_a_second_apart() {
         .build()
         .unwrap();
     let sink = dbalert::sink::slack::SlackReceiverConfig {
-        webhook_url: dbalert::config::secret::Secret::new(hook.clone()),
-        ca_file: None,
-        proxy: None,
+        webhook_url: Some(dbalert::config::secret::Secret::new(hook.clone())),
+        ..Default::default()
     }
     .build(
         &dbalert::config::ReceiverName("ops".into()),
@@ -269,6 +268,7 @@ fn messages_to_one_webhook_are_a_second_apart() {
         for i in 0..3 {
             sink.send(&serde_json::json!({"text": format!("message {i}")}))
                 .await
+                .expect("a webhook takes Slack messages")
                 .unwrap();
         }
     });

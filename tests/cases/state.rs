@@ -10,7 +10,7 @@ use dbalert::config::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
     AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION, StateError,
-    StateLock, StateStore,
+    StateLock, StateStore, Thread,
 };
 use jiff::Timestamp;
 
@@ -59,6 +59,10 @@ fn state_round_trips_a_run() {
         firing: set(&["fp-1"]),
         resolved: set(&["fp-2", "fp-0"]),
         notified_at: time("2024-06-01T11:00:01Z"),
+        thread: Some(Thread {
+            channel: "C0ORDERS".to_owned(),
+            ts: "1700000000.000100".to_owned(),
+        }),
     };
     let changes = Changes {
         alerts: vec![
@@ -172,6 +176,47 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
         tables,
         ["alerts", "cursors", "notifications", "seen_events"]
     );
+}
+
+/// A file written by the first release (schema 1, before Slack threads) opens with its
+/// notification log intact and gains the thread columns.
+#[test]
+fn a_version_1_file_is_upgraded_keeping_its_notification_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA application_id = 1684169068; PRAGMA journal_mode = WAL;
+             CREATE TABLE alerts (fingerprint TEXT PRIMARY KEY, check_name TEXT NOT NULL,
+                labels TEXT NOT NULL, annotations TEXT NOT NULL, starts_at TEXT NOT NULL,
+                last_seen_at TEXT NOT NULL, last_notified_at TEXT, resolved_at TEXT) STRICT;
+             CREATE INDEX alerts_by_check ON alerts (check_name);
+             CREATE TABLE notifications (group_key TEXT NOT NULL, receiver TEXT NOT NULL,
+                firing TEXT NOT NULL, resolved TEXT NOT NULL, notified_at TEXT NOT NULL,
+                PRIMARY KEY (group_key, receiver)) STRICT;
+             CREATE TABLE cursors (check_name TEXT PRIMARY KEY, kind TEXT NOT NULL,
+                value TEXT NOT NULL) STRICT;
+             CREATE TABLE seen_events (seq INTEGER PRIMARY KEY, check_name TEXT NOT NULL,
+                fingerprint TEXT NOT NULL, UNIQUE (check_name, fingerprint)) STRICT;
+             CREATE INDEX seen_events_by_age ON seen_events (check_name, seq);
+             INSERT INTO notifications VALUES ('{}:{}', 'dba', '[\"fp-1\"]', '[]',
+                '2024-06-01T11:00:01Z');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = StateStore::open(&path).unwrap();
+    let log = store.notifications().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].firing, set(&["fp-1"]));
+    assert_eq!(log[0].thread, None);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }
 
 #[test]
