@@ -58,6 +58,30 @@ fn each_mistake_is_named_by_line_and_key() {
             "more than one kind",
         ),
         (
+            "slack-token-no-channel.yaml",
+            ":4:5:",
+            "receivers.orders.slack.channel",
+            "a bot token needs `channel`",
+        ),
+        (
+            "slack-webhook-and-token.yaml",
+            ":6:7:",
+            "receivers.orders.slack.token",
+            "not both",
+        ),
+        (
+            "alertmanager-no-urls.yaml",
+            ":5:7:",
+            "receivers.cluster.alertmanager.urls",
+            "at least one Alertmanager URL",
+        ),
+        (
+            "webhook-bad-header.yaml",
+            ":6:7:",
+            "receivers.tickets.webhook.headers",
+            "the value of `Authorization` has characters a header cannot hold",
+        ),
+        (
             "unknown-section.yaml",
             ":2:1:",
             "recievers",

@@ -5,6 +5,7 @@ mod oracle_live;
 mod poll;
 mod poll_postgres;
 mod quickstart;
+mod receivers;
 mod routes;
 mod send;
 mod sources;

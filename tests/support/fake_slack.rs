@@ -46,6 +46,8 @@ pub struct Recorded {
     pub at: Instant,
     pub content_type: String,
     pub user_agent: String,
+    /// The `Authorization` header, as a receiver's `headers:` set it.
+    pub authorization: String,
     pub body: Vec<u8>,
     /// The status the fake answered (0 for a reset connection).
     pub status: u16,
@@ -179,6 +181,12 @@ impl FakeSlack {
         format!("http://{}/services/T0FAKE/B0FAKE/{name}", self.addr)
     }
 
+    /// A plain JSON endpoint on this server (not a Slack webhook: any JSON is accepted), for
+    /// generic webhooks and Alertmanager's notifications.
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("http://{}/hooks/{name}", self.addr)
+    }
+
     /// The same over TLS, by the name the test certificate carries.
     pub fn webhook_tls(&self, name: &str) -> String {
         format!(
@@ -263,6 +271,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     };
     let content_type = header("content-type");
     let user_agent = header("user-agent");
+    let authorization = header("authorization");
     let body = req
         .into_body()
         .collect()
@@ -280,6 +289,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
             at: arrived,
             content_type: content_type.clone(),
             user_agent,
+            authorization,
             body: body.clone(),
             status: 0,
         });
@@ -308,6 +318,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
         // A ping (heartbeat) rather than a message: nothing to check or limit.
         Some(Reply::Slow(_)) | None if method == "GET" => (200, reply(200, "OK", None)),
         Some(Reply::Slow(_)) | None if limited => (429, reply(429, "", Some(1))),
+        // Not a Slack webhook (a generic webhook, Alertmanager's notifications): any JSON.
+        Some(Reply::Slow(_)) | None if path.starts_with("/hooks/") => {
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(_) => (200, reply(200, "ok", None)),
+                Err(_) => (400, reply(400, "not JSON", None)),
+            }
+        }
         Some(Reply::Slow(_)) | None => match check_payload(&content_type, &body) {
             Ok(()) => (200, reply(200, "ok", None)),
             Err(error) => (400, reply(400, error, None)),
