@@ -217,6 +217,8 @@ fn reference_config_is_valid() {
         )
         .env("BILLING_PG_URL", "postgres://dbalert@db.example/billing")
         .env("PROD_DBALERT_PASSWORD", "secret")
+        .env("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+        .env("TICKETS_AUTH", "Bearer abc")
         .arg("check")
         .assert()
         .success()
@@ -224,7 +226,7 @@ fn reference_config_is_valid() {
         .clone();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        stdout.ends_with("(3 sources, 3 receivers, 3 checks)\n"),
+        stdout.ends_with("(3 sources, 6 receivers, 3 checks)\n"),
         "{stdout}"
     );
 }
