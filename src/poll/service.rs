@@ -50,6 +50,16 @@ pub async fn serve(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Batch>();
     let mut total = Summary::default();
     let mut flush_at: Option<Instant> = None;
+    // Alertmanager takes a firing alert it stops hearing about for resolved, so with such a
+    // receiver the alerts are planned (and resent) at least this often, whatever the checks'
+    // intervals.
+    let resend = config
+        .receivers
+        .values()
+        .filter_map(|r| r.kind.resend_interval())
+        .map(|d| d.get())
+        .min();
+    let mut planned_at = Instant::now();
     tokio::pin!(shutdown);
     info!(checks = all.len(), sources = sources.len(), "Running.");
 
@@ -85,7 +95,12 @@ pub async fn serve(
             .filter(|(_, c)| !busy.contains(&c.source))
             .map(|(i, _)| due[i])
             .min();
-        let flush = flush_at.filter(|at| next_due.is_none_or(|due| *at < due));
+        let resend_at = resend.map(|every| planned_at + every);
+        let flush = [flush_at, resend_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|at| next_due.is_none_or(|due| *at < due));
         let next_due = flush.or(next_due);
         let sleep = async {
             match next_due {
@@ -101,6 +116,7 @@ pub async fn serve(
             _ = sleep => {
                 if flush.is_some() {
                     flush_at = None;
+                    planned_at = Instant::now();
                     let summary = handle(config, store, &sinks, &[], Vec::new()).await?;
                     add(&mut total, &summary, &mut flush_at);
                 }
@@ -112,6 +128,7 @@ pub async fn serve(
                     due[i] = finished + all[i].interval.get();
                 }
                 let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
+                planned_at = Instant::now();
                 let summary = handle(config, store, &sinks, &checks, fetched).await?;
                 add(&mut total, &summary, &mut flush_at);
             }
