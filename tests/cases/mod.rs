@@ -2,6 +2,7 @@ mod commands;
 mod config;
 mod oracle_kit;
 mod oracle_live;
+mod peers;
 mod poll;
 mod poll_postgres;
 mod quickstart;

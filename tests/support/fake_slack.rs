@@ -7,6 +7,9 @@
 //! Replies can be scripted per URL path (errors, a reset connection, a slow answer), and every
 //! request is recorded so tests can assert on what arrived and when. Dropping a `FakeSlack`
 //! that was never called panics, so a test cannot pass by sending nothing.
+//!
+//! Besides Slack's webhook URLs it serves plain ones (`plain_webhook`) that take any POST, for
+//! peers that are not Slack clients, such as Alertmanager's webhook notifier.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -24,6 +27,9 @@ use hyper_util::rt::TokioIo;
 /// past its "1 per second" allowance; a little under a second so that scheduling jitter on a
 /// busy machine does not count against a client that paces correctly.
 pub const LIMIT_SPACING: Duration = Duration::from_millis(950);
+
+/// The path prefix of `plain_webhook` URLs.
+const PLAIN_PREFIX: &str = "/hooks/";
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -195,6 +201,13 @@ impl FakeSlack {
         )
     }
 
+    /// A generic webhook URL on this server: every POST to it is recorded and answered `200 ok`,
+    /// without Slack's payload checks or rate limit (scripted replies still apply). For peers
+    /// that post their own JSON, such as Alertmanager's `webhook_configs`.
+    pub fn plain_webhook(&self, name: &str) -> String {
+        format!("http://{}{PLAIN_PREFIX}{name}", self.addr)
+    }
+
     /// The server's own URL, for use as an HTTP proxy.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -317,6 +330,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
         Some(Reply::Status(status, body)) => (status, reply(status, body, None)),
         // A ping (heartbeat) rather than a message: nothing to check or limit.
         Some(Reply::Slow(_)) | None if method == "GET" => (200, reply(200, "OK", None)),
+        Some(Reply::Slow(_)) | None if path.starts_with(PLAIN_PREFIX) => {
+            (200, reply(200, "ok", None))
+        }
         Some(Reply::Slow(_)) | None if limited => (429, reply(429, "", Some(1))),
         // Not a Slack webhook (a generic webhook, Alertmanager's notifications): any JSON.
         Some(Reply::Slow(_)) | None if path.starts_with("/hooks/") => {

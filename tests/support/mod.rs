@@ -1,7 +1,10 @@
-//! Shared test helpers: the `dbalert` command with a clean environment, and the fake Slack.
+//! Shared test helpers: the `dbalert` command with a clean environment, and the peers it talks
+//! to: the fake Slack webhooks and Web API, and the real Alertmanager.
 
+pub mod alertmanager;
 pub mod db;
 pub mod fake_slack;
+pub mod fake_slack_api;
 
 use std::path::Path;
 
