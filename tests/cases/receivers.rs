@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use crate::support::fake_slack::{FakeSlack, Reply};
 use crate::support::alertmanager::Alertmanager;
+use crate::support::fake_slack::{FakeSlack, Reply};
 use crate::support::fake_slack_api::{ApiReply, FakeSlackApi};
 use crate::support::{dbalert, stderr_of, workdir};
 
@@ -44,7 +44,7 @@ fn poll_webhook(dir: &Path, hook: &str) -> std::process::Output {
 #[test]
 fn webhook_documents_announce_firing_then_resolved_with_the_configured_headers() {
     let server = FakeSlack::start();
-    let hook = server.endpoint("tickets-secret-path");
+    let hook = server.plain_webhook("tickets-secret-path");
     let dir = workdir(&[("alerts.yaml", &config(WEBHOOK))]);
     let db = database(dir.path());
     db.execute_batch("insert into problems values ('a', 'ORDERS'), ('b', 'ORDERS')")
@@ -110,7 +110,7 @@ fn webhook_documents_announce_firing_then_resolved_with_the_configured_headers()
 #[test]
 fn a_webhook_that_keeps_failing_gets_the_notification_on_the_next_run() {
     let server = FakeSlack::start();
-    let hook = server.endpoint("tickets-down");
+    let hook = server.plain_webhook("tickets-down");
     server.script(
         &hook,
         [Reply::Status(503, "down"), Reply::Status(503, "down")],
@@ -138,7 +138,7 @@ fn a_webhook_that_keeps_failing_gets_the_notification_on_the_next_run() {
 #[test]
 fn a_webhook_that_refuses_fails_the_run_at_once_with_its_answer() {
     let server = FakeSlack::start();
-    let hook = server.endpoint("tickets-refuses");
+    let hook = server.plain_webhook("tickets-refuses");
     server.script(&hook, [Reply::Status(401, "bad credentials")]);
     let dir = workdir(&[("alerts.yaml", &config(WEBHOOK))]);
     database(dir.path())
@@ -244,7 +244,11 @@ fn slack_app_fire_then_resolve_is_one_message_one_reply_and_one_update() {
 
     assert_eq!(
         methods(&api),
-        ["chat.postMessage", "chat.update", "chat.postMessage (reply)"]
+        [
+            "chat.postMessage",
+            "chat.update",
+            "chat.postMessage (reply)"
+        ]
     );
     let messages = api.messages("C0ORDERS");
     assert_eq!(messages.len(), 2, "{messages:?}");
@@ -253,12 +257,20 @@ fn slack_app_fire_then_resolve_is_one_message_one_reply_and_one_update() {
     assert_eq!(parent.thread_ts, None);
     assert_eq!(reply.thread_ts.as_deref(), Some(parent.ts.as_str()));
     assert!(parent.edited);
-    let text = |m: &crate::support::fake_slack_api::PostedMessage| m.text.clone().unwrap_or_default();
+    let text =
+        |m: &crate::support::fake_slack_api::PostedMessage| m.text.clone().unwrap_or_default();
     assert!(text(parent).contains("RESOLVED"), "{parent:?}");
     assert!(text(reply).contains("RESOLVED"), "{reply:?}");
     let calls = api.calls();
-    assert!(calls.iter().all(|c| c.authorization == format!("Bearer {TOKEN}")));
-    assert_eq!(calls[1].body["channel"], "C0ORDERS", "chat.update needs the ID");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.authorization == format!("Bearer {TOKEN}"))
+    );
+    assert_eq!(
+        calls[1].body["channel"], "C0ORDERS",
+        "chat.update needs the ID"
+    );
     for output in [&fired, &resolved] {
         assert!(!stderr_of(output).contains(TOKEN), "{}", stderr_of(output));
     }
@@ -393,7 +405,7 @@ fn am_notifications(hook: &FakeSlack, url: &str) -> Vec<(String, usize)> {
 #[test]
 fn alertmanager_gets_firing_alerts_groups_them_and_resolves_them() {
     let hook = FakeSlack::start();
-    let am_hook = hook.endpoint("from-alertmanager");
+    let am_hook = hook.plain_webhook("from-alertmanager");
     let Some(am) = Alertmanager::start(&am_hook) else {
         return;
     };
@@ -405,14 +417,23 @@ fn alertmanager_gets_firing_alerts_groups_them_and_resolves_them() {
     let fired = poll_am(dir.path());
     assert_eq!(fired.status.code(), Some(0), "{}", stderr_of(&fired));
     let alerts = am.wait_for("two active alerts", WAIT, |a| {
-        am_alerts(a).iter().filter(|(_, s, _)| s == "active").count() == 2
+        am_alerts(a)
+            .iter()
+            .filter(|(_, s, _)| s == "active")
+            .count()
+            == 2
     });
     let first_ends = am_alerts(&alerts)[0].2.clone();
     let labels = &alerts[0]["labels"];
     assert_eq!(labels["alertname"], "problem");
     assert_eq!(labels["source"], "app");
     assert_eq!(labels["owner"], "ORDERS");
-    assert!(alerts[0]["annotations"]["summary"].as_str().unwrap().starts_with("Problem "));
+    assert!(
+        alerts[0]["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Problem ")
+    );
     wait_until("Alertmanager's grouped notification", || {
         am_notifications(&hook, &am_hook).contains(&("firing".to_owned(), 2))
     });
@@ -420,8 +441,11 @@ fn alertmanager_gets_firing_alerts_groups_them_and_resolves_them() {
     // Still firing: sent again, with endsAt moved ahead, so Alertmanager keeps it active.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(poll_am(dir.path()).status.code(), Some(0));
+    let time = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
     am.wait_for("endsAt moved ahead", WAIT, |a| {
-        am_alerts(a).first().is_some_and(|(_, _, ends)| *ends > first_ends)
+        am_alerts(a)
+            .first()
+            .is_some_and(|(_, _, ends)| time(ends) > time(&first_ends))
     });
 
     db.execute("delete from problems", []).unwrap();
@@ -435,7 +459,7 @@ fn alertmanager_gets_firing_alerts_groups_them_and_resolves_them() {
 #[test]
 fn alertmanager_cluster_is_fed_while_one_member_is_down() {
     let hook = FakeSlack::start();
-    let am_hook = hook.endpoint("from-alertmanager-ha");
+    let am_hook = hook.plain_webhook("from-alertmanager-ha");
     let Some(am) = Alertmanager::start(&am_hook) else {
         return;
     };

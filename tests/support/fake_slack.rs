@@ -187,12 +187,6 @@ impl FakeSlack {
         format!("http://{}/services/T0FAKE/B0FAKE/{name}", self.addr)
     }
 
-    /// A plain JSON endpoint on this server (not a Slack webhook: any JSON is accepted), for
-    /// generic webhooks and Alertmanager's notifications.
-    pub fn endpoint(&self, name: &str) -> String {
-        format!("http://{}/hooks/{name}", self.addr)
-    }
-
     /// The same over TLS, by the name the test certificate carries.
     pub fn webhook_tls(&self, name: &str) -> String {
         format!(
@@ -334,13 +328,6 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
             (200, reply(200, "ok", None))
         }
         Some(Reply::Slow(_)) | None if limited => (429, reply(429, "", Some(1))),
-        // Not a Slack webhook (a generic webhook, Alertmanager's notifications): any JSON.
-        Some(Reply::Slow(_)) | None if path.starts_with("/hooks/") => {
-            match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(_) => (200, reply(200, "ok", None)),
-                Err(_) => (400, reply(400, "not JSON", None)),
-            }
-        }
         Some(Reply::Slow(_)) | None => match check_payload(&content_type, &body) {
             Ok(()) => (200, reply(200, "ok", None)),
             Err(error) => (400, reply(400, error, None)),
