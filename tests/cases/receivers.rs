@@ -494,3 +494,31 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn send_to_a_slack_app_receiver_posts_to_its_channel() {
+    let api = FakeSlackApi::start(TOKEN, &[("C0ORDERS", "orders-alerts")]);
+    let dir = workdir(&[("alerts.yaml", &format!("receivers:\n  team:\n{SLACK_APP}"))]);
+    let output = dbalert(dir.path())
+        .env("SLACK_BOT_TOKEN", TOKEN)
+        .env("SLACK_API", api.api_url())
+        .args([
+            "send",
+            "--to",
+            "team",
+            "--title",
+            "Batch done",
+            "<!channel> 42 rows",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, "chat.postMessage");
+    assert_eq!(calls[0].body["channel"], "#orders-alerts");
+    let posted = api.messages("C0ORDERS");
+    assert_eq!(posted.len(), 1);
+    let text = posted[0].text.clone().unwrap_or_default();
+    assert!(text.contains("&lt;!channel&gt;"), "escaped: {text}");
+}
