@@ -20,7 +20,10 @@ use crate::check::{Alert, Check, CheckKind, Fingerprint, NoRows, Start};
 use crate::config::{Config, ReceiverName};
 use crate::render::notification;
 use crate::sink::{BuildError, SendError, Sink};
-use crate::source::{QueueBatch, Rows, Source, SourceError, SourceName, Value};
+use crate::source::{
+    Effect, Queue, QueueBatch, QueueMessage, QueueWait, Rows, Source, SourceError, SourceName,
+    Value,
+};
 use crate::state::{Changes, NotificationEntry, StateError, StateStore};
 use dispatch::{Event, Notification};
 use lifecycle::Records;
@@ -131,7 +134,8 @@ pub async fn poll(
     let sources = build_sources(config, &checks);
     let sinks = build_sinks(config, options.dry_run)?;
     let cursors = load_cursors(store, &checks)?;
-    let fetched = fetch_all(&checks, &sources, &cursors).await;
+    // Run from cron: an empty queue must not hold the poll.
+    let fetched = fetch_all(&checks, &sources, &cursors, QueueWait::NoWait).await;
     process(config, store, &sinks, &checks, fetched, options, false).await
 }
 
@@ -274,9 +278,21 @@ async fn process(
                 );
             }
             (CheckKind::Queue(_), Outcome::Queue(batch)) => {
-                events.extend(batch.messages.iter().map(|m| Event {
-                    alert: queue_alert(check, &m.id, &m.payload),
-                }));
+                let mut transitions = Vec::new();
+                for message in &batch.messages {
+                    for warning in &message.warnings {
+                        warn!(check = %check.name, message = %message.id, %warning, "Queue message not read as it is; sent anyway.");
+                    }
+                    let alert = queue_alert(check, message);
+                    match message.effect {
+                        Effect::Event => events.push(Event { alert }),
+                        Effect::Fire => transitions.push((alert, lifecycle::Transition::Fire)),
+                        Effect::Resolve => {
+                            transitions.push((alert, lifecycle::Transition::Resolve));
+                        }
+                    }
+                }
+                lifecycle::apply_transitions(&mut records, transitions, now, &mut changed);
                 batches.push((check.name.clone(), batch));
             }
             _ => unreachable!("fetch_all returns rows for row checks and a batch for queue checks"),
@@ -368,20 +384,12 @@ async fn process(
         .into_iter()
         .filter(|(check, _)| !failed_checks.contains(check.as_str()))
         .collect();
-    for (check, batch) in batches {
-        let commit = !options.dry_run && !failed_checks.contains(check.as_str());
-        let result = if commit {
-            batch.commit().await
-        } else {
-            batch.rollback().await
-        };
-        // Either way the messages are safe: a failed commit leaves them in the queue, to be
-        // sent again next run. The rest of the run is still saved.
-        if let Err(error) = result {
-            warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
-        }
-    }
     if options.dry_run {
+        for (check, batch) in batches {
+            if let Err(error) = batch.rollback().await {
+                warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
+            }
+        }
         info!(?summary, "Dry run: nothing saved.");
         return Ok(summary);
     }
@@ -408,6 +416,27 @@ async fn process(
         }
     }
     store.save(&changes)?;
+    // Queue batches end only after the save. A message that fired or resolved a state alert
+    // (an Oracle server alert) lives on in the saved state, which notifies it until accepted;
+    // committing before the save, a crash in between would lose the fire, and then the clear
+    // would find nothing to resolve. Saved first, a crash before the commit redelivers the
+    // message, whose change is already made (see `lifecycle::apply_transitions`). Such a check
+    // fails only through its events, so a failed notification of a state alert does not roll
+    // its batch back: the state retries it, and a rollback would only move the message to the
+    // exception queue after `max_retries`. If the save fails, the batches are dropped, which
+    // rolls them back.
+    for (check, batch) in batches {
+        let result = if failed_checks.contains(check.as_str()) {
+            batch.rollback().await
+        } else {
+            batch.commit().await
+        };
+        // Either way the messages are safe: a failed commit leaves them in the queue, to be
+        // sent again next run.
+        if let Err(error) = result {
+            warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
+        }
+    }
     info!(
         checks_ok = summary.checks_ok,
         checks_failed = summary.checks_failed,
@@ -468,6 +497,7 @@ async fn fetch_all(
     checks: &[&Check],
     sources: &Sources,
     cursors: &HashMap<String, Option<Value>>,
+    wait: QueueWait,
 ) -> Vec<(Result<Fetched, String>, std::time::Duration)> {
     let mut by_source: BTreeMap<&SourceName, Vec<(usize, Check)>> = BTreeMap::new();
     for (i, check) in checks.iter().enumerate() {
@@ -495,13 +525,19 @@ async fn fetch_all(
                     }
                 };
                 let result = match &check.kind {
-                    CheckKind::Queue(queue) => {
-                        source.dequeue(queue, QUEUE_BATCH).await.map(Fetched::Queue)
+                    CheckKind::Queue(Queue::Table(table)) => {
+                        source.dequeue(table, QUEUE_BATCH).await.map(Fetched::Queue)
                     }
-                    _ => source
-                        .fetch(&check.sql, cursor.as_ref())
+                    CheckKind::Queue(Queue::Aq(aq)) => source
+                        .dequeue_aq(aq, QUEUE_BATCH, wait)
                         .await
-                        .map(Fetched::Rows),
+                        .map(Fetched::Queue),
+                    _ => match source.fetch(&check.sql, cursor.as_ref()).await {
+                        Ok(rows) if check.deadlock_trace => Ok(Fetched::Rows(
+                            source.add_deadlock_labels(&check.name, rows).await,
+                        )),
+                        fetched => fetched.map(Fetched::Rows),
+                    },
                 };
                 out.push((i, (result.map_err(|e| e.to_string()), started.elapsed())));
             }
@@ -614,12 +650,13 @@ fn no_rows_alert(check: &Check) -> Alert {
     }
 }
 
-/// A queue message as an event: a JSON object's keys become labels (and `summary` and
-/// `description` annotations too); any other payload becomes the summary.
-fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
+/// A queue message as an alert: a JSON object's keys become labels (and `summary` and
+/// `description` annotations too); any other payload becomes the summary. The message's
+/// identity makes the fingerprint.
+fn queue_alert(check: &Check, message: &QueueMessage) -> Alert {
     let mut labels = crate::alert::Labels::new();
     let mut annotations = BTreeMap::new();
-    match payload {
+    match &message.payload {
         Value::Json(serde_json::Value::Object(map)) => {
             for (key, value) in map {
                 let text = match value {
@@ -643,12 +680,12 @@ fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
     }
     labels.insert("alertname".to_owned(), check.name.clone());
     labels.insert("source".to_owned(), check.source.0.clone());
+    let identity = message
+        .identity
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()));
     Alert {
-        fingerprint: Fingerprint::of(
-            &check.name,
-            &check.source.0,
-            [("id", id.to_owned())].into_iter(),
-        ),
+        fingerprint: Fingerprint::of(&check.name, &check.source.0, identity),
         check: check.name.clone(),
         labels,
         annotations,
