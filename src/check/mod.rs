@@ -255,6 +255,8 @@ fn resolve_one(
             ),
         );
     }
+    // A queue check takes no `sql:`, even when its `queue:` has problems of its own.
+    let is_queue = raw.queue.is_some();
     let kind = match (raw.events, raw.queue) {
         (None, None) => CheckKind::State,
         (Some(events), None) => CheckKind::Events {
@@ -289,8 +291,8 @@ fn resolve_one(
             CheckKind::State
         }
     };
-    let sql = match (&kind, raw.sql) {
-        (CheckKind::Queue(_), Some(_)) => {
+    let sql = match (is_queue, raw.sql) {
+        (true, Some(_)) => {
             problem(
                 reader,
                 "sql",
@@ -298,9 +300,9 @@ fn resolve_one(
             );
             String::new()
         }
-        (CheckKind::Queue(_), None) => String::new(),
-        (_, Some(sql)) if !sql.trim().is_empty() => sql,
-        (_, _) => {
+        (true, None) => String::new(),
+        (false, Some(sql)) if !sql.trim().is_empty() => sql,
+        (false, _) => {
             problem(
                 reader,
                 "sql",
@@ -319,7 +321,7 @@ fn resolve_one(
                 "`deadlock_trace` reads Oracle trace files; it needs an oracle source".to_owned(),
             );
         }
-        if matches!(kind, CheckKind::Queue(_)) {
+        if is_queue {
             problem(
                 reader,
                 "deadlock_trace",

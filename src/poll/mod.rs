@@ -691,3 +691,108 @@ fn queue_alert(check: &Check, message: &QueueMessage) -> Alert {
         annotations,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::source::QueueMessage;
+
+    /// A server-alert queue check (SYS.ALERT_QUE), delivering to stdout.
+    fn config(dir: &std::path::Path) -> Config {
+        let text = "state: {path: state.db}\n\
+            sources:\n  prod: {oracle: {connect: //db1/PROD}}\n\
+            receivers:\n  dba: {stdout: {format: json}}\n\
+            route: {receiver: dba, group_by: [alertname, object_name]}\n\
+            checks:\n  - {name: server_alerts, source: prod, queue: {name: SYS.ALERT_QUE, consumer: DBALERT}}\n";
+        crate::config::parse(text, &dir.join("alerts.yaml"), Box::new(|_| None)).unwrap()
+    }
+
+    fn message(effect: Effect, level: &str) -> QueueMessage {
+        let labels = serde_json::json!({
+            "reason_id": "9", "owner": "SYS", "object_type": "TABLESPACE",
+            "object_name": "USERS", "severity": "warning", "message_level": level,
+            "summary": "Tablespace [USERS] is [91 percent] full",
+        });
+        QueueMessage {
+            id: format!("enqueued 2026-11-23 08:14:0{level} #1"),
+            payload: Value::Json(labels),
+            identity: vec![
+                ("reason_id".into(), "9".into()),
+                ("object_name".into(), "USERS".into()),
+            ],
+            effect,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// One run with `messages` dequeued; returns the summary and, for each way the batch
+    /// ended, the alerts the state file held at that moment (firing ones, by starts).
+    async fn run(
+        dir: &std::path::Path,
+        messages: Vec<QueueMessage>,
+        dry_run: bool,
+    ) -> (Summary, Vec<(&'static str, usize)>) {
+        let config = config(dir);
+        let state = dir.join("state.db");
+        let mut store = StateStore::open(&state).unwrap();
+        let ended = Arc::new(Mutex::new(Vec::new()));
+        let seen = ended.clone();
+        let batch = QueueBatch::observed(messages, move |how| {
+            // What a crash right after this commit would leave: the state as saved.
+            let saved = StateStore::open(&state).unwrap().alerts().unwrap();
+            let firing = saved.iter().filter(|r| r.resolved_at.is_none()).count();
+            seen.lock().unwrap().push((how, firing));
+        });
+        let checks: Vec<&Check> = config.checks.iter().collect();
+        let sinks = build_sinks(&config, false).unwrap();
+        let options = Options {
+            dry_run,
+            only: Vec::new(),
+            now: Timestamp::from_second(1_800_000_000).unwrap(),
+        };
+        let fetched = vec![(Ok(Fetched::Queue(batch)), std::time::Duration::ZERO)];
+        let summary = process(
+            &config, &mut store, &sinks, &checks, fetched, &options, false,
+        )
+        .await
+        .unwrap();
+        let ended = ended.lock().unwrap().clone();
+        (summary, ended)
+    }
+
+    #[tokio::test]
+    async fn a_server_alert_fires_and_its_clear_resolves_it_with_the_queue_committed_after_the_save()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Fire, "5")], false).await;
+        assert_eq!(summary.notifications_sent, 1);
+        assert_eq!(summary.alerts_firing, 1);
+        assert_eq!(ended, [("commit", 1)], "committed once the fire was saved");
+
+        // Redelivered (a crash before the commit, or the same alert raised again): already
+        // firing and notified, so nothing new is sent.
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Fire, "5")], false).await;
+        assert_eq!((summary.notifications_sent, summary.alerts_firing), (0, 1));
+        assert_eq!(ended, [("commit", 1)]);
+
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Resolve, "32")], false).await;
+        assert_eq!(summary.notifications_sent, 1, "the resolved notification");
+        assert_eq!(summary.alerts_firing, 0);
+        assert_eq!(ended, [("commit", 0)], "committed once the clear was saved");
+
+        // A redelivered clear finds nothing firing.
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Resolve, "32")], false).await;
+        assert_eq!((summary.notifications_sent, summary.alerts_firing), (0, 0));
+        assert_eq!(ended, [("commit", 0)]);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_rolls_the_batch_back_and_saves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Fire, "5")], true).await;
+        assert_eq!(summary.notifications_sent, 1);
+        assert_eq!(ended, [("rollback", 0)]);
+    }
+}

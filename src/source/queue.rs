@@ -337,6 +337,10 @@ enum BatchTransaction {
     },
     #[cfg(feature = "oracle")]
     Oracle(super::oracle::AqTransaction),
+    /// Tests of the poll engine: told `"commit"` or `"rollback"` when the batch ends. The real
+    /// transactions are tested on PostgreSQL (`tests/cases/sources.rs`).
+    #[cfg(test)]
+    Observed(Box<dyn FnOnce(&'static str) + Send>),
 }
 
 impl fmt::Debug for BatchTransaction {
@@ -349,6 +353,8 @@ impl fmt::Debug for BatchTransaction {
                 .finish_non_exhaustive(),
             #[cfg(feature = "oracle")]
             Self::Oracle(transaction) => transaction.fmt(f),
+            #[cfg(test)]
+            Self::Observed(_) => f.write_str("Observed"),
         }
     }
 }
@@ -378,6 +384,11 @@ impl QueueBatch {
             }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(true).await,
+            #[cfg(test)]
+            BatchTransaction::Observed(observe) => {
+                observe("commit");
+                Ok(())
+            }
         }
     }
 
@@ -390,6 +401,23 @@ impl QueueBatch {
                 .map_err(|err| errors.query(&err)),
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(false).await,
+            #[cfg(test)]
+            BatchTransaction::Observed(observe) => {
+                observe("rollback");
+                Ok(())
+            }
+        }
+    }
+
+    /// A batch whose end `observe` is told of, for tests of the poll engine.
+    #[cfg(test)]
+    pub(crate) fn observed(
+        messages: Vec<QueueMessage>,
+        observe: impl FnOnce(&'static str) + Send + 'static,
+    ) -> Self {
+        Self {
+            messages,
+            transaction: Box::new(BatchTransaction::Observed(Box::new(observe))),
         }
     }
 
