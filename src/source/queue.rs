@@ -74,7 +74,9 @@ pub struct QueueConfig {
 pub struct AqQueue {
     /// `OWNER.QUEUE`, upper case.
     pub name: String,
+    /// The subscriber dequeued for, on a multi-consumer queue.
     pub consumer: Option<String>,
+    /// What the messages carry.
     pub payload: AqPayload,
     /// The wait of one dequeue under `dbalert run`.
     pub wait: std::time::Duration,
@@ -339,7 +341,7 @@ enum BatchTransaction {
     Oracle(super::oracle::AqTransaction),
     /// Tests of the poll engine: told `"commit"` or `"rollback"` when the batch ends. The real
     /// transactions are tested on PostgreSQL (`tests/cases/sources.rs`).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "oracle"))]
     Observed(Box<dyn FnOnce(&'static str) + Send>),
 }
 
@@ -353,7 +355,7 @@ impl fmt::Debug for BatchTransaction {
                 .finish_non_exhaustive(),
             #[cfg(feature = "oracle")]
             Self::Oracle(transaction) => transaction.fmt(f),
-            #[cfg(test)]
+            #[cfg(all(test, feature = "oracle"))]
             Self::Observed(_) => f.write_str("Observed"),
         }
     }
@@ -384,7 +386,7 @@ impl QueueBatch {
             }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(true).await,
-            #[cfg(test)]
+            #[cfg(all(test, feature = "oracle"))]
             BatchTransaction::Observed(observe) => {
                 observe("commit");
                 Ok(())
@@ -401,7 +403,7 @@ impl QueueBatch {
                 .map_err(|err| errors.query(&err)),
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(false).await,
-            #[cfg(test)]
+            #[cfg(all(test, feature = "oracle"))]
             BatchTransaction::Observed(observe) => {
                 observe("rollback");
                 Ok(())
@@ -410,7 +412,7 @@ impl QueueBatch {
     }
 
     /// A batch whose end `observe` is told of, for tests of the poll engine.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "oracle"))]
     pub(crate) fn observed(
         messages: Vec<QueueMessage>,
         observe: impl FnOnce(&'static str) + Send + 'static,

@@ -49,16 +49,23 @@ fn pack_statements() -> Vec<(String, String)> {
 /// `(what, sql)` of the statements dbalert itself runs on Oracle for the pack: the trace read
 /// of `deadlock_trace`, and the reason text of `SYS.ALERT_QUE` messages.
 fn builtin_statements() -> Vec<(String, String)> {
-    let mut statements = vec![(
-        "oracle_trace::TRACE_SQL".to_owned(),
-        dbalert::source::oracle_trace::TRACE_SQL.to_owned(),
-    )];
+    let trace = (
+        "oracle_trace::TRACE_SQL",
+        dbalert::source::oracle_trace::TRACE_SQL,
+    );
     #[cfg(feature = "oracle")]
-    statements.push((
-        "oracle_aq::REASON_SQL".to_owned(),
-        dbalert::source::oracle_aq::REASON_SQL.to_owned(),
-    ));
-    statements
+    let all = [
+        trace,
+        (
+            "oracle_aq::REASON_SQL",
+            dbalert::source::oracle_aq::REASON_SQL,
+        ),
+    ];
+    #[cfg(not(feature = "oracle"))]
+    let all = [trace];
+    all.iter()
+        .map(|(name, sql)| ((*name).to_owned(), (*sql).to_owned()))
+        .collect()
 }
 
 /// The scripts of `sql/oracle/`, in the order they are run.
