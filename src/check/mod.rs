@@ -256,7 +256,7 @@ fn resolve_one(
         );
     }
     // A queue check takes no `sql:`, even when its `queue:` has problems of its own.
-    let is_queue = raw.queue.is_some();
+    let is_queue = raw.queue.is_some() && raw.events.is_none();
     let kind = match (raw.events, raw.queue) {
         (None, None) => CheckKind::State,
         (Some(events), None) => CheckKind::Events {

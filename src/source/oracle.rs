@@ -39,7 +39,8 @@ use crate::config::secret::Secret;
 
 /// Rows fetched per round trip; alert queries return tens to thousands of rows.
 const FETCH_ARRAY_SIZE: u32 = 500;
-/// The most text read from one trace file; the deadlock graph is near the start of its section.
+/// The most text read from one trace file. A longer trace is not parsed: the newest deadlock,
+/// the one the alert line points at, could lie beyond what was read.
 const MAX_TRACE_BYTES: usize = 8 * 1024 * 1024;
 /// What `DPI-1047` (no client library) is followed by in the error.
 const INSTANT_CLIENT_HINT: &str = "install Oracle Instant Client (Basic or Basic Light, 19 or later) and put its directory in LD_LIBRARY_PATH or set lib_dir on the source; on Debian and Ubuntu it also needs libaio1 (libaio1t64 on Ubuntu 24.04, with a libaio.so.1 symlink); see docs/oracle.md";
@@ -437,12 +438,18 @@ fn read_trace(
         .query_named(&[("trace_filename", &name), ("adr_home", &adr_home)])
         .map_err(classify)?;
     let mut text = String::new();
+    let mut count = 0;
     for line in lines {
         let line: Option<String> = line.map_err(classify)?.get(0).map_err(classify)?;
         text.push_str(line.as_deref().unwrap_or_default());
         text.push('\n');
-        if text.len() > MAX_TRACE_BYTES {
-            break;
+        count += 1;
+        if text.len() > MAX_TRACE_BYTES || count >= oracle_trace::MAX_TRACE_LINES {
+            return Err(TraceError::Failed(format!(
+                "it is longer than {} MiB or {} lines, so its newest deadlock may not be in what was read",
+                MAX_TRACE_BYTES / (1024 * 1024),
+                oracle_trace::MAX_TRACE_LINES
+            )));
         }
     }
     Ok(text)
@@ -627,6 +634,12 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
 fn describe(name: &SourceName, err: &oracle::Error) -> SourceError {
     let name = name.clone();
     let message = err.to_string();
+    if let Some(hint) = err.oci_code().and_then(oracle_aq::hint) {
+        return SourceError::Config {
+            name,
+            message: format!("{message}; {hint}"),
+        };
+    }
     match (err.dpi_code(), err.oci_code()) {
         (Some(1047), _) => SourceError::Connect {
             name,

@@ -48,6 +48,22 @@ select reason, suggested_action, resolution
  order by pref
  fetch first 1 rows only";
 
+/// What to do about the AQ errors a queue check's config causes, by ORA- number.
+pub fn hint(ora: i32) -> Option<&'static str> {
+    Some(match ora {
+        24010 => {
+            "the queue does not exist or the user cannot see it: check `queue.name` (OWNER.QUEUE) and that sql/oracle/02_app_queue.sql (or 03_alert_que.sql) ran"
+        }
+        25231 => {
+            "the queue has several consumers: set `queue.consumer` to the subscriber (DBALERT for the kit's queues)"
+        }
+        25215 => {
+            "the queue's payload type is not the check's `queue.payload`: `raw` for a RAW queue, `{object: OWNER.TYPE}` for an object queue"
+        }
+        _ => return None,
+    })
+}
+
 /// What the driver read of a message besides its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -360,6 +376,14 @@ mod tests {
             oracle_type: OracleType::Number(0, -127),
             text: Ok(value.map(Into::into)),
         }
+    }
+
+    #[test]
+    fn config_mistakes_in_aq_errors_say_what_to_change() {
+        assert!(hint(24010).unwrap().contains("queue.name"));
+        assert!(hint(25231).unwrap().contains("queue.consumer"));
+        assert!(hint(25215).unwrap().contains("queue.payload"));
+        assert_eq!(hint(942), None);
     }
 
     #[test]

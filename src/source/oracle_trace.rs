@@ -54,13 +54,17 @@ pub const MAX_LABEL_CHARS: usize = 300;
 /// `:trace_filename` is the file's name without its directory; `:adr_home`, when the check's
 /// query returns one, picks the ADR home (NULL: any). Lines come in file order: the view reads
 /// the file and the query sorts nothing ([unverified] on a real database; the live suite
-/// checks the labels it yields). Capped, since a process's trace grows over its life.
+/// checks the labels it yields). Capped at [`MAX_TRACE_LINES`], since a process's trace grows
+/// over its life; a trace that reaches the cap is not parsed.
 pub const TRACE_SQL: &str = "\
 select payload
   from v$diag_trace_file_contents
  where trace_filename = :trace_filename
    and (:adr_home is null or adr_home = :adr_home)
  fetch first 200000 rows only";
+
+/// The row limit of [`TRACE_SQL`].
+pub const MAX_TRACE_LINES: usize = 200_000;
 
 /// The most trace files read for one run of a check; the rest are sent without their labels.
 pub const MAX_TRACES_PER_RUN: usize = 20;
@@ -1237,6 +1241,11 @@ mod tests {
             warnings[0].contains("no `trace_file` column"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn the_trace_query_limit_is_max_trace_lines() {
+        assert!(TRACE_SQL.ends_with(&format!("fetch first {MAX_TRACE_LINES} rows only")));
     }
 
     #[test]

@@ -503,6 +503,7 @@ fn an_aq_queue_check_without_instant_client_fails_alone() {
     let text = queue_config(
         "  - {name: app_alerts, source: prod, queue: {name: DBALERT_OWNER.ALERT_Q, consumer: DBALERT}}\n\
          \x20 - {name: server_alerts, source: prod, queue: {name: SYS.ALERT_QUE, consumer: DBALERT}}\n\
+         \x20 - {name: deadlocks, source: prod, deadlock_trace: true, key: [record_id], sql: 'select 1 as record_id, null as trace_file from dual'}\n\
          \x20 - {name: problem, source: app, sql: 'select 1 as num', key: [num]}\n",
     )
     .replace(
@@ -520,7 +521,7 @@ fn an_aq_queue_check_without_instant_client_fails_alone() {
         .unwrap();
     let stderr = crate::support::stderr_of(&output);
     assert_eq!(output.status.code(), Some(1), "not a panic: {stderr}");
-    for check in ["app_alerts", "server_alerts"] {
+    for check in ["app_alerts", "server_alerts", "deadlocks"] {
         assert!(
             stderr.contains(&format!("check={check} source=prod")),
             "{stderr}"
