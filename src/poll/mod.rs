@@ -281,7 +281,7 @@ async fn process(
                 let mut transitions = Vec::new();
                 for message in &batch.messages {
                     for warning in &message.warnings {
-                        warn!(check = %check.name, message = %message.id, %warning, "Queue message not read as it is; sent anyway.");
+                        warn!(check = %check.name, message_id = %message.id, %warning, "Queue message not read as it is; sent anyway.");
                     }
                     let alert = queue_alert(check, message);
                     match message.effect {
@@ -786,6 +786,49 @@ mod tests {
         let (summary, ended) = run(dir.path(), vec![message(Effect::Resolve, "32")], false).await;
         assert_eq!((summary.notifications_sent, summary.alerts_firing), (0, 0));
         assert_eq!(ended, [("commit", 0)]);
+    }
+
+    /// A log that tests can read back.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_read_with_warnings_is_sent_and_logged_with_check_and_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut odd = message(Effect::Fire, "5");
+        odd.warnings = vec!["payload is not UTF-8 (invalid byte at offset 3); sent as hex".into()];
+        let (summary, ended) = run(dir.path(), vec![odd], false).await;
+        assert_eq!(summary.notifications_sent, 1, "still sent");
+        assert_eq!(ended, [("commit", 1)]);
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let line = logged
+            .lines()
+            .find(|l| l.contains("Queue message not read as it is"))
+            .unwrap_or_else(|| panic!("{logged}"));
+        assert!(line.contains("check=server_alerts"), "{line}");
+        assert!(
+            line.contains("message_id=enqueued 2026-11-23 08:14:05 #1"),
+            "{line}"
+        );
+        assert!(line.contains("invalid byte at offset 3"), "{line}");
     }
 
     #[tokio::test]
