@@ -539,3 +539,38 @@ fn an_aq_queue_check_without_instant_client_fails_alone() {
         "the SQLite check is still delivered: {texts:?}"
     );
 }
+
+/// The pack routes a deadlock to every team whose schema took part, as `deadlock_trace`
+/// labels it, and by PDB when the trace could not be read.
+#[test]
+fn pack_routes_deadlocks_by_the_users_in_their_trace() {
+    for (labels, receivers) in [
+        (
+            &["deadlock_users=TEST,ORDERS,BILLING_APP"][..],
+            "orders-team,billing-team,dba\n",
+        ),
+        (&["deadlock_users=ORDERS_EU"][..], "orders-team,dba\n"),
+        (&["deadlock_users=REORDERS"][..], "dba\n"),
+        (&["pdb=ORDERSPDB"][..], "orders-team,dba\n"),
+        (&["deadlock_users=TEST", "pdb=ORDERSPDB"][..], "dba\n"),
+    ] {
+        let dir = workdir(&[]);
+        let output = dbalert(dir.path())
+            .env("PROD_ORACLE_CONNECT", "//db1.example.com:1521/PRODPDB1")
+            .env("PROD_DBALERT_PASSWORD", "secret")
+            .arg("-c")
+            .arg(root().join("examples/oracle/alerts.yaml"))
+            .args([
+                "routes",
+                "test",
+                "alertname=oracle_deadlock",
+                "severity=critical",
+            ])
+            .args(labels)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert_eq!(stdout_of(&output), receivers, "{labels:?}");
+    }
+}
