@@ -10,8 +10,10 @@
 --   DBALERT          the user dbalert logs in as: CREATE SESSION and the role below, nothing
 --                    else (no SELECT ANY TABLE / SELECT ANY DICTIONARY / SELECT_CATALOG_ROLE).
 --   DBALERT_READER   a role with SELECT on exactly the views the shipped check pack
---                    (examples/oracle/alerts.yaml) reads. A test of the project compares the
---                    two, so a new check that reads a new view fails until it is granted here.
+--                    (examples/oracle/alerts.yaml) reads, deadlock trace files included. A
+--                    test of the project compares the two, so a new check that reads a new
+--                    view fails until it is granted here. Queue privileges are granted by
+--                    the scripts that make or subscribe to the queues (02, 03).
 --
 -- V$ names cannot be granted (ORA-02030): V$X is a public synonym of SYS.V_$X, so the grants
 -- name SYS.V_$X (and SYS.GV_$X for the RAC-wide GV$ views).
@@ -61,6 +63,10 @@ GRANT CREATE SESSION TO dbalert;
 
 -- One grant per view the check pack reads; the check that reads it is named on the right.
 GRANT SELECT ON SYS.V_$DIAG_ALERT_EXT TO dbalert_reader;               -- oracle_deadlock
+-- oracle_deadlock with deadlock_trace: true reads the trace file its ORA-00060 line names
+-- (12.2 and later; on older releases leave it out: the check then warns and sends the
+-- deadlock without its deadlock_* labels).
+GRANT SELECT ON SYS.V_$DIAG_TRACE_FILE_CONTENTS TO dbalert_reader;     -- oracle_deadlock (trace labels)
 GRANT SELECT ON SYS.GV_$SESSION TO dbalert_reader;                     -- oracle_blocking_session
 GRANT SELECT ON SYS.DBA_TABLESPACE_USAGE_METRICS TO dbalert_reader;    -- oracle_tablespace_usage
 GRANT SELECT ON SYS.DBA_TABLESPACES TO dbalert_reader;                 -- oracle_tablespace_usage (block size)

@@ -23,7 +23,11 @@
 -- Delivery: dbalert dequeues in a transaction and commits only after Slack accepted every
 -- notification of the batch; otherwise it rolls back and AQ makes the message visible again
 -- after retry_delay. After max_retries rollbacks AQ moves it to the exception queue
--- DBALERT_OWNER.AQ$_ALERT_QT_E (started below for dequeue, to inspect dead letters).
+-- DBALERT_OWNER.AQ$_ALERT_QT_E (started below for dequeue, to inspect dead letters; see
+-- docs/oracle.md for how to look at it and enqueue a message again).
+--
+-- The check that reads it (examples/oracle/alerts.yaml, oracle_app_alert):
+--     queue: {name: DBALERT_OWNER.ALERT_Q, consumer: DBALERT}
 
 WHENEVER SQLERROR EXIT SQL.SQLCODE
 SET SERVEROUTPUT ON

@@ -1,8 +1,13 @@
 -- sql/oracle/03_alert_que.sql: let DBALERT consume server-generated alerts from SYS.ALERT_QUE.
 --
 -- Run as SYS after 01_user.sql:  sqlplus / as sysdba @03_alert_que.sql
--- Optional: only for the built-in ALERT_QUE consumer. The polling check oracle_server_alert
--- (DBA_OUTSTANDING_ALERTS) needs none of this.
+-- Optional: only for the built-in ALERT_QUE consumer, a check such as
+--     - name: oracle_server_alert_queue
+--       source: prod
+--       queue: {name: SYS.ALERT_QUE, consumer: DBALERT}
+-- where a warning or critical alert fires and its clear (LEVEL_CLEAR) resolves it. The
+-- polling check oracle_server_alert (DBA_OUTSTANDING_ALERTS) needs none of this; use one or
+-- the other, not both.
 --
 -- SYS.ALERT_QUE (queue table SYS.ALERT_QT, payload SYS.ALERT_TYPE, made by catalrt.sql) is a
 -- SECURE multi-consumer queue. A consumer needs:
@@ -12,8 +17,10 @@
 --      (DBMS_AQADM.ENABLE_DB_ACCESS);
 --   3. the DEQUEUE object privilege on the queue: from 12.2, DEQUEUE ANY QUEUE no longer covers
 --      SYS-owned queues. EXECUTE on SYS.ALERT_TYPE is granted to PUBLIC by catalrt.sql.
--- The reason text of an alert is read from DBA_OUTSTANDING_ALERTS (granted by 01_user.sql)
--- and, for cleared and stateless alerts, DBA_ALERT_HISTORY (granted here).
+-- The payload carries no text: dbalert reads the reason text by the message's SEQUENCE_ID
+-- from DBA_OUTSTANDING_ALERTS (granted by 01_user.sql) and, for cleared and stateless
+-- alerts, DBA_ALERT_HISTORY (granted here), so no EXECUTE on DBMS_SERVER_ALERT is needed.
+-- An alert found only in the history as N/A is stateless (it never clears) and is sent once.
 --
 -- WARNING: a subscriber that stops dequeuing makes SYS.ALERT_QT in SYSAUX grow, because each
 -- message is kept until every subscriber took it. If dbalert is retired or stops consuming

@@ -7,7 +7,8 @@
 //! - an **event** check (`events:`) returns happenings after a saved `cursor`; each is notified
 //!   once and never resolved;
 //! - a **queue** check (`queue:`) consumes messages, each one an event, committed only after
-//!   delivery.
+//!   delivery; on `SYS.ALERT_QUE` (Oracle server alerts) a message fires or resolves a state
+//!   alert instead.
 //!
 //! This module owns the check config, the row-to-alert mapping and the fingerprint. Running
 //! checks and keeping their state is [`crate::poll`]'s job.
@@ -26,7 +27,7 @@ use crate::alert::Labels;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::Path;
-use crate::source::{QueueConfig, Rows, SourceName, Value};
+use crate::source::{Queue, QueueKeys, Rows, SourceName, Value};
 
 /// The default `interval` of a check under `dbalert run`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -54,7 +55,13 @@ struct CheckConfig {
     /// Makes this an event check: rows are happenings after the last `cursor` value.
     events: Option<EventsConfig>,
     /// Makes this a queue check: messages are dequeued and committed after delivery.
-    queue: Option<QueueConfig>,
+    /// PostgreSQL: `{table: dbalert_queue}`; Oracle AQ: `{name: OWNER.QUEUE, consumer: NAME}`.
+    queue: Option<QueueKeys>,
+    /// Oracle: read the deadlock trace file each row names (its `trace_file` column, and
+    /// `adr_home` if returned) and add the sessions' users, programs, SQL and objects as
+    /// `deadlock_*` labels. Needs `key:`, so that the labels do not change the alert's identity.
+    #[serde(default)]
+    deadlock_trace: bool,
     /// `alert` raises an alert while the query returns no rows (for views where an empty
     /// result is the problem, such as "last backup within a day"); default `ignore`.
     #[serde(default)]
@@ -94,7 +101,7 @@ pub enum NoRows {
 pub enum CheckKind {
     State,
     Events { cursor: String, start: Start },
-    Queue(QueueConfig),
+    Queue(Queue),
 }
 
 /// A checked check.
@@ -110,6 +117,8 @@ pub struct Check {
     pub labels: Vec<(String, Text)>,
     pub annotations: Vec<(String, Text)>,
     pub no_rows: NoRows,
+    /// Add the `deadlock_*` labels of the trace each row names (Oracle).
+    pub deadlock_trace: bool,
 }
 
 /// An alert made from a row (or raised by dbalert itself).
@@ -140,7 +149,8 @@ pub enum RowError {
 }
 
 /// The sources checks may name: every name under `sources:` (broken ones included, which
-/// have their own problem), and those whose kind can hold a queue.
+/// have their own problem), and those whose kind can hold a queue table. The kind of each
+/// (for what `queue:` and `deadlock_trace` may say) is read from the config itself.
 pub(crate) struct Sources {
     pub names: BTreeSet<String>,
     pub with_queues: BTreeSet<String>,
@@ -199,6 +209,7 @@ fn resolve_one(
     templates: &mut Templates,
 ) -> Option<Check> {
     let mut ok = true;
+    let mut queue_ok = true;
     let mut problem = |reader: &mut Reader, key: &str, message: String| {
         reader.problem(&path.key(key), message);
         ok = false;
@@ -244,25 +255,33 @@ fn resolve_one(
             ),
         );
     }
+    // A queue check takes no `sql:`, even when its `queue:` has problems of its own.
+    let is_queue = raw.queue.is_some() && raw.events.is_none();
     let kind = match (raw.events, raw.queue) {
         (None, None) => CheckKind::State,
         (Some(events), None) => CheckKind::Events {
             cursor: events.cursor.to_lowercase(),
             start: events.start,
         },
-        (None, Some(queue)) => {
-            if sources.names.contains(&raw.source) && !sources.with_queues.contains(&raw.source) {
-                problem(
-                    reader,
-                    "queue",
-                    format!(
-                        "source `{}` cannot hold a queue; queue checks need a postgres source",
-                        raw.source
-                    ),
-                );
+        (None, Some(queue)) if sources.names.contains(&raw.source) => {
+            let kind = source_kind(reader, sources, &raw.source);
+            match queue.resolve(&raw.source, &kind) {
+                Ok(queue) => CheckKind::Queue(queue),
+                Err(problems) => {
+                    for (key, message) in problems {
+                        let at = match key {
+                            "" => path.key("queue"),
+                            key => path.key("queue").key(key),
+                        };
+                        reader.problem(&at, message);
+                    }
+                    queue_ok = false;
+                    CheckKind::State
+                }
             }
-            CheckKind::Queue(queue)
         }
+        // The unknown source is reported above.
+        (None, Some(_)) => CheckKind::State,
         (Some(_), Some(_)) => {
             problem(
                 reader,
@@ -272,8 +291,8 @@ fn resolve_one(
             CheckKind::State
         }
     };
-    let sql = match (&kind, raw.sql) {
-        (CheckKind::Queue(_), Some(_)) => {
+    let sql = match (is_queue, raw.sql) {
+        (true, Some(_)) => {
             problem(
                 reader,
                 "sql",
@@ -281,9 +300,9 @@ fn resolve_one(
             );
             String::new()
         }
-        (CheckKind::Queue(_), None) => String::new(),
-        (_, Some(sql)) if !sql.trim().is_empty() => sql,
-        (_, _) => {
+        (true, None) => String::new(),
+        (false, Some(sql)) if !sql.trim().is_empty() => sql,
+        (false, _) => {
             problem(
                 reader,
                 "sql",
@@ -292,6 +311,31 @@ fn resolve_one(
             String::new()
         }
     };
+    if raw.deadlock_trace {
+        if sources.names.contains(&raw.source)
+            && source_kind(reader, sources, &raw.source) != "oracle"
+        {
+            problem(
+                reader,
+                "deadlock_trace",
+                "`deadlock_trace` reads Oracle trace files; it needs an oracle source".to_owned(),
+            );
+        }
+        if is_queue {
+            problem(
+                reader,
+                "deadlock_trace",
+                "`deadlock_trace` applies to checks with `sql:`, not to queue checks".to_owned(),
+            );
+        }
+        if raw.key.is_none() {
+            problem(
+                reader,
+                "deadlock_trace",
+                "`deadlock_trace` needs `key:` (e.g. `key: [adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is".to_owned(),
+            );
+        }
+    }
     if raw.no_rows == NoRows::Alert && !matches!(kind, CheckKind::State) {
         problem(
             reader,
@@ -318,7 +362,7 @@ fn resolve_one(
     };
     let labels = compile(reader, "labels", raw.labels);
     let annotations = compile(reader, "annotations", raw.annotations);
-    ok.then(|| Check {
+    (ok && queue_ok).then(|| Check {
         name: raw.name,
         source: SourceName(raw.source),
         interval: raw.interval.unwrap_or(DEFAULT_INTERVAL),
@@ -330,7 +374,21 @@ fn resolve_one(
         labels,
         annotations,
         no_rows: raw.no_rows,
+        deadlock_trace: raw.deadlock_trace,
     })
+}
+
+/// The kind of source `name` as the config writes it (`postgres`, `oracle`, `sqlite`: the one
+/// key under `sources.<name>`), so that it is known even when the kind is not built in.
+fn source_kind(reader: &Reader, sources: &Sources, name: &str) -> String {
+    if sources.with_queues.contains(name) {
+        return "postgres".to_owned();
+    }
+    let keys = reader.keys(&Path::root().key("sources").key(name));
+    match keys.as_slice() {
+        [kind] => kind.clone(),
+        _ => String::new(),
+    }
 }
 
 impl Check {

@@ -6,6 +6,9 @@
 //! - one returned again after it resolved fires anew;
 //! - a failed run changes nothing (it is not called), and raises `dbalert_check_failed`
 //!   instead, which resolves when the check next succeeds.
+//!
+//! Queue checks whose messages are state changes rather than events (Oracle server alerts)
+//! fire and resolve one alert per message instead: [`apply_transitions`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -45,6 +48,41 @@ pub fn apply_run(
         {
             record.resolved_at = Some(now);
             changed.insert(record.fingerprint.clone());
+        }
+    }
+}
+
+/// What one queue message does to the alert it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Fires the alert, or keeps it firing with its labels and annotations refreshed.
+    Fire,
+    /// Resolves the alert if it is firing; a clear for an alert not firing (raised before
+    /// dbalert subscribed, or already resolved) changes nothing.
+    Resolve,
+}
+
+/// Applies messages that fire or resolve alerts by fingerprint, in queue order, so that a fire
+/// and its clear in one batch leave the alert resolved. A redelivered message (after a rollback
+/// or a crash before the queue commit) finds its change already made and changes nothing more.
+pub fn apply_transitions(
+    records: &mut Records,
+    transitions: Vec<(Alert, Transition)>,
+    now: Timestamp,
+    changed: &mut Changed,
+) {
+    for (alert, transition) in transitions {
+        match transition {
+            Transition::Fire => fire(records, alert, now, changed),
+            Transition::Resolve => {
+                let key = alert.fingerprint.to_string();
+                if let Some(record) = records.get_mut(&key)
+                    && record.resolved_at.is_none()
+                {
+                    record.resolved_at = Some(now);
+                    changed.insert(key);
+                }
+            }
         }
     }
 }
@@ -285,6 +323,56 @@ mod tests {
     }
 
     #[test]
+    fn transitions_fire_and_resolve_by_fingerprint() {
+        use Transition::{Fire, Resolve};
+        // (message at minute, key, transition, expected (key, starts_at, resolved_at) after it)
+        let table = [
+            (0, "a", Resolve, vec![]), // a clear for an alert never seen: nothing
+            (1, "a", Fire, vec![("a", 1, None)]),
+            (2, "a", Fire, vec![("a", 1, None)]), // redelivered or repeated: keeps its start
+            (3, "b", Fire, vec![("a", 1, None), ("b", 3, None)]),
+            (4, "a", Resolve, vec![("a", 1, Some(4)), ("b", 3, None)]),
+            (5, "a", Resolve, vec![("a", 1, Some(4)), ("b", 3, None)]), // redelivered clear
+            (6, "a", Fire, vec![("a", 6, None), ("b", 3, None)]),       // fires anew
+            (7, "b", Resolve, vec![("a", 6, None), ("b", 3, Some(7))]),
+        ];
+        let mut records = Records::new();
+        for (minute, key, transition, expected) in table {
+            let mut changed = Changed::new();
+            apply_transitions(
+                &mut records,
+                vec![(alert("alerts", key), transition)],
+                at(minute),
+                &mut changed,
+            );
+            let mut got = state(&records);
+            got.sort();
+            let expected: Vec<(String, i64, Option<i64>)> = expected
+                .into_iter()
+                .map(|(k, s, r)| (k.to_owned(), s, r))
+                .collect();
+            assert_eq!(got, expected, "minute {minute}: {key} {transition:?}");
+            let made_a_change = !matches!(minute, 0 | 2 | 5);
+            assert_eq!(!changed.is_empty(), made_a_change, "minute {minute}");
+        }
+    }
+
+    #[test]
+    fn a_fire_and_its_clear_in_one_batch_leave_the_alert_resolved() {
+        let mut records = Records::new();
+        apply_transitions(
+            &mut records,
+            vec![
+                (alert("alerts", "a"), Transition::Fire),
+                (alert("alerts", "a"), Transition::Resolve),
+            ],
+            at(0),
+            &mut Changed::new(),
+        );
+        assert_eq!(state(&records), [("a".into(), 0, Some(0))]);
+    }
+
+    #[test]
     fn failure_alert_fires_once_and_clears_on_success() {
         let check = crate::check::Check {
             name: "deadlocks".into(),
@@ -296,6 +384,7 @@ mod tests {
             labels: vec![],
             annotations: vec![],
             no_rows: crate::check::NoRows::Ignore,
+            deadlock_trace: false,
         };
         let mut records = Records::new();
         apply_failure(

@@ -18,9 +18,11 @@ use tracing::{debug, info, warn};
 
 use crate::check::{Alert, Check, CheckKind, Fingerprint, NoRows, Start};
 use crate::config::{Config, ReceiverName};
-
 use crate::sink::{BuildError, Notice, Receipt, SendError, Sink};
-use crate::source::{QueueBatch, Rows, Source, SourceError, SourceName, Value};
+use crate::source::{
+    Effect, Queue, QueueBatch, QueueMessage, QueueWait, Rows, Source, SourceError, SourceName,
+    Value,
+};
 use crate::state::{Changes, NotificationEntry, StateError, StateStore};
 use dispatch::{Event, Notification};
 use lifecycle::Records;
@@ -131,7 +133,8 @@ pub async fn poll(
     let sources = build_sources(config, &checks);
     let sinks = build_sinks(config, options.dry_run)?;
     let cursors = load_cursors(store, &checks)?;
-    let fetched = fetch_all(&checks, &sources, &cursors).await;
+    // Run from cron: an empty queue must not hold the poll.
+    let fetched = fetch_all(&checks, &sources, &cursors, QueueWait::NoWait).await;
     process(config, store, &sinks, &checks, fetched, options, false).await
 }
 
@@ -274,9 +277,21 @@ async fn process(
                 );
             }
             (CheckKind::Queue(_), Outcome::Queue(batch)) => {
-                events.extend(batch.messages.iter().map(|m| Event {
-                    alert: queue_alert(check, &m.id, &m.payload),
-                }));
+                let mut transitions = Vec::new();
+                for message in &batch.messages {
+                    for warning in &message.warnings {
+                        warn!(check = %check.name, message_id = %message.id, %warning, "Queue message not read as it is; sent anyway.");
+                    }
+                    let alert = queue_alert(check, message);
+                    match message.effect {
+                        Effect::Event => events.push(Event { alert }),
+                        Effect::Fire => transitions.push((alert, lifecycle::Transition::Fire)),
+                        Effect::Resolve => {
+                            transitions.push((alert, lifecycle::Transition::Resolve));
+                        }
+                    }
+                }
+                lifecycle::apply_transitions(&mut records, transitions, now, &mut changed);
                 batches.push((check.name.clone(), batch));
             }
             _ => unreachable!("fetch_all returns rows for row checks and a batch for queue checks"),
@@ -370,20 +385,12 @@ async fn process(
         .into_iter()
         .filter(|(check, _)| !failed_checks.contains(check.as_str()))
         .collect();
-    for (check, batch) in batches {
-        let commit = !options.dry_run && !failed_checks.contains(check.as_str());
-        let result = if commit {
-            batch.commit().await
-        } else {
-            batch.rollback().await
-        };
-        // Either way the messages are safe: a failed commit leaves them in the queue, to be
-        // sent again next run. The rest of the run is still saved.
-        if let Err(error) = result {
-            warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
-        }
-    }
     if options.dry_run {
+        for (check, batch) in batches {
+            if let Err(error) = batch.rollback().await {
+                warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
+            }
+        }
         info!(?summary, "Dry run: nothing saved.");
         return Ok(summary);
     }
@@ -410,6 +417,27 @@ async fn process(
         }
     }
     store.save(&changes)?;
+    // Queue batches end only after the save. A message that fired or resolved a state alert
+    // (an Oracle server alert) lives on in the saved state, which notifies it until accepted;
+    // committing before the save, a crash in between would lose the fire, and then the clear
+    // would find nothing to resolve. Saved first, a crash before the commit redelivers the
+    // message, whose change is already made (see `lifecycle::apply_transitions`). Such a check
+    // fails only through its events, so a failed notification of a state alert does not roll
+    // its batch back: the state retries it, and a rollback would only move the message to the
+    // exception queue after `max_retries`. If the save fails, the batches are dropped, which
+    // rolls them back.
+    for (check, batch) in batches {
+        let result = if failed_checks.contains(check.as_str()) {
+            batch.rollback().await
+        } else {
+            batch.commit().await
+        };
+        // Either way the messages are safe: a failed commit leaves them in the queue, to be
+        // sent again next run.
+        if let Err(error) = result {
+            warn!(check = %check, %error, "Queue transaction did not finish; its messages stay queued.");
+        }
+    }
     info!(
         checks_ok = summary.checks_ok,
         checks_failed = summary.checks_failed,
@@ -467,6 +495,7 @@ async fn fetch_all(
     checks: &[&Check],
     sources: &Sources,
     cursors: &HashMap<String, Option<Value>>,
+    wait: QueueWait,
 ) -> Vec<(Result<Fetched, String>, std::time::Duration)> {
     let mut by_source: BTreeMap<&SourceName, Vec<(usize, Check)>> = BTreeMap::new();
     for (i, check) in checks.iter().enumerate() {
@@ -494,13 +523,19 @@ async fn fetch_all(
                     }
                 };
                 let result = match &check.kind {
-                    CheckKind::Queue(queue) => {
-                        source.dequeue(queue, QUEUE_BATCH).await.map(Fetched::Queue)
+                    CheckKind::Queue(Queue::Table(table)) => {
+                        source.dequeue(table, QUEUE_BATCH).await.map(Fetched::Queue)
                     }
-                    _ => source
-                        .fetch(&check.sql, cursor.as_ref())
+                    CheckKind::Queue(Queue::Aq(aq)) => source
+                        .dequeue_aq(aq, QUEUE_BATCH, wait)
                         .await
-                        .map(Fetched::Rows),
+                        .map(Fetched::Queue),
+                    _ => match source.fetch(&check.sql, cursor.as_ref()).await {
+                        Ok(rows) if check.deadlock_trace => Ok(Fetched::Rows(
+                            source.add_deadlock_labels(&check.name, rows).await,
+                        )),
+                        fetched => fetched.map(Fetched::Rows),
+                    },
                 };
                 out.push((i, (result.map_err(|e| e.to_string()), started.elapsed())));
             }
@@ -612,12 +647,13 @@ fn no_rows_alert(check: &Check) -> Alert {
     }
 }
 
-/// A queue message as an event: a JSON object's keys become labels (and `summary` and
-/// `description` annotations too); any other payload becomes the summary.
-fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
+/// A queue message as an alert: a JSON object's keys become labels (and `summary` and
+/// `description` annotations too); any other payload becomes the summary. The message's
+/// identity makes the fingerprint.
+fn queue_alert(check: &Check, message: &QueueMessage) -> Alert {
     let mut labels = crate::alert::Labels::new();
     let mut annotations = BTreeMap::new();
-    match payload {
+    match &message.payload {
         Value::Json(serde_json::Value::Object(map)) => {
             for (key, value) in map {
                 let text = match value {
@@ -641,14 +677,162 @@ fn queue_alert(check: &Check, id: &str, payload: &Value) -> Alert {
     }
     labels.insert("alertname".to_owned(), check.name.clone());
     labels.insert("source".to_owned(), check.source.0.clone());
+    let identity = message
+        .identity
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()));
     Alert {
-        fingerprint: Fingerprint::of(
-            &check.name,
-            &check.source.0,
-            [("id", id.to_owned())].into_iter(),
-        ),
+        fingerprint: Fingerprint::of(&check.name, &check.source.0, identity),
         check: check.name.clone(),
         labels,
         annotations,
+    }
+}
+
+// The checks under test read Oracle's SYS.ALERT_QUE, which only a build with Oracle accepts.
+#[cfg(all(test, feature = "oracle"))]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A server-alert queue check (SYS.ALERT_QUE), delivering to stdout.
+    fn config(dir: &std::path::Path) -> Config {
+        let text = "state: {path: state.db}\n\
+            sources:\n  prod: {oracle: {connect: //db1/PROD}}\n\
+            receivers:\n  dba: {stdout: {format: json}}\n\
+            route: {receiver: dba, group_by: [alertname, object_name]}\n\
+            checks:\n  - {name: server_alerts, source: prod, queue: {name: SYS.ALERT_QUE, consumer: DBALERT}}\n";
+        crate::config::parse(text, &dir.join("alerts.yaml"), Box::new(|_| None)).unwrap()
+    }
+
+    fn message(effect: Effect, level: &str) -> QueueMessage {
+        let labels = serde_json::json!({
+            "reason_id": "9", "owner": "SYS", "object_type": "TABLESPACE",
+            "object_name": "USERS", "severity": "warning", "message_level": level,
+            "summary": "Tablespace [USERS] is [91 percent] full",
+        });
+        QueueMessage {
+            id: format!("enqueued 2026-11-23 08:14:0{level} #1"),
+            payload: Value::Json(labels),
+            identity: vec![
+                ("reason_id".into(), "9".into()),
+                ("object_name".into(), "USERS".into()),
+            ],
+            effect,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// One run with `messages` dequeued; returns the summary and, for each way the batch
+    /// ended, the alerts the state file held at that moment (firing ones, by starts).
+    async fn run(
+        dir: &std::path::Path,
+        messages: Vec<QueueMessage>,
+        dry_run: bool,
+    ) -> (Summary, Vec<(&'static str, usize)>) {
+        let config = config(dir);
+        let state = dir.join("state.db");
+        let mut store = StateStore::open(&state).unwrap();
+        let ended = Arc::new(Mutex::new(Vec::new()));
+        let seen = ended.clone();
+        let batch = QueueBatch::observed(messages, move |how| {
+            // What a crash right after this commit would leave: the state as saved.
+            let saved = StateStore::open(&state).unwrap().alerts().unwrap();
+            let firing = saved.iter().filter(|r| r.resolved_at.is_none()).count();
+            seen.lock().unwrap().push((how, firing));
+        });
+        let checks: Vec<&Check> = config.checks.iter().collect();
+        let sinks = build_sinks(&config, false).unwrap();
+        let options = Options {
+            dry_run,
+            only: Vec::new(),
+            now: Timestamp::from_second(1_800_000_000).unwrap(),
+        };
+        let fetched = vec![(Ok(Fetched::Queue(batch)), std::time::Duration::ZERO)];
+        let summary = process(
+            &config, &mut store, &sinks, &checks, fetched, &options, false,
+        )
+        .await
+        .unwrap();
+        let ended = ended.lock().unwrap().clone();
+        (summary, ended)
+    }
+
+    #[tokio::test]
+    async fn a_server_alert_fires_and_its_clear_resolves_it_with_the_queue_committed_after_the_save()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Fire, "5")], false).await;
+        assert_eq!(summary.notifications_sent, 1);
+        assert_eq!(summary.alerts_firing, 1);
+        assert_eq!(ended, [("commit", 1)], "committed once the fire was saved");
+
+        // Redelivered (a crash before the commit, or the same alert raised again): already
+        // firing and notified, so nothing new is sent.
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Fire, "5")], false).await;
+        assert_eq!((summary.notifications_sent, summary.alerts_firing), (0, 1));
+        assert_eq!(ended, [("commit", 1)]);
+
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Resolve, "32")], false).await;
+        assert_eq!(summary.notifications_sent, 1, "the resolved notification");
+        assert_eq!(summary.alerts_firing, 0);
+        assert_eq!(ended, [("commit", 0)], "committed once the clear was saved");
+
+        // A redelivered clear finds nothing firing.
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Resolve, "32")], false).await;
+        assert_eq!((summary.notifications_sent, summary.alerts_firing), (0, 0));
+        assert_eq!(ended, [("commit", 0)]);
+    }
+
+    /// A log that tests can read back.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_read_with_warnings_is_sent_and_logged_with_check_and_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut odd = message(Effect::Fire, "5");
+        odd.warnings = vec!["payload is not UTF-8 (invalid byte at offset 3); sent as hex".into()];
+        let (summary, ended) = run(dir.path(), vec![odd], false).await;
+        assert_eq!(summary.notifications_sent, 1, "still sent");
+        assert_eq!(ended, [("commit", 1)]);
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let line = logged
+            .lines()
+            .find(|l| l.contains("Queue message not read as it is"))
+            .unwrap_or_else(|| panic!("{logged}"));
+        assert!(line.contains("check=server_alerts"), "{line}");
+        assert!(
+            line.contains("message_id=enqueued 2026-11-23 08:14:05 #1"),
+            "{line}"
+        );
+        assert!(line.contains("invalid byte at offset 3"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_rolls_the_batch_back_and_saves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (summary, ended) = run(dir.path(), vec![message(Effect::Fire, "5")], true).await;
+        assert_eq!(summary.notifications_sent, 1);
+        assert_eq!(ended, [("rollback", 0)]);
     }
 }

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::check::Check;
 use crate::config::Config;
-use crate::source::SourceName;
+use crate::source::{QueueWait, SourceName};
 use crate::state::StateStore;
 
 /// What one source task hands back: the checks it ran (indexes into `config.checks`) and
@@ -82,7 +82,8 @@ pub async fn serve(
             busy.insert(name.clone());
             tokio::spawn(async move {
                 let refs: Vec<&Check> = owned.iter().collect();
-                let fetched = fetch_all(&refs, &one_source, &cursors).await;
+                // A long-running service may wait a little on an empty AQ queue (its `wait`).
+                let fetched = fetch_all(&refs, &one_source, &cursors, QueueWait::Bounded).await;
                 // The receiver is gone only when `serve` returned; nothing to hand back then.
                 let _ = done.send((name, indexes, fetched));
             });

@@ -11,6 +11,8 @@
 
 #[cfg(feature = "oracle")]
 mod oracle;
+#[cfg(feature = "oracle")]
+pub mod oracle_aq;
 pub mod oracle_trace;
 mod postgres;
 mod queue;
@@ -26,7 +28,10 @@ use crate::config::duration::Duration;
 #[cfg(feature = "oracle")]
 pub use oracle::{OracleSource, OracleSourceConfig};
 pub use postgres::{PostgresSource, PostgresSourceConfig};
-pub use queue::{QueueBatch, QueueConfig, QueueMessage, QueueTable};
+pub use queue::{
+    AqPayload, AqQueue, Effect, OracleName, Queue, QueueBatch, QueueConfig, QueueKeys,
+    QueueMessage, QueueTable, QueueWait,
+};
 pub use row::{MAX_TEXT_CHARS, Rows, Value, ValueKind};
 pub use sqlite::{SqliteSource, SqliteSourceConfig};
 
@@ -111,27 +116,68 @@ impl Source {
         }
     }
 
-    /// Takes up to `limit` messages off a queue, in order, inside a transaction that the
-    /// returned batch owns: [`QueueBatch::commit`] once every notification for them was
-    /// accepted, [`QueueBatch::rollback`] (or drop the batch) to leave them for the next run.
+    /// Takes up to `limit` messages off a PostgreSQL queue table, in order, inside a
+    /// transaction that the returned batch owns: [`QueueBatch::commit`] once every notification
+    /// for them was accepted, [`QueueBatch::rollback`] (or drop the batch) to leave them for the
+    /// next run.
     pub async fn dequeue(
         &self,
         queue: &QueueConfig,
         limit: usize,
     ) -> Result<QueueBatch, SourceError> {
         match self {
-            Self::Sqlite(source) => Err(SourceError::Unsupported {
-                name: source.name().clone(),
-                what: "a queue",
-                kind: "sqlite",
-            }),
             Self::Postgres(source) => source.dequeue(queue, limit).await,
-            #[cfg(feature = "oracle")]
-            Self::Oracle(source) => Err(SourceError::Unsupported {
-                name: source.name().clone(),
-                what: "queue checks yet (Oracle AQ is planned)",
-                kind: "oracle",
+            _ => Err(SourceError::Unsupported {
+                name: self.name().clone(),
+                what: "queue tables (a postgres source does)",
+                kind: self.kind(),
             }),
+        }
+    }
+
+    /// Takes up to `limit` messages off an Oracle AQ queue, like [`Source::dequeue`]. `wait`
+    /// says whether an empty queue is waited on (`dbalert run`) or not (`dbalert poll`).
+    pub async fn dequeue_aq(
+        &self,
+        queue: &AqQueue,
+        limit: usize,
+        wait: QueueWait,
+    ) -> Result<QueueBatch, SourceError> {
+        match self {
+            #[cfg(feature = "oracle")]
+            Self::Oracle(source) => source.dequeue(queue, limit, wait).await,
+            _ => {
+                let _ = (queue, limit, wait);
+                Err(SourceError::Unsupported {
+                    name: self.name().clone(),
+                    what: "AQ queues (an oracle source does)",
+                    kind: self.kind(),
+                })
+            }
+        }
+    }
+
+    /// Adds the `deadlock_*` columns of [`oracle_trace::Deadlock::labels`] to rows that name a
+    /// deadlock trace file (`trace_file`, and `adr_home` when the query has it). A trace that
+    /// cannot be read leaves its row as it is, with a warning; the check does not fail.
+    pub async fn add_deadlock_labels(&self, check: &str, rows: Rows) -> Rows {
+        match self {
+            #[cfg(feature = "oracle")]
+            Self::Oracle(source) => source.add_deadlock_labels(check, rows).await,
+            // The config loader allows `deadlock_trace` on Oracle sources only.
+            _ => {
+                let _ = check;
+                rows
+            }
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            #[cfg(feature = "oracle")]
+            Self::Oracle(_) => "oracle",
         }
     }
 }
@@ -167,7 +213,7 @@ pub enum SourceError {
         message: String,
     },
     /// The source kind cannot do what was asked.
-    #[error("source `{name}`: {kind} sources do not support {what}; use a postgres source")]
+    #[error("source `{name}`: {kind} sources do not support {what}")]
     Unsupported {
         name: SourceName,
         what: &'static str,

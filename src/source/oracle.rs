@@ -10,6 +10,14 @@
 //! a database. The crate's calls block, so they run on tokio's blocking pool, one connection
 //! per source kept between runs and reopened after an error.
 //!
+//! AQ queue checks dequeue here too (feature `aq_unstable` of the crate, pinned to 0.6.3, whose
+//! pitfalls are avoided by construction: `dequeue_many` only, since `dequeue` on an empty queue
+//! returns a dangling handle; never `message_id()`, which frees memory it does not own; the wait
+//! always set, since the default is forever; the `Queue`, which is not `Send`, built and dropped
+//! inside one blocking call). A batch is dequeued with visibility ON_COMMIT on a connection of
+//! its own, which the [`AqTransaction`] keeps until the poll engine commits or rolls it back.
+//! Decoding the payloads is pure and lives in `oracle_aq.rs`.
+//!
 //! Limits of what runs here: no Oracle server or client exists on the build machines, so the
 //! connection path is exercised only by the opt-in live tests (`DBALERT_TEST_ORACLE_DSN`).
 
@@ -17,15 +25,23 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use jiff::civil::{Date, DateTime};
-use oracle::sql_type::{OracleType, ToSql};
+use oracle::aq::{DeqMode, DeqNavigation, DeqOptions, Visibility};
+use oracle::sql_type::{Object, OracleType, ToSql};
 use serde::Deserialize;
+use tracing::warn;
 
+use super::oracle_aq::{self, Attribute, Envelope, Reason, ServerAlert};
+use super::oracle_trace::{self, TraceError};
+use super::{AqPayload, AqQueue, OracleName, QueueBatch, QueueMessage, QueueWait};
 use super::{Rows, SourceError, SourceName, Value};
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
 
 /// Rows fetched per round trip; alert queries return tens to thousands of rows.
 const FETCH_ARRAY_SIZE: u32 = 500;
+/// The most text read from one trace file. A longer trace is not parsed: the newest deadlock,
+/// the one the alert line points at, could lie beyond what was read.
+const MAX_TRACE_BYTES: usize = 8 * 1024 * 1024;
 /// What `DPI-1047` (no client library) is followed by in the error.
 const INSTANT_CLIENT_HINT: &str = "install Oracle Instant Client (Basic or Basic Light, 19 or later) and put its directory in LD_LIBRARY_PATH or set lib_dir on the source; on Debian and Ubuntu it also needs libaio1 (libaio1t64 on Ubuntu 24.04, with a libaio.so.1 symlink); see docs/oracle.md";
 
@@ -61,6 +77,7 @@ impl OracleSourceConfig {
             name,
             config: self.clone(),
             connection: Arc::new(Mutex::new(None)),
+            idle_queue_connection: Arc::new(Mutex::new(None)),
         })
     }
 }
@@ -72,6 +89,9 @@ pub struct OracleSource {
     config: OracleSourceConfig,
     /// Kept between runs of `dbalert run`; dropped after an error so the next run reconnects.
     connection: Arc<Mutex<Option<Connection>>>,
+    /// A connection for queue batches, back here once a batch's transaction ended, so that the
+    /// next batch does not log in again. A batch in flight holds its own.
+    idle_queue_connection: Arc<Mutex<Option<Connection>>>,
 }
 
 /// `oracle::Connection` without the `Debug` the crate does not give it.
@@ -99,6 +119,76 @@ impl OracleSource {
         self.blocking(|conn| conn.ping()).await
     }
 
+    /// Dequeues up to `limit` messages in a transaction the returned batch owns.
+    pub async fn dequeue(
+        &self,
+        queue: &AqQueue,
+        limit: usize,
+        wait: QueueWait,
+    ) -> Result<QueueBatch, SourceError> {
+        let config = self.config.clone();
+        let idle = self.idle_queue_connection.clone();
+        let queue = queue.clone();
+        let wait_seconds = queue.wait_seconds(wait, config.call_timeout.map(|t| t.get()));
+        let outcome = tokio::task::spawn_blocking(move || {
+            let reused = idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let connection = match reused {
+                Some(connection) => connection,
+                None => Connection(connect(&config)?),
+            };
+            // On an error the connection is dropped here, and closing it rolls back whatever
+            // this call dequeued.
+            let messages = dequeue_on(&connection.0, &queue, limit, wait_seconds)?;
+            Ok((connection, messages))
+        })
+        .await
+        .map_err(|err| self.worker_stopped(&err))?;
+        let (connection, messages) = outcome.map_err(|err| describe(&self.name, &err))?;
+        Ok(QueueBatch::oracle(
+            messages,
+            AqTransaction {
+                name: self.name.clone(),
+                connection,
+                idle: self.idle_queue_connection.clone(),
+            },
+        ))
+    }
+
+    /// Reads the deadlock trace each row names and adds its labels (see
+    /// [`oracle_trace::add_labels`]); on any problem the rows are kept as they are and the
+    /// check goes on, with a warning.
+    pub async fn add_deadlock_labels(&self, check: &str, rows: Rows) -> Rows {
+        let kept = rows.clone();
+        let outcome = self
+            .blocking(move |conn| {
+                let mut rows = rows;
+                let warnings = oracle_trace::add_labels(&mut rows, |adr_home, name| {
+                    read_trace(conn, adr_home, name)
+                });
+                Ok((rows, warnings))
+            })
+            .await;
+        match outcome {
+            Ok((rows, warnings)) => {
+                for warning in warnings {
+                    warn!(check, source = %self.name, %warning, "Deadlock trace not read; the alert goes without its deadlock labels.");
+                }
+                rows
+            }
+            Err(error) => {
+                warn!(check, source = %self.name, %error, "Deadlock traces not read; the alerts go without their deadlock labels.");
+                kept
+            }
+        }
+    }
+
+    fn worker_stopped(&self, err: &tokio::task::JoinError) -> SourceError {
+        SourceError::Query {
+            name: self.name.clone(),
+            message: format!("the Oracle worker stopped: {err}"),
+        }
+    }
+
     /// Runs `work` on a connection, on the blocking pool; errors name this source.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -120,12 +210,249 @@ impl OracleSource {
             result
         })
         .await
-        .map_err(|err| SourceError::Query {
-            name: self.name.clone(),
-            message: format!("the Oracle worker stopped: {err}"),
-        })?;
+        .map_err(|err| self.worker_stopped(&err))?;
         outcome.map_err(|err| describe(&self.name, &err))
     }
+}
+
+/// The open transaction of a dequeued AQ batch: the connection it was dequeued on.
+pub struct AqTransaction {
+    name: SourceName,
+    connection: Connection,
+    /// Where the connection goes once the transaction ended.
+    idle: Arc<Mutex<Option<Connection>>>,
+}
+
+impl std::fmt::Debug for AqTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oracle")
+            .field("source", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AqTransaction {
+    /// Commits (the messages are gone) or rolls back (AQ counts an attempt and, after the
+    /// queue's `max_retries`, moves the message to the exception queue). Dropped without this,
+    /// the connection closes, which rolls back too.
+    pub async fn end(self, commit: bool) -> Result<(), SourceError> {
+        let Self {
+            name,
+            connection,
+            idle,
+        } = self;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let result = if commit {
+                connection.0.commit()
+            } else {
+                connection.0.rollback()
+            };
+            if result.is_ok() {
+                let mut slot = idle.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.is_none() {
+                    *slot = Some(connection);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|err| SourceError::Query {
+            name: name.clone(),
+            message: format!("the Oracle worker stopped: {err}"),
+        })?;
+        outcome.map_err(|err| describe(&name, &err))
+    }
+}
+
+/// One dequeue of up to `limit` messages, in the connection's transaction.
+fn dequeue_on(
+    conn: &oracle::Connection,
+    queue: &AqQueue,
+    limit: usize,
+    wait_seconds: u32,
+) -> oracle::Result<Vec<QueueMessage>> {
+    let max = u32::try_from(limit).unwrap_or(u32::MAX);
+    match &queue.payload {
+        AqPayload::Raw => {
+            let mut aq = oracle::aq::Queue::<[u8]>::new(conn, &queue.name, &())?;
+            set_dequeue_options(aq.deq_options()?, queue, wait_seconds)?;
+            let batch = aq.dequeue_many(max)?;
+            let mut messages = Vec::with_capacity(batch.len());
+            for (i, props) in batch.iter().enumerate() {
+                let envelope = envelope(i, props.enq_time()?, props.num_attempts()?);
+                messages.push(oracle_aq::raw_message(&envelope, &props.payload()?));
+            }
+            Ok(messages)
+        }
+        AqPayload::Object(OracleName(type_name)) => {
+            let object_type = conn.object_type(type_name)?;
+            let mut aq = oracle::aq::Queue::<Object>::new(conn, &queue.name, &object_type)?;
+            set_dequeue_options(aq.deq_options()?, queue, wait_seconds)?;
+            let batch = aq.dequeue_many(max)?;
+            let mut messages = Vec::with_capacity(batch.len());
+            for (i, props) in batch.iter().enumerate() {
+                let envelope = envelope(i, props.enq_time()?, props.num_attempts()?);
+                let attributes = attributes(&props.payload()?);
+                messages.push(oracle_aq::object_message(&envelope, &attributes));
+            }
+            Ok(messages)
+        }
+        AqPayload::ServerAlert => {
+            let object_type = conn.object_type("SYS.ALERT_TYPE")?;
+            let mut aq = oracle::aq::Queue::<Object>::new(conn, &queue.name, &object_type)?;
+            set_dequeue_options(aq.deq_options()?, queue, wait_seconds)?;
+            let batch = aq.dequeue_many(max)?;
+            let mut messages = Vec::with_capacity(batch.len());
+            for (i, props) in batch.iter().enumerate() {
+                let envelope = envelope(i, props.enq_time()?, props.num_attempts()?);
+                let mut alert = oracle_aq::server_alert(&attributes(&props.payload()?));
+                // A clear resolves an alert that already has its text.
+                let reason = if alert.is_clear() {
+                    None
+                } else {
+                    match reason(conn, &alert) {
+                        Ok(reason) => reason,
+                        Err(error) => {
+                            alert.warnings.push(format!(
+                                "its reason text could not be read from DBA_OUTSTANDING_ALERTS/DBA_ALERT_HISTORY ({error}); see sql/oracle/03_alert_que.sql"
+                            ));
+                            None
+                        }
+                    }
+                };
+                messages.push(alert.into_message(&envelope, reason.as_ref()));
+            }
+            Ok(messages)
+        }
+    }
+}
+
+/// Dequeue options, all set: the crate's default wait is forever, and the commit-after-delivery
+/// rule needs REMOVE with ON_COMMIT visibility. FIRST_MESSAGE takes a fresh look at the queue
+/// (messages enqueued since, in priority order).
+fn set_dequeue_options(
+    options: &mut DeqOptions,
+    queue: &AqQueue,
+    wait_seconds: u32,
+) -> oracle::Result<()> {
+    options.set_wait(&std::time::Duration::from_secs(wait_seconds.into()))?;
+    options.set_visibility(&Visibility::OnCommit)?;
+    options.set_mode(&DeqMode::Remove)?;
+    options.set_navigation(&DeqNavigation::FirstMessage)?;
+    if let Some(consumer) = &queue.consumer {
+        options.set_consumer_name(consumer)?;
+    }
+    Ok(())
+}
+
+fn envelope(index: usize, enq_time: oracle::sql_type::Timestamp, attempts: i32) -> Envelope {
+    Envelope {
+        position: index + 1,
+        enq_time: enq_time.to_string(),
+        attempts,
+    }
+}
+
+/// Every attribute of an object payload, read as text with its type; attributes that make no
+/// label are not read at all.
+fn attributes(object: &Object) -> Vec<Attribute> {
+    object
+        .object_type()
+        .attributes()
+        .iter()
+        .map(|attribute| {
+            let oracle_type = attribute.oracle_type().clone();
+            let text = if oracle_aq::makes_a_label(&oracle_type) {
+                object
+                    .get::<Option<String>>(attribute.name())
+                    .map_err(|err| err.to_string())
+            } else {
+                Ok(None)
+            };
+            Attribute {
+                name: attribute.name().to_owned(),
+                oracle_type,
+                text,
+            }
+        })
+        .collect()
+}
+
+/// The reason text of a server alert ([`oracle_aq::REASON_SQL`]).
+fn reason(conn: &oracle::Connection, alert: &ServerAlert) -> oracle::Result<Option<Reason>> {
+    let identity = |key: &str| {
+        alert
+            .identity
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let binds: [(&str, Option<String>); 6] = [
+        ("sequence_id", alert.sequence_id.clone()),
+        ("reason_id", identity("reason_id")),
+        ("owner", identity("owner")),
+        ("object_type", identity("object_type")),
+        ("object_name", identity("object_name")),
+        ("subobject_name", identity("subobject_name")),
+    ];
+    let named: Vec<(&str, &dyn ToSql)> = binds
+        .iter()
+        .map(|(name, value)| (*name, value as &dyn ToSql))
+        .collect();
+    let mut rows = conn.query_named(oracle_aq::REASON_SQL, &named)?;
+    match rows.next() {
+        None => Ok(None),
+        Some(row) => {
+            let row = row?;
+            Ok(Some(Reason {
+                reason: row.get(0)?,
+                suggested_action: row.get(1)?,
+                resolution: row.get(2)?,
+            }))
+        }
+    }
+}
+
+/// The text of trace file `name` ([`oracle_trace::TRACE_SQL`]).
+fn read_trace(
+    conn: &oracle::Connection,
+    adr_home: Option<&str>,
+    name: &str,
+) -> Result<String, TraceError> {
+    let classify = |err: oracle::Error| match err.oci_code() {
+        // Table or view does not exist (before 12.2, or not granted), invalid identifier
+        // (an older layout), insufficient privileges.
+        Some(942 | 904 | 1031) => TraceError::Unavailable(format!(
+            "V$DIAG_TRACE_FILE_CONTENTS cannot be read ({err}); it needs Oracle 12.2 or later and GRANT SELECT ON SYS.V_$DIAG_TRACE_FILE_CONTENTS (sql/oracle/01_user.sql)"
+        )),
+        _ => TraceError::Failed(err.to_string()),
+    };
+    let mut statement = conn
+        .statement(oracle_trace::TRACE_SQL)
+        .fetch_array_size(FETCH_ARRAY_SIZE)
+        .prefetch_rows(FETCH_ARRAY_SIZE)
+        .build()
+        .map_err(classify)?;
+    let lines = statement
+        .query_named(&[("trace_filename", &name), ("adr_home", &adr_home)])
+        .map_err(classify)?;
+    let mut text = String::new();
+    let mut count = 0;
+    for line in lines {
+        let line: Option<String> = line.map_err(classify)?.get(0).map_err(classify)?;
+        text.push_str(line.as_deref().unwrap_or_default());
+        text.push('\n');
+        count += 1;
+        if text.len() > MAX_TRACE_BYTES || count >= oracle_trace::MAX_TRACE_LINES {
+            return Err(TraceError::Failed(format!(
+                "it is longer than {} MiB or {} lines, so its newest deadlock may not be in what was read",
+                MAX_TRACE_BYTES / (1024 * 1024),
+                oracle_trace::MAX_TRACE_LINES
+            )));
+        }
+    }
+    Ok(text)
 }
 
 fn connect(config: &OracleSourceConfig) -> oracle::Result<oracle::Connection> {
@@ -307,6 +634,12 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
 fn describe(name: &SourceName, err: &oracle::Error) -> SourceError {
     let name = name.clone();
     let message = err.to_string();
+    if let Some(hint) = err.oci_code().and_then(oracle_aq::hint) {
+        return SourceError::Config {
+            name,
+            message: format!("{message}; {hint}"),
+        };
+    }
     match (err.dpi_code(), err.oci_code()) {
         (Some(1047), _) => SourceError::Connect {
             name,

@@ -2,9 +2,11 @@
 //! deadlock graph in it into the sessions, schema users, programs, SQL and objects involved, so
 //! that a deadlock alert can carry routing labels (`deadlock_users=TEST,ORDERS`, ...).
 //!
-//! This module is pure text processing: it does not talk to Oracle. The Oracle source reads the
-//! trace text (through `V$DIAG_TRACE_FILE_CONTENTS` on 12.2 and later, where the runtime user may
-//! read it) and hands it to [`parse_deadlock`].
+//! This module is pure text processing: it does not talk to Oracle. A check opts in with
+//! `deadlock_trace: true`; after its query, the Oracle source reads the trace text of each row
+//! ([`TRACE_SQL`], on `V$DIAG_TRACE_FILE_CONTENTS`, 12.2 and later, granted by
+//! `sql/oracle/01_user.sql`) and [`add_labels`] parses it with [`parse_deadlock`] and adds the
+//! labels as columns of the row.
 //!
 //! # Formats handled
 //!
@@ -41,10 +43,120 @@
 //! last `DEADLOCK DETECTED` section is parsed, since the alert line points at the newest one.
 //! Malformed or unrelated text gives `None`; nothing here panics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Rows, Value};
 
 /// Longest value, in characters, of a label made by [`Deadlock::labels`].
 pub const MAX_LABEL_CHARS: usize = 300;
+
+/// The text of one trace file, line by line, as `V$DIAG_TRACE_FILE_CONTENTS` (12.2+) shows it:
+/// `:trace_filename` is the file's name without its directory; `:adr_home`, when the check's
+/// query returns one, picks the ADR home (NULL: any). Lines come in file order: the view reads
+/// the file and the query sorts nothing ([unverified] on a real database; the live suite
+/// checks the labels it yields). Capped at [`MAX_TRACE_LINES`], since a process's trace grows
+/// over its life; a trace that reaches the cap is not parsed.
+pub const TRACE_SQL: &str = "\
+select payload
+  from v$diag_trace_file_contents
+ where trace_filename = :trace_filename
+   and (:adr_home is null or adr_home = :adr_home)
+ fetch first 200000 rows only";
+
+/// The row limit of [`TRACE_SQL`].
+pub const MAX_TRACE_LINES: usize = 200_000;
+
+/// The most trace files read for one run of a check; the rest are sent without their labels.
+pub const MAX_TRACES_PER_RUN: usize = 20;
+
+/// Why a trace could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceError {
+    /// The view cannot be read at all (before 12.2, or not granted): no trace will be.
+    Unavailable(String),
+    /// This one trace could not be read.
+    Failed(String),
+}
+
+/// Adds the [`Deadlock::labels`] of each row's trace as columns (`deadlock_users`, …), for a
+/// check with `deadlock_trace: true`. A row names its trace in `trace_file` (a path, a bare
+/// name, or the whole ORA-00060 message) and may give `adr_home`; `read(adr_home, name)`
+/// returns the trace's text. Nothing here fails the check: a row whose trace cannot be read,
+/// or holds no deadlock, keeps its other labels, and each problem is returned as a warning.
+/// Columns the query already returns are left as they are.
+pub fn add_labels(
+    rows: &mut Rows,
+    mut read: impl FnMut(Option<&str>, &str) -> Result<String, TraceError>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(file_column) = rows.column("trace_file") else {
+        warnings.push(
+            "deadlock_trace is set but the query returns no `trace_file` column (the trace path of the ORA-00060 line)".to_owned(),
+        );
+        return warnings;
+    };
+    let home_column = rows.column("adr_home");
+    let mut per_row: Vec<BTreeMap<String, String>> = Vec::with_capacity(rows.rows.len());
+    let mut read_count = 0;
+    let mut unavailable = false;
+    for row in &rows.rows {
+        let mut labels = BTreeMap::new();
+        let named = match &row[file_column] {
+            Value::Text(text) => Some(trace_file(text).unwrap_or(text).trim()),
+            _ => None,
+        };
+        let name = named
+            .and_then(|path| path.rsplit(['/', '\\']).next())
+            .filter(|name| !name.is_empty());
+        if let (Some(name), false) = (name, unavailable) {
+            if read_count == MAX_TRACES_PER_RUN {
+                warnings.push(format!(
+                    "more than {MAX_TRACES_PER_RUN} deadlock traces in one run; {name} and later ones are not read"
+                ));
+                unavailable = true;
+            } else {
+                read_count += 1;
+                let home = home_column.and_then(|i| match &row[i] {
+                    Value::Text(home) => Some(home.as_str()),
+                    _ => None,
+                });
+                match read(home, name) {
+                    Ok(text) if text.trim().is_empty() => warnings.push(format!(
+                        "trace file {name} is not in V$DIAG_TRACE_FILE_CONTENTS (purged, or written by another RAC instance)"
+                    )),
+                    Ok(text) => match parse_deadlock(&text) {
+                        Some(deadlock) => labels = deadlock.labels(),
+                        None => warnings.push(format!("trace file {name} holds no deadlock graph")),
+                    },
+                    Err(TraceError::Failed(error)) => {
+                        warnings.push(format!("trace file {name} cannot be read: {error}"));
+                    }
+                    Err(TraceError::Unavailable(error)) => {
+                        warnings.push(error);
+                        unavailable = true;
+                    }
+                }
+            }
+        }
+        per_row.push(labels);
+    }
+    let new_columns: Vec<String> = per_row
+        .iter()
+        .flat_map(|labels| labels.keys())
+        .filter(|name| rows.column(name).is_none())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for (row, mut labels) in rows.rows.iter_mut().zip(per_row) {
+        row.extend(new_columns.iter().map(|name| match labels.remove(name) {
+            Some(value) => Value::text(value),
+            None => Value::Null,
+        }));
+    }
+    rows.columns.extend(new_columns);
+    warnings
+}
 
 /// The trace file named by an ORA-00060 (or RAC "Global Enqueue Services Deadlock detected")
 /// alert-log message, e.g. `/opt/oracle/diag/rdbms/orclcdb/ORCLCDB/trace/ORCLCDB_ora_4562.trc`.
@@ -1014,5 +1126,161 @@ mod tests {
         assert_eq!(deadlock.resources.len(), 2);
         assert_eq!(deadlock.sessions[0].user.as_deref(), Some("TEST"));
         assert_eq!(deadlock.sessions[1].user, None);
+    }
+
+    /// Rows as the `oracle_deadlock` check of examples/oracle/alerts.yaml returns them.
+    fn deadlock_rows(trace_files: &[Value]) -> Rows {
+        let mut rows = Rows::new(["record_id", "adr_home", "trace_file", "pdb"]);
+        for (i, file) in trace_files.iter().enumerate() {
+            rows.rows.push(vec![
+                Value::Int(i as i64 + 1),
+                Value::text("diag/rdbms/orclcdb/ORCLCDB"),
+                file.clone(),
+                Value::text("APP1"),
+            ]);
+        }
+        rows
+    }
+
+    #[test]
+    fn add_labels_puts_the_trace_labels_on_their_row() {
+        let mut rows = deadlock_rows(&[
+            Value::text("/opt/oracle/diag/rdbms/orclcdb/ORCLCDB/trace/ORCLCDB_ora_4562.trc"),
+            Value::Null,
+            Value::text(
+                "ORA-00060: Deadlock detected. More info in file /u01/diag/trace/ORCLCDB_ora_99.trc.",
+            ),
+        ]);
+        let mut asked = Vec::new();
+        let warnings = add_labels(&mut rows, |home, name| {
+            asked.push((home.map(str::to_owned), name.to_owned()));
+            Ok(match name {
+                "ORCLCDB_ora_4562.trc" => TRACE_19C_TWO_USERS.to_owned(),
+                _ => TRACE_19C.to_owned(),
+            })
+        });
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            asked,
+            [
+                (
+                    Some("diag/rdbms/orclcdb/ORCLCDB".into()),
+                    "ORCLCDB_ora_4562.trc".into()
+                ),
+                (
+                    Some("diag/rdbms/orclcdb/ORCLCDB".into()),
+                    "ORCLCDB_ora_99.trc".into()
+                ),
+            ],
+            "one read per named trace, by file name"
+        );
+        let users = rows.column("deadlock_users").unwrap();
+        assert_eq!(rows.rows[0][users], Value::text("TEST,ORDERS"));
+        assert_eq!(
+            rows.rows[1][users],
+            Value::Null,
+            "no trace named: no labels"
+        );
+        assert_eq!(
+            rows.rows[2][users],
+            Value::text(parse(TRACE_19C).labels()["deadlock_users"].clone())
+        );
+        assert_eq!(
+            rows.columns[..4],
+            ["record_id", "adr_home", "trace_file", "pdb"]
+        );
+        assert!(rows.rows.iter().all(|row| row.len() == rows.columns.len()));
+        assert!(rows.column("deadlock_sql").is_some());
+    }
+
+    #[test]
+    fn add_labels_never_fails_the_rows() {
+        let files = [
+            Value::text("a.trc"),
+            Value::text("b.trc"),
+            Value::text("c.trc"),
+            Value::text("d.trc"),
+        ];
+        // A trace that fails, one that is gone, one without a deadlock, then the view is gone.
+        let mut rows = deadlock_rows(&files);
+        let before = rows.clone();
+        let warnings = add_labels(&mut rows, |_, name| match name {
+            "a.trc" => Err(TraceError::Failed(
+                "ORA-03113: end-of-file on communication channel".into(),
+            )),
+            "b.trc" => Ok(String::new()),
+            "c.trc" => Ok("*** 2026-11-23 08:14:02\nnothing to see\n".into()),
+            _ => Err(TraceError::Unavailable(
+                "V$DIAG_TRACE_FILE_CONTENTS cannot be read".into(),
+            )),
+        });
+        assert_eq!(rows, before, "rows are kept as they were");
+        assert_eq!(
+            warnings,
+            [
+                "trace file a.trc cannot be read: ORA-03113: end-of-file on communication channel",
+                "trace file b.trc is not in V$DIAG_TRACE_FILE_CONTENTS (purged, or written by another RAC instance)",
+                "trace file c.trc holds no deadlock graph",
+                "V$DIAG_TRACE_FILE_CONTENTS cannot be read",
+            ]
+        );
+
+        // Once the view is unavailable, no later row asks again.
+        let mut rows = deadlock_rows(&files);
+        let mut reads = 0;
+        let warnings = add_labels(&mut rows, |_, _| {
+            reads += 1;
+            Err(TraceError::Unavailable("not granted".into()))
+        });
+        assert_eq!((reads, warnings.len()), (1, 1));
+
+        let mut no_column = Rows::new(["record_id"]);
+        no_column.rows.push(vec![Value::Int(1)]);
+        let warnings = add_labels(&mut no_column, |_, _| unreachable!());
+        assert!(
+            warnings[0].contains("no `trace_file` column"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn the_trace_query_limit_is_max_trace_lines() {
+        assert!(TRACE_SQL.ends_with(&format!("fetch first {MAX_TRACE_LINES} rows only")));
+    }
+
+    #[test]
+    fn add_labels_reads_a_bounded_number_of_traces_and_keeps_query_columns() {
+        let files: Vec<Value> = (0..MAX_TRACES_PER_RUN + 5)
+            .map(|i| Value::text(format!("t{i}.trc")))
+            .collect();
+        let mut rows = deadlock_rows(&files);
+        rows.columns.push("deadlock_users".into());
+        for row in &mut rows.rows {
+            row.push(Value::text("FROM_QUERY"));
+        }
+        let mut reads = 0;
+        let warnings = add_labels(&mut rows, |_, _| {
+            reads += 1;
+            Ok(TRACE_19C_TWO_USERS.to_owned())
+        });
+        assert_eq!(reads, MAX_TRACES_PER_RUN);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("t20.trc and later ones are not read"),
+            "{warnings:?}"
+        );
+        let users = rows.column("deadlock_users").unwrap();
+        assert!(
+            rows.rows
+                .iter()
+                .all(|row| row[users] == Value::text("FROM_QUERY"))
+        );
+        assert_eq!(
+            rows.columns
+                .iter()
+                .filter(|c| *c == "deadlock_users")
+                .count(),
+            1
+        );
     }
 }
