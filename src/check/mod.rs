@@ -149,11 +149,11 @@ pub enum RowError {
 }
 
 /// The sources checks may name: every name under `sources:` (broken ones included, which
-/// have their own problem), and those whose kind can hold a queue table. The kind of each
-/// (for what `queue:` and `deadlock_trace` may say) is read from the config itself.
+/// have their own problem), and the kind of each that could be read (for what `queue:` and
+/// `deadlock_trace` may say).
 pub(crate) struct Sources {
     pub names: BTreeSet<String>,
-    pub with_queues: BTreeSet<String>,
+    pub kinds: BTreeMap<String, &'static str>,
 }
 
 /// Reads `checks:`, one check at a time.
@@ -263,9 +263,8 @@ fn resolve_one(
             cursor: events.cursor.to_lowercase(),
             start: events.start,
         },
-        (None, Some(queue)) if sources.names.contains(&raw.source) => {
-            let kind = source_kind(reader, sources, &raw.source);
-            match queue.resolve(&raw.source, &kind) {
+        (None, Some(queue)) if sources.kinds.contains_key(&raw.source) => {
+            match queue.resolve(&raw.source, sources.kinds[&raw.source]) {
                 Ok(queue) => CheckKind::Queue(queue),
                 Err(problems) => {
                     for (key, message) in problems {
@@ -280,7 +279,7 @@ fn resolve_one(
                 }
             }
         }
-        // The unknown source is reported above.
+        // An unknown or broken source is reported on its own.
         (None, Some(_)) => CheckKind::State,
         (Some(_), Some(_)) => {
             problem(
@@ -312,8 +311,10 @@ fn resolve_one(
         }
     };
     if raw.deadlock_trace {
-        if sources.names.contains(&raw.source)
-            && source_kind(reader, sources, &raw.source) != "oracle"
+        if sources
+            .kinds
+            .get(&raw.source)
+            .is_some_and(|kind| *kind != "oracle")
         {
             problem(
                 reader,
@@ -380,17 +381,6 @@ fn resolve_one(
 
 /// The kind of source `name` as the config writes it (`postgres`, `oracle`, `sqlite`: the one
 /// key under `sources.<name>`), so that it is known even when the kind is not built in.
-fn source_kind(reader: &Reader, sources: &Sources, name: &str) -> String {
-    if sources.with_queues.contains(name) {
-        return "postgres".to_owned();
-    }
-    let keys = reader.keys(&Path::root().key("sources").key(name));
-    match keys.as_slice() {
-        [kind] => kind.clone(),
-        _ => String::new(),
-    }
-}
-
 impl Check {
     /// An event check's first run binds NULL as the cursor (no value, and no type, is known
     /// yet); a query that compares with it without handling NULL returns nothing, on every run,

@@ -243,10 +243,9 @@ pub fn parse_with(
             .keys(&Path::root().key("sources"))
             .into_iter()
             .collect(),
-        with_queues: sources
+        kinds: sources
             .iter()
-            .filter(|(_, s)| matches!(s, SourceConfig::Postgres(_)))
-            .map(|(name, _)| name.0.clone())
+            .map(|(name, source)| (name.0.clone(), source.kind()))
             .collect(),
     };
     let mut warnings = Vec::new();

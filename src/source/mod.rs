@@ -61,6 +61,16 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
+    /// The kind's name as written in the config: `sqlite`, `postgres` or `oracle`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            #[cfg(feature = "oracle")]
+            Self::Oracle(_) => "oracle",
+        }
+    }
+
     /// Checks the config and prepares the source; nothing connects until the first query.
     pub fn build(&self, name: SourceName) -> Result<Source, SourceError> {
         Ok(match self {
