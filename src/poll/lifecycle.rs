@@ -13,7 +13,7 @@ use jiff::Timestamp;
 
 use crate::alert::Labels;
 use crate::check::{Alert, Check, Fingerprint};
-use crate::state::AlertRecord;
+use crate::state::{AlertRecord, StoredLabels};
 
 /// The `alertname` of the alert dbalert raises for a check that fails.
 pub const CHECK_FAILED: &str = "dbalert_check_failed";
@@ -25,15 +25,17 @@ pub type Records = BTreeMap<String, AlertRecord>;
 /// state (nothing new) costs no writes.
 pub type Changed = BTreeSet<String>;
 
-/// Applies a successful run of state check `check` that returned `current`.
+/// Applies a successful run of state check `check` that returned `current`. Each alert is
+/// dropped as soon as it is applied, so the alerts of a large result are never all held at
+/// once beside the records.
 pub fn apply_run(
     records: &mut Records,
     check: &str,
-    current: Vec<Alert>,
+    current: impl IntoIterator<Item = Alert>,
     now: Timestamp,
     changed: &mut Changed,
 ) {
-    let mut seen = HashSet::with_capacity(current.len());
+    let mut seen = HashSet::new();
     for alert in current {
         seen.insert(alert.fingerprint.0);
         fire(records, alert, now, changed);
@@ -51,8 +53,8 @@ pub fn apply_run(
 
 fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
     let key = alert.fingerprint.to_string();
-    let labels = alert.labels;
-    let annotations: Labels = alert.annotations.into_iter().collect();
+    let labels = StoredLabels::new(&alert.labels);
+    let annotations = StoredLabels::new(&alert.annotations);
     match records.get_mut(&key) {
         Some(record) if record.resolved_at.is_none() => {
             if record.labels != labels || record.annotations != annotations {
@@ -90,12 +92,18 @@ pub fn retire_unknown(
     changed: &mut Changed,
 ) {
     for record in records.values_mut() {
-        let check = if record.check == CHECK_FAILED {
-            record.labels.get("check").map_or("", String::as_str)
+        if record.resolved_at.is_some() {
+            continue;
+        }
+        let known = if record.check == CHECK_FAILED {
+            let labels = record.labels.parse();
+            labels
+                .get("check")
+                .is_some_and(|check| configured.contains(check.as_str()))
         } else {
-            record.check.as_str()
+            configured.contains(record.check.as_str())
         };
-        if record.resolved_at.is_none() && !configured.contains(check) {
+        if !known {
             record.resolved_at = Some(now);
             changed.insert(record.fingerprint.clone());
         }
@@ -178,7 +186,7 @@ mod tests {
             .map(|r| {
                 let minute = |t: Timestamp| (t.as_second() - 1_800_000_000) / 60;
                 (
-                    r.labels["k"].clone(),
+                    r.labels.parse()["k"].clone(),
                     minute(r.starts_at),
                     r.resolved_at.map(minute),
                 )
@@ -314,9 +322,9 @@ mod tests {
         );
         assert_eq!(records.len(), 1);
         let record = records.values().next().unwrap();
-        assert_eq!(record.labels["alertname"], CHECK_FAILED);
-        assert_eq!(record.labels["check"], "deadlocks");
-        assert_eq!(record.annotations["description"], "still refused");
+        assert_eq!(record.labels.parse()["alertname"], CHECK_FAILED);
+        assert_eq!(record.labels.parse()["check"], "deadlocks");
+        assert_eq!(record.annotations.parse()["description"], "still refused");
         assert_eq!(record.starts_at, at(0));
         clear_failure(&mut records, &check, at(2), &mut Changed::new());
         assert_eq!(records.values().next().unwrap().resolved_at, Some(at(2)));

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::check::{Alert, Check, CheckKind, Fingerprint, NoRows, Start};
+use crate::check::{Alert, Alerts, Check, CheckKind, Fingerprint, NoRows, Start};
 use crate::config::{Config, ReceiverName};
 use crate::render::notification;
 use crate::sink::{BuildError, SendError, Sink};
@@ -96,7 +96,9 @@ pub enum PollError {
 }
 
 /// A fetched check, its rows made into alerts.
-enum Outcome {
+enum Outcome<'a> {
+    /// A state check's alerts, made as they are applied.
+    State(Alerts<'a>),
     Rows(Rows, Vec<Alert>),
     Queue(QueueBatch),
 }
@@ -193,16 +195,16 @@ async fn process(
         let outcome = outcome.and_then(|fetched| match fetched {
             Fetched::Queue(batch) => Ok(Outcome::Queue(batch)),
             Fetched::Rows(rows) => {
-                let alerts = check
-                    .alerts(&rows, &config.templates)
-                    .map_err(|e| e.to_string())?;
                 debug!(check = %check.name, rows = rows.rows.len(), "Check ran.");
-                // A state check needs only its alerts: free the rows before more copies are made.
-                let rows = match check.kind {
-                    CheckKind::State => Rows::default(),
-                    _ => rows,
-                };
-                Ok(Outcome::Rows(rows, alerts))
+                match check.kind {
+                    CheckKind::State => check
+                        .into_alerts(rows, &config.templates)
+                        .map(Outcome::State),
+                    _ => check
+                        .alerts(&rows, &config.templates)
+                        .map(|alerts| Outcome::Rows(rows, alerts)),
+                }
+                .map_err(|e| e.to_string())
             }
         });
         summary.checks.push(CheckOutcome {
@@ -223,10 +225,10 @@ async fn process(
         summary.checks_ok += 1;
         lifecycle::clear_failure(&mut records, check, now, &mut changed);
         match (&check.kind, fetched) {
-            (CheckKind::State, Outcome::Rows(_, mut alerts)) => {
-                if alerts.is_empty() && check.no_rows == NoRows::Alert {
-                    alerts.push(no_rows_alert(check));
-                }
+            (CheckKind::State, Outcome::State(alerts)) => {
+                let no_rows = (alerts.len() == 0 && check.no_rows == NoRows::Alert)
+                    .then(|| no_rows_alert(check));
+                let alerts = alerts.chain(no_rows);
                 lifecycle::apply_run(&mut records, &check.name, alerts, now, &mut changed);
             }
             (CheckKind::Events { cursor, start }, Outcome::Rows(rows, alerts)) => {

@@ -15,7 +15,7 @@
 //!
 //! What to change (fire, repeat, resolve) is decided elsewhere; this module only keeps it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -184,8 +184,8 @@ pub struct AlertRecord {
     pub fingerprint: String,
     /// The check that raised it.
     pub check: String,
-    pub labels: Labels,
-    pub annotations: Labels,
+    pub labels: StoredLabels,
+    pub annotations: StoredLabels,
     /// When it first fired.
     pub starts_at: Timestamp,
     /// The last run that fired it or changed its labels or annotations (a run that returns it
@@ -195,6 +195,37 @@ pub struct AlertRecord {
     pub last_notified_at: Option<Timestamp>,
     /// When a successful run first no longer returned it.
     pub resolved_at: Option<Timestamp>,
+}
+
+/// Labels (or annotations) as the state file keeps them: the JSON text of the map.
+///
+/// A poll holds every alert the store remembers; as text, one alert takes one allocation
+/// instead of a map node and two strings per label, and an alert that a run returns unchanged
+/// is recognised by comparing text, without parsing what was stored. The text is always a JSON
+/// object of strings: it is made from a map, or checked when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLabels(String);
+
+impl StoredLabels {
+    /// The map as text. Maps are ordered and serialized one way, so equal maps give equal text.
+    pub fn new(map: &Labels) -> Self {
+        Self(serde_json::to_string(map).expect("a map of strings always serializes"))
+    }
+
+    /// The map back.
+    pub fn parse(&self) -> Labels {
+        serde_json::from_str(&self.0).expect("stored labels are checked when read")
+    }
+
+    /// Checks text read from the state file.
+    fn checked(text: String) -> Result<Self, String> {
+        // Borrowing the strings checks the common case without allocating each one; text
+        // with escapes cannot be borrowed and is checked by parsing it.
+        if serde_json::from_str::<BTreeMap<&str, &str>>(&text).is_err() {
+            from_json::<Labels>(&text)?;
+        }
+        Ok(Self(text))
+    }
 }
 
 /// What was last notified to one receiver for one group (Alertmanager's nflog entry): the
@@ -396,8 +427,8 @@ impl StateStore {
                     .execute(params![
                         alert.fingerprint,
                         alert.check,
-                        json_map(&alert.labels),
-                        json_map(&alert.annotations),
+                        alert.labels.0,
+                        alert.annotations.0,
                         alert.starts_at.to_string(),
                         alert.last_seen_at.to_string(),
                         alert.last_notified_at.map(|t| t.to_string()),
@@ -573,8 +604,8 @@ impl StateStore {
                 let record = (|| {
                     Ok(AlertRecord {
                         check: row.get(1).map_err(|e| e.to_string())?,
-                        labels: from_json(&labels)?,
-                        annotations: from_json(&annotations)?,
+                        labels: StoredLabels::checked(labels)?,
+                        annotations: StoredLabels::checked(annotations)?,
                         starts_at: parse_time(&starts_at)?,
                         last_seen_at: parse_time(&last_seen_at)?,
                         last_notified_at: last_notified_at
@@ -639,10 +670,6 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
             }),
         _ => Ok(()),
     }
-}
-
-fn json_map(map: &Labels) -> String {
-    serde_json::to_string(map).expect("a map of strings always serializes")
 }
 
 fn json_list(set: &BTreeSet<String>) -> String {

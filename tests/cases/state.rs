@@ -6,11 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dbalert::alert::Labels;
 use dbalert::config::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
     AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION, StateError,
-    StateLock, StateStore,
+    StateLock, StateStore, StoredLabels,
 };
 use jiff::Timestamp;
 
@@ -22,16 +23,14 @@ fn alert(fingerprint: &str, check: &str) -> AlertRecord {
     AlertRecord {
         fingerprint: fingerprint.to_owned(),
         check: check.to_owned(),
-        labels: [
+        labels: StoredLabels::new(&Labels::from([
             ("alertname".to_owned(), check.to_owned()),
             ("owner".to_owned(), "ORDERS \"quoted\" é".to_owned()),
-        ]
-        .into(),
-        annotations: [(
+        ])),
+        annotations: StoredLabels::new(&Labels::from([(
             "summary".to_owned(),
             "Tablespace USERS is 97% full".to_owned(),
-        )]
-        .into(),
+        )])),
         starts_at: time("2024-06-01T10:00:00.123456789Z"),
         last_seen_at: time("2024-06-01T10:05:00Z"),
         last_notified_at: Some(time("2024-06-01T10:00:01Z")),
