@@ -18,12 +18,14 @@ use crate::state::{AlertRecord, StoredLabels};
 /// The `alertname` of the alert dbalert raises for a check that fails.
 pub const CHECK_FAILED: &str = "dbalert_check_failed";
 
-/// Every alert the store remembers, by fingerprint (16 hex digits).
-pub type Records = BTreeMap<String, AlertRecord>;
+/// Every alert the store remembers, by fingerprint. Boxed, so that the map's nodes hold small
+/// entries: a map filled one alert at a time, mostly in key order, leaves its nodes about half
+/// empty.
+pub type Records = BTreeMap<Fingerprint, Box<AlertRecord>>;
 
 /// The fingerprints of the records a run changed; only those are written back, so a steady
 /// state (nothing new) costs no writes.
-pub type Changed = BTreeSet<String>;
+pub type Changed = BTreeSet<Fingerprint>;
 
 /// Applies a successful run of state check `check` that returned `current`. Each alert is
 /// dropped as soon as it is applied, so the alerts of a large result are never all held at
@@ -37,22 +39,19 @@ pub fn apply_run(
 ) {
     let mut seen = HashSet::new();
     for alert in current {
-        seen.insert(alert.fingerprint.0);
+        seen.insert(alert.fingerprint);
         fire(records, alert, now, changed);
     }
-    for record in records.values_mut() {
-        if record.check == check
-            && record.resolved_at.is_none()
-            && !Fingerprint::parse(&record.fingerprint).is_some_and(|f| seen.contains(&f.0))
-        {
+    for (fingerprint, record) in records.iter_mut() {
+        if record.check == check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
             record.resolved_at = Some(now);
-            changed.insert(record.fingerprint.clone());
+            changed.insert(*fingerprint);
         }
     }
 }
 
 fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
-    let key = alert.fingerprint.to_string();
+    let key = alert.fingerprint;
     let labels = StoredLabels::new(&alert.labels);
     let annotations = StoredLabels::new(&alert.annotations);
     match records.get_mut(&key) {
@@ -65,11 +64,11 @@ fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Chang
             }
         }
         _ => {
-            changed.insert(key.clone());
+            changed.insert(key);
             records.insert(
-                key.clone(),
-                AlertRecord {
-                    fingerprint: key,
+                key,
+                Box::new(AlertRecord {
+                    fingerprint: key.to_string(),
                     check: alert.check,
                     labels,
                     annotations,
@@ -77,7 +76,7 @@ fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Chang
                     last_seen_at: now,
                     last_notified_at: None,
                     resolved_at: None,
-                },
+                }),
             );
         }
     }
@@ -91,7 +90,7 @@ pub fn retire_unknown(
     now: Timestamp,
     changed: &mut Changed,
 ) {
-    for record in records.values_mut() {
+    for (fingerprint, record) in records.iter_mut() {
         if record.resolved_at.is_some() {
             continue;
         }
@@ -105,7 +104,7 @@ pub fn retire_unknown(
         };
         if !known {
             record.resolved_at = Some(now);
-            changed.insert(record.fingerprint.clone());
+            changed.insert(*fingerprint);
         }
     }
 }
@@ -154,7 +153,7 @@ pub fn apply_failure(
 
 /// Resolves the failure alert of `check`, if it is firing.
 pub fn clear_failure(records: &mut Records, check: &Check, now: Timestamp, changed: &mut Changed) {
-    let key = failure_alert(check, "").fingerprint.to_string();
+    let key = failure_alert(check, "").fingerprint;
     if let Some(record) = records.get_mut(&key)
         && record.resolved_at.is_none()
     {

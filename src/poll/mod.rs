@@ -21,7 +21,7 @@ use crate::config::{Config, ReceiverName};
 use crate::render::notification;
 use crate::sink::{BuildError, SendError, Sink};
 use crate::source::{QueueBatch, Rows, Source, SourceError, SourceName, Value};
-use crate::state::{Changes, NotificationEntry, StateError, StateStore};
+use crate::state::{AlertRecord, Changes, NotificationEntry, StateError, StateStore};
 use dispatch::{Event, Notification};
 use lifecycle::Records;
 
@@ -163,16 +163,15 @@ async fn process(
     paced: bool,
 ) -> Result<Summary, PollError> {
     let now = options.now;
-    let mut records: Records = store
-        .alerts()?
-        .into_iter()
-        .map(|r| (r.fingerprint.clone(), r))
-        .collect();
-    let log: HashMap<(String, ReceiverName), NotificationEntry> = store
-        .notifications()?
-        .into_iter()
-        .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
-        .collect();
+    let mut records = Records::new();
+    store.each_alert(|record| match Fingerprint::parse(&record.fingerprint) {
+        Some(fingerprint) => {
+            records.insert(fingerprint, Box::new(record));
+        }
+        // dbalert writes only fingerprints it made; another is left alone, like an alert of
+        // no check.
+        None => warn!(fingerprint = %record.fingerprint, "Stored alert without a valid fingerprint; ignored."),
+    })?;
     let mut cursors = HashMap::new();
     let mut seen = HashMap::new();
     for check in checks {
@@ -287,6 +286,12 @@ async fn process(
 
     let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
     lifecycle::retire_unknown(&mut records, &configured, now, &mut changed);
+    // Read only now that the rows are gone: a group's entry lists every alert in it.
+    let log: HashMap<(String, ReceiverName), NotificationEntry> = store
+        .notifications()?
+        .into_iter()
+        .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
+        .collect();
     let plan = dispatch::plan(config, &records, &events, &log, now, paced);
     summary.inhibited = plan.inhibited;
     summary.deferred = plan.deferred;
@@ -317,10 +322,14 @@ async fn process(
                     .entry(notification.receiver.clone())
                     .or_default()
                     .sent += 1;
-                for fingerprint in &notification.firing {
-                    if let Some(record) = records.get_mut(fingerprint) {
+                for fingerprint in notification
+                    .firing
+                    .iter()
+                    .filter_map(|f| Fingerprint::parse(f))
+                {
+                    if let Some(record) = records.get_mut(&fingerprint) {
                         record.last_notified_at = Some(now);
-                        changed.insert(fingerprint.clone());
+                        changed.insert(fingerprint);
                     }
                 }
                 let key = (
@@ -402,11 +411,11 @@ async fn process(
     }
     // A resolved alert is forgotten once no group still reports it as firing.
     let reported: BTreeSet<&String> = log.values().flat_map(|e| e.firing.iter()).collect();
-    for record in records.values() {
+    for (fingerprint, record) in &records {
         if record.resolved_at.is_some() && !reported.contains(&record.fingerprint) {
             changes.removed_alerts.push(record.fingerprint.clone());
-        } else if changed.contains(&record.fingerprint) {
-            changes.alerts.push(record.clone());
+        } else if changed.contains(fingerprint) {
+            changes.alerts.push(AlertRecord::clone(record));
         }
     }
     store.save(&changes)?;

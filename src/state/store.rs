@@ -328,7 +328,8 @@ impl StateStore {
 
     /// What the store holds for `check`.
     pub fn load(&self, check: &str) -> Result<CheckState, StateError> {
-        let alerts = self.read_alerts(Some(check))?;
+        let mut alerts = Vec::new();
+        self.read_alerts(Some(check), |alert| alerts.push(alert))?;
         let cursor = self
             .conn
             .query_row(
@@ -364,7 +365,15 @@ impl StateStore {
 
     /// Every alert the store remembers, of every check, oldest first (for `dbalert status`).
     pub fn alerts(&self) -> Result<Vec<AlertRecord>, StateError> {
-        self.read_alerts(None)
+        let mut alerts = Vec::new();
+        self.each_alert(|alert| alerts.push(alert))?;
+        Ok(alerts)
+    }
+
+    /// Hands every alert the store remembers to `each` as it is read, oldest first, so that a
+    /// caller that keeps them its own way (a poll, by fingerprint) never holds them twice.
+    pub fn each_alert(&self, each: impl FnMut(AlertRecord)) -> Result<(), StateError> {
+        self.read_alerts(None, each)
     }
 
     /// The whole notification log.
@@ -580,7 +589,11 @@ impl StateStore {
         }
     }
 
-    fn read_alerts(&self, check: Option<&str>) -> Result<Vec<AlertRecord>, StateError> {
+    fn read_alerts(
+        &self,
+        check: Option<&str>,
+        mut each: impl FnMut(AlertRecord),
+    ) -> Result<(), StateError> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -590,9 +603,9 @@ impl StateStore {
                  ORDER BY starts_at, fingerprint",
             )
             .map_err(|e| self.error(e))?;
-        // Each row is parsed as it is read, so the text of all alerts is never held at once
-        // beside the parsed alerts (this runs over every stored alert on every poll).
-        let parsed: Vec<Result<AlertRecord, String>> = statement
+        // Each row is parsed and handed on as it is read (this runs over every stored alert on
+        // every poll).
+        let parsed = statement
             .query_map([check], |row| {
                 let fingerprint: String = row.get(0)?;
                 let labels: String = row.get(2)?;
@@ -618,12 +631,15 @@ impl StateStore {
                 })();
                 Ok(record.map_err(|reason: String| format!("alert {fingerprint}: {reason}")))
             })
-            .and_then(Iterator::collect)
             .map_err(|e| self.error(e))?;
-        parsed
-            .into_iter()
-            .map(|record| record.map_err(|reason| self.corrupt(reason)))
-            .collect()
+        for record in parsed {
+            each(
+                record
+                    .map_err(|e| self.error(e))?
+                    .map_err(|reason| self.corrupt(reason))?,
+            );
+        }
+        Ok(())
     }
 
     fn error(&self, err: rusqlite::Error) -> StateError {
