@@ -50,7 +50,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
             .map(|a| {
                 json!({
                     "fingerprint": a.fingerprint,
-                    "check": a.check,
+                    "check": &*a.check,
                     "labels": a.labels.parse(),
                     "annotations": a.annotations.parse(),
                     "since": a.starts_at.to_string(),

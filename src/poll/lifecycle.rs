@@ -43,7 +43,7 @@ pub fn apply_run(
         fire(records, alert, now, changed);
     }
     for (fingerprint, record) in records.iter_mut() {
-        if record.check == check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
+        if *record.check == *check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
             record.resolved_at = Some(now);
             changed.insert(*fingerprint);
         }
@@ -69,7 +69,7 @@ fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Chang
                 key,
                 Box::new(AlertRecord {
                     fingerprint: key.to_string(),
-                    check: alert.check,
+                    check: alert.check.into(),
                     labels,
                     annotations,
                     starts_at: now,
@@ -94,13 +94,13 @@ pub fn retire_unknown(
         if record.resolved_at.is_some() {
             continue;
         }
-        let known = if record.check == CHECK_FAILED {
+        let known = if *record.check == *CHECK_FAILED {
             let labels = record.labels.parse();
             labels
                 .get("check")
                 .is_some_and(|check| configured.contains(check.as_str()))
         } else {
-            configured.contains(record.check.as_str())
+            configured.contains(&*record.check)
         };
         if !known {
             record.resolved_at = Some(now);

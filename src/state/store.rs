@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -182,8 +183,8 @@ impl StateLock {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
     pub fingerprint: String,
-    /// The check that raised it.
-    pub check: String,
+    /// The check that raised it. Shared: a check's alerts, read from the file, share one.
+    pub check: Arc<str>,
     pub labels: StoredLabels,
     pub annotations: StoredLabels,
     /// When it first fired.
@@ -199,17 +200,18 @@ pub struct AlertRecord {
 
 /// Labels (or annotations) as the state file keeps them: the JSON text of the map.
 ///
-/// A poll holds every alert the store remembers; as text, one alert takes one allocation
-/// instead of a map node and two strings per label, and an alert that a run returns unchanged
-/// is recognised by comparing text, without parsing what was stored. The text is always a JSON
-/// object of strings: it is made from a map, or checked when read.
+/// A poll holds every alert the store remembers; as text, one alert takes one allocation of
+/// just its length instead of a map node and two strings per label, and an alert that a run
+/// returns unchanged is recognised by comparing text, without parsing what was stored. The text
+/// is always a JSON object of strings: it is made from a map, or checked when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredLabels(String);
+pub struct StoredLabels(Box<str>);
 
 impl StoredLabels {
     /// The map as text. Maps are ordered and serialized one way, so equal maps give equal text.
     pub fn new(map: &Labels) -> Self {
-        Self(serde_json::to_string(map).expect("a map of strings always serializes"))
+        let text = serde_json::to_string(map).expect("a map of strings always serializes");
+        Self(text.into_boxed_str())
     }
 
     /// The map back.
@@ -224,7 +226,7 @@ impl StoredLabels {
         if serde_json::from_str::<BTreeMap<&str, &str>>(&text).is_err() {
             from_json::<Labels>(&text)?;
         }
-        Ok(Self(text))
+        Ok(Self(text.into_boxed_str()))
     }
 }
 
@@ -435,9 +437,9 @@ impl StateStore {
                 upsert
                     .execute(params![
                         alert.fingerprint,
-                        alert.check,
-                        alert.labels.0,
-                        alert.annotations.0,
+                        &*alert.check,
+                        &*alert.labels.0,
+                        &*alert.annotations.0,
                         alert.starts_at.to_string(),
                         alert.last_seen_at.to_string(),
                         alert.last_notified_at.map(|t| t.to_string()),
@@ -605,8 +607,18 @@ impl StateStore {
             .map_err(|e| self.error(e))?;
         // Each row is parsed and handed on as it is read (this runs over every stored alert on
         // every poll).
+        let mut checks: HashSet<Arc<str>> = HashSet::new();
         let parsed = statement
             .query_map([check], |row| {
+                let name = row.get_ref(1)?.as_str()?;
+                let check = match checks.get(name) {
+                    Some(check) => check.clone(),
+                    None => {
+                        let check: Arc<str> = name.into();
+                        checks.insert(check.clone());
+                        check
+                    }
+                };
                 let fingerprint: String = row.get(0)?;
                 let labels: String = row.get(2)?;
                 let annotations: String = row.get(3)?;
@@ -616,7 +628,7 @@ impl StateStore {
                 let resolved_at: Option<String> = row.get(7)?;
                 let record = (|| {
                     Ok(AlertRecord {
-                        check: row.get(1).map_err(|e| e.to_string())?,
+                        check,
                         labels: StoredLabels::checked(labels)?,
                         annotations: StoredLabels::checked(annotations)?,
                         starts_at: parse_time(&starts_at)?,

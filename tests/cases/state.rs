@@ -22,7 +22,7 @@ fn time(text: &str) -> Timestamp {
 fn alert(fingerprint: &str, check: &str) -> AlertRecord {
     AlertRecord {
         fingerprint: fingerprint.to_owned(),
-        check: check.to_owned(),
+        check: check.into(),
         labels: StoredLabels::new(&Labels::from([
             ("alertname".to_owned(), check.to_owned()),
             ("owner".to_owned(), "ORDERS \"quoted\" é".to_owned()),
