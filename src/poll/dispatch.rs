@@ -79,7 +79,7 @@ pub fn plan<'a>(
     };
     // Records keep their labels as text; parsing all of them at once is worth it only when
     // an inhibit rule needs them.
-    let firing_records: Vec<crate::alert::Labels> = match config.inhibit_rules.is_empty() {
+    let parsed: Vec<crate::alert::Labels> = match config.inhibit_rules.is_empty() {
         true => Vec::new(),
         false => records
             .values()
@@ -87,9 +87,7 @@ pub fn plan<'a>(
             .map(|r| r.labels.parse())
             .collect(),
     };
-    let firing_labels = firing_records
-        .iter()
-        .chain(events.iter().map(|e| &e.alert.labels));
+    let firing_labels = parsed.iter().chain(events.iter().map(|e| &e.alert.labels));
     let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
 
     let mut groups: BTreeMap<(String, ReceiverName), Group<'a>> = BTreeMap::new();

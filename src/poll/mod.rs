@@ -168,8 +168,8 @@ async fn process(
         Some(fingerprint) => {
             records.insert(fingerprint, Box::new(record));
         }
-        // dbalert writes only fingerprints it made; another is left alone, like an alert of
-        // no check.
+        // dbalert writes only fingerprints it made (16 hex digits); another comes from an
+        // edited file, and is left in it untouched.
         None => warn!(fingerprint = %record.fingerprint, "Stored alert without a valid fingerprint; ignored."),
     })?;
     let mut cursors = HashMap::new();
