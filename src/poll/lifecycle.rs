@@ -18,9 +18,9 @@ use crate::state::{AlertRecord, StoredLabels};
 /// The `alertname` of the alert dbalert raises for a check that fails.
 pub const CHECK_FAILED: &str = "dbalert_check_failed";
 
-/// Every alert the store remembers, by fingerprint. Boxed, so that the map's nodes hold small
-/// entries: a map filled one alert at a time, mostly in key order, leaves its nodes about half
-/// empty.
+/// Every alert the store remembers, by fingerprint. Boxed, so that an entry is small: the map is
+/// built from a list of all of them (with full nodes, where inserting one at a time would leave
+/// them about half empty), and its nodes hold only keys and pointers.
 pub type Records = BTreeMap<Fingerprint, Box<AlertRecord>>;
 
 /// The fingerprints of the records a run changed; only those are written back, so a steady

@@ -163,15 +163,15 @@ async fn process(
     paced: bool,
 ) -> Result<Summary, PollError> {
     let now = options.now;
-    let mut records = Records::new();
+    let mut stored = Vec::new();
     store.each_alert(|record| match Fingerprint::parse(&record.fingerprint) {
-        Some(fingerprint) => {
-            records.insert(fingerprint, Box::new(record));
-        }
+        Some(fingerprint) => stored.push((fingerprint, Box::new(record))),
         // dbalert writes only fingerprints it made (16 hex digits); another comes from an
         // edited file, and is left in it untouched.
         None => warn!(fingerprint = %record.fingerprint, "Stored alert without a valid fingerprint; ignored."),
     })?;
+    // Collected at once, the map is built with full nodes (see `Records`).
+    let mut records: Records = stored.into_iter().collect();
     let mut cursors = HashMap::new();
     let mut seen = HashMap::new();
     for check in checks {

@@ -407,8 +407,8 @@ impl StateStore {
                     ))
                 };
                 Ok(NotificationEntry {
-                    firing: from_json(&firing).map_err(context)?,
-                    resolved: from_json(&resolved).map_err(context)?,
+                    firing: from_json_set(&firing).map_err(context)?,
+                    resolved: from_json_set(&resolved).map_err(context)?,
                     notified_at: parse_time(&notified_at).map_err(context)?,
                     receiver: ReceiverName(receiver),
                     group_key,
@@ -703,6 +703,13 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
 fn json_list(set: &BTreeSet<String>) -> String {
     serde_json::Value::Array(set.iter().cloned().map(serde_json::Value::String).collect())
         .to_string()
+}
+
+/// A JSON list as a set. Collected from a list, the set is built with full nodes; one
+/// inserted an item at a time, as parsing into a set does, leaves them about half empty, and a
+/// group's entry can list every alert there is.
+fn from_json_set(text: &str) -> Result<BTreeSet<String>, String> {
+    from_json::<Vec<String>>(text).map(|items| items.into_iter().collect())
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
