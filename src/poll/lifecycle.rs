@@ -43,7 +43,7 @@ pub fn apply_run(
         fire(records, alert, now, changed);
     }
     for (fingerprint, record) in records.iter_mut() {
-        if *record.check == *check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
+        if &*record.check == check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
             record.resolved_at = Some(now);
             changed.insert(*fingerprint);
         }
@@ -94,7 +94,7 @@ pub fn retire_unknown(
         if record.resolved_at.is_some() {
             continue;
         }
-        let known = if *record.check == *CHECK_FAILED {
+        let known = if &*record.check == CHECK_FAILED {
             let labels = record.labels.parse();
             labels
                 .get("check")
