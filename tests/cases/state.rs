@@ -325,6 +325,34 @@ fn corrupt_or_foreign_file_is_refused_and_left_untouched() {
 }
 
 #[test]
+fn stored_labels_must_be_a_json_object_of_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = StateStore::open(&path).unwrap();
+    let escaped = alert("fp-1", "c");
+    store
+        .save(&Changes {
+            alerts: vec![escaped.clone()],
+            ..Default::default()
+        })
+        .unwrap();
+    // Labels with escapes (the quotes) are read back as they were written.
+    assert_eq!(store.alerts().unwrap(), [escaped]);
+
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE alerts SET labels = '{\"owner\": 7}'", [])
+        .unwrap();
+    let err = store.alerts().unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("alert fp-1: `{\"owner\": 7}` is not the JSON expected"),
+        "{err}"
+    );
+}
+
+#[test]
 fn file_from_a_newer_dbalert_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
