@@ -131,6 +131,33 @@ pub struct Alert {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// A result's alerts, each made from its row when taken ([`Check::into_alerts`]).
+pub struct Alerts<'a> {
+    check: &'a Check,
+    templates: &'a Templates,
+    columns: Vec<String>,
+    key: Vec<usize>,
+    rows: std::vec::IntoIter<Vec<Value>>,
+}
+
+impl Iterator for Alerts<'_> {
+    type Item = Alert;
+
+    fn next(&mut self) -> Option<Alert> {
+        let row = self.rows.next()?;
+        Some(
+            self.check
+                .alert(&self.columns, &row, &self.key, self.templates),
+        )
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.rows.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Alerts<'_> {}
+
 /// Why rows could not be turned into alerts; the check counts as failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
@@ -401,6 +428,33 @@ impl Check {
     /// labels, then `alertname` and `source`, which nothing overrides. A template that fails on
     /// a row keeps its source text and is logged, so the alert is still sent.
     pub fn alerts(&self, rows: &Rows, templates: &Templates) -> Result<Vec<Alert>, RowError> {
+        let key_columns = self.usable_columns(rows)?;
+        Ok(rows
+            .rows
+            .iter()
+            .map(|row| self.alert(&rows.columns, row, &key_columns, templates))
+            .collect())
+    }
+
+    /// Like [`alerts`](Self::alerts), but takes the rows and makes each alert only when it is
+    /// asked for, freeing its row: a large result is never held as rows and as alerts at once.
+    pub fn into_alerts<'a>(
+        &'a self,
+        rows: Rows,
+        templates: &'a Templates,
+    ) -> Result<Alerts<'a>, RowError> {
+        let key = self.usable_columns(&rows)?;
+        Ok(Alerts {
+            check: self,
+            templates,
+            columns: rows.columns,
+            key,
+            rows: rows.rows.into_iter(),
+        })
+    }
+
+    /// The key columns' indices, once the columns the check needs are known to be there.
+    fn usable_columns(&self, rows: &Rows) -> Result<Vec<usize>, RowError> {
         let key_columns = self.key_columns(rows)?;
         if let CheckKind::Events { cursor, .. } = &self.kind
             && rows.column(cursor).is_none()
@@ -411,11 +465,7 @@ impl Check {
                 columns: rows.columns.join(", "),
             });
         }
-        Ok(rows
-            .rows
-            .iter()
-            .map(|row| self.alert(&rows.columns, row, &key_columns, templates))
-            .collect())
+        Ok(key_columns)
     }
 
     fn key_columns(&self, rows: &Rows) -> Result<Vec<usize>, RowError> {

@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
             .as_ref()
             .map(|route| {
                 route
-                    .resolve(&alert.labels)
+                    .resolve(&alert.labels.parse())
                     .iter()
                     .map(|n| n.opts.receiver.0.clone())
                     .collect()
@@ -50,9 +50,9 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
             .map(|a| {
                 json!({
                     "fingerprint": a.fingerprint,
-                    "check": a.check,
-                    "labels": a.labels,
-                    "annotations": a.annotations,
+                    "check": &*a.check,
+                    "labels": a.labels.parse(),
+                    "annotations": a.annotations.parse(),
                     "since": a.starts_at.to_string(),
                     "last_notified": a.last_notified_at.map(|t| t.to_string()),
                     "receivers": receivers(a),
@@ -69,8 +69,8 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
     let rows: Vec<[String; 5]> = firing
         .iter()
         .map(|a| {
-            let labels: Vec<String> = a
-                .labels
+            let all_labels = a.labels.parse();
+            let labels: Vec<String> = all_labels
                 .iter()
                 .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "source"))
                 .map(|(k, v)| format!("{k}={v}"))
@@ -81,7 +81,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
                 format!(
                     "{}@{}",
                     a.check,
-                    a.labels.get("source").map_or("", String::as_str)
+                    all_labels.get("source").map_or("", String::as_str)
                 ),
                 short_time(a.starts_at),
                 a.last_notified_at

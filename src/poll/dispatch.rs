@@ -79,11 +79,17 @@ pub fn plan<'a>(
     let Some(route) = &config.route else {
         return plan;
     };
-    let firing_labels = records
-        .values()
-        .filter(|r| r.resolved_at.is_none())
-        .map(|r| &r.labels)
-        .chain(events.iter().map(|e| &e.alert.labels));
+    // Records keep their labels as text; parsing all of them at once is worth it only when
+    // an inhibit rule needs them.
+    let parsed: Vec<crate::alert::Labels> = match config.inhibit_rules.is_empty() {
+        true => Vec::new(),
+        false => records
+            .values()
+            .filter(|r| r.resolved_at.is_none())
+            .map(|r| r.labels.parse())
+            .collect(),
+    };
+    let firing_labels = parsed.iter().chain(events.iter().map(|e| &e.alert.labels));
     let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
 
     let mut groups: BTreeMap<(String, ReceiverName), Group<'a>> = BTreeMap::new();
@@ -104,10 +110,11 @@ pub fn plan<'a>(
         }
     };
     for record in records.values() {
+        let labels = record.labels.parse();
         match record.resolved_at {
-            None if inhibitor.mutes(&record.labels) => plan.inhibited += 1,
-            None => join(&record.labels, &mut |g| g.firing.push(record)),
-            Some(_) => join(&record.labels, &mut |g| g.resolved.push(record)),
+            None if inhibitor.mutes(&labels) => plan.inhibited += 1,
+            None => join(&labels, &mut |g| g.firing.push(record)),
+            Some(_) => join(&labels, &mut |g| g.resolved.push(record)),
         }
     }
     for event in events {
@@ -226,8 +233,8 @@ pub fn plan<'a>(
 fn view(record: &AlertRecord) -> AlertView {
     AlertView {
         fingerprint: record.fingerprint.clone(),
-        labels: record.labels.clone(),
-        annotations: record.annotations.clone().into_iter().collect(),
+        labels: record.labels.parse(),
+        annotations: record.annotations.parse(),
         starts_at: record.starts_at,
         ends_at: record.resolved_at,
     }

@@ -16,38 +16,39 @@ use jiff::Timestamp;
 
 use crate::alert::Labels;
 use crate::check::{Alert, Check, Fingerprint};
-use crate::state::AlertRecord;
+use crate::state::{AlertRecord, StoredLabels};
 
 /// The `alertname` of the alert dbalert raises for a check that fails.
 pub const CHECK_FAILED: &str = "dbalert_check_failed";
 
-/// Every alert the store remembers, by fingerprint (16 hex digits).
-pub type Records = BTreeMap<String, AlertRecord>;
+/// Every alert the store remembers, by fingerprint. Boxed, so that an entry is small: the map is
+/// built from a list of all of them (with full nodes, where inserting one at a time would leave
+/// them about half empty), and its nodes hold only keys and pointers.
+pub type Records = BTreeMap<Fingerprint, Box<AlertRecord>>;
 
 /// The fingerprints of the records a run changed; only those are written back, so a steady
 /// state (nothing new) costs no writes.
-pub type Changed = BTreeSet<String>;
+pub type Changed = BTreeSet<Fingerprint>;
 
-/// Applies a successful run of state check `check` that returned `current`.
+/// Applies a successful run of state check `check` that returned `current`. Each alert is
+/// dropped as soon as it is applied, so the alerts of a large result are never all held at
+/// once beside the records.
 pub fn apply_run(
     records: &mut Records,
     check: &str,
-    current: Vec<Alert>,
+    current: impl IntoIterator<Item = Alert>,
     now: Timestamp,
     changed: &mut Changed,
 ) {
-    let mut seen = HashSet::with_capacity(current.len());
+    let mut seen = HashSet::new();
     for alert in current {
-        seen.insert(alert.fingerprint.0);
+        seen.insert(alert.fingerprint);
         fire(records, alert, now, changed);
     }
-    for record in records.values_mut() {
-        if record.check == check
-            && record.resolved_at.is_none()
-            && !Fingerprint::parse(&record.fingerprint).is_some_and(|f| seen.contains(&f.0))
-        {
+    for (fingerprint, record) in records.iter_mut() {
+        if &*record.check == check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
             record.resolved_at = Some(now);
-            changed.insert(record.fingerprint.clone());
+            changed.insert(*fingerprint);
         }
     }
 }
@@ -75,7 +76,7 @@ pub fn apply_transitions(
         match transition {
             Transition::Fire => fire(records, alert, now, changed),
             Transition::Resolve => {
-                let key = alert.fingerprint.to_string();
+                let key = alert.fingerprint;
                 if let Some(record) = records.get_mut(&key)
                     && record.resolved_at.is_none()
                 {
@@ -88,9 +89,9 @@ pub fn apply_transitions(
 }
 
 fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
-    let key = alert.fingerprint.to_string();
-    let labels = alert.labels;
-    let annotations: Labels = alert.annotations.into_iter().collect();
+    let key = alert.fingerprint;
+    let labels = StoredLabels::new(&alert.labels);
+    let annotations = StoredLabels::new(&alert.annotations);
     match records.get_mut(&key) {
         Some(record) if record.resolved_at.is_none() => {
             if record.labels != labels || record.annotations != annotations {
@@ -101,19 +102,19 @@ fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Chang
             }
         }
         _ => {
-            changed.insert(key.clone());
+            changed.insert(key);
             records.insert(
-                key.clone(),
-                AlertRecord {
-                    fingerprint: key,
-                    check: alert.check,
+                key,
+                Box::new(AlertRecord {
+                    fingerprint: key.to_string(),
+                    check: alert.check.into(),
                     labels,
                     annotations,
                     starts_at: now,
                     last_seen_at: now,
                     last_notified_at: None,
                     resolved_at: None,
-                },
+                }),
             );
         }
     }
@@ -127,15 +128,21 @@ pub fn retire_unknown(
     now: Timestamp,
     changed: &mut Changed,
 ) {
-    for record in records.values_mut() {
-        let check = if record.check == CHECK_FAILED {
-            record.labels.get("check").map_or("", String::as_str)
+    for (fingerprint, record) in records.iter_mut() {
+        if record.resolved_at.is_some() {
+            continue;
+        }
+        let known = if &*record.check == CHECK_FAILED {
+            let labels = record.labels.parse();
+            labels
+                .get("check")
+                .is_some_and(|check| configured.contains(check.as_str()))
         } else {
-            record.check.as_str()
+            configured.contains(&*record.check)
         };
-        if record.resolved_at.is_none() && !configured.contains(check) {
+        if !known {
             record.resolved_at = Some(now);
-            changed.insert(record.fingerprint.clone());
+            changed.insert(*fingerprint);
         }
     }
 }
@@ -184,7 +191,7 @@ pub fn apply_failure(
 
 /// Resolves the failure alert of `check`, if it is firing.
 pub fn clear_failure(records: &mut Records, check: &Check, now: Timestamp, changed: &mut Changed) {
-    let key = failure_alert(check, "").fingerprint.to_string();
+    let key = failure_alert(check, "").fingerprint;
     if let Some(record) = records.get_mut(&key)
         && record.resolved_at.is_none()
     {
@@ -216,7 +223,7 @@ mod tests {
             .map(|r| {
                 let minute = |t: Timestamp| (t.as_second() - 1_800_000_000) / 60;
                 (
-                    r.labels["k"].clone(),
+                    r.labels.parse()["k"].clone(),
                     minute(r.starts_at),
                     r.resolved_at.map(minute),
                 )
@@ -403,9 +410,9 @@ mod tests {
         );
         assert_eq!(records.len(), 1);
         let record = records.values().next().unwrap();
-        assert_eq!(record.labels["alertname"], CHECK_FAILED);
-        assert_eq!(record.labels["check"], "deadlocks");
-        assert_eq!(record.annotations["description"], "still refused");
+        assert_eq!(record.labels.parse()["alertname"], CHECK_FAILED);
+        assert_eq!(record.labels.parse()["check"], "deadlocks");
+        assert_eq!(record.annotations.parse()["description"], "still refused");
         assert_eq!(record.starts_at, at(0));
         clear_failure(&mut records, &check, at(2), &mut Changed::new());
         assert_eq!(records.values().next().unwrap().resolved_at, Some(at(2)));

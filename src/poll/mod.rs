@@ -16,14 +16,14 @@ use jiff::Timestamp;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::check::{Alert, Check, CheckKind, Fingerprint, NoRows, Start};
+use crate::check::{Alert, Alerts, Check, CheckKind, Fingerprint, NoRows, Start};
 use crate::config::{Config, ReceiverName};
 use crate::sink::{BuildError, Notice, Receipt, SendError, Sink};
 use crate::source::{
     Effect, Queue, QueueBatch, QueueMessage, QueueWait, Rows, Source, SourceError, SourceName,
     Value,
 };
-use crate::state::{Changes, NotificationEntry, StateError, StateStore};
+use crate::state::{AlertRecord, Changes, NotificationEntry, StateError, StateStore};
 use dispatch::{Event, Notification};
 use lifecycle::Records;
 
@@ -98,7 +98,9 @@ pub enum PollError {
 }
 
 /// A fetched check, its rows made into alerts.
-enum Outcome {
+enum Outcome<'a> {
+    /// A state check's alerts, made as they are applied.
+    State(Alerts<'a>),
     Rows(Rows, Vec<Alert>),
     Queue(QueueBatch),
 }
@@ -164,16 +166,15 @@ async fn process(
     paced: bool,
 ) -> Result<Summary, PollError> {
     let now = options.now;
-    let mut records: Records = store
-        .alerts()?
-        .into_iter()
-        .map(|r| (r.fingerprint.clone(), r))
-        .collect();
-    let log: HashMap<(String, ReceiverName), NotificationEntry> = store
-        .notifications()?
-        .into_iter()
-        .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
-        .collect();
+    let mut stored = Vec::new();
+    store.each_alert(|record| match Fingerprint::parse(&record.fingerprint) {
+        Some(fingerprint) => stored.push((fingerprint, Box::new(record))),
+        // dbalert writes only fingerprints it made (16 hex digits); another comes from an
+        // edited file, and is left in it untouched.
+        None => warn!(fingerprint = %record.fingerprint, "Stored alert without a valid fingerprint; ignored."),
+    })?;
+    // Collected at once, the map is built with full nodes (see `Records`).
+    let mut records: Records = stored.into_iter().collect();
     let mut cursors = HashMap::new();
     let mut seen = HashMap::new();
     for check in checks {
@@ -196,16 +197,16 @@ async fn process(
         let outcome = outcome.and_then(|fetched| match fetched {
             Fetched::Queue(batch) => Ok(Outcome::Queue(batch)),
             Fetched::Rows(rows) => {
-                let alerts = check
-                    .alerts(&rows, &config.templates)
-                    .map_err(|e| e.to_string())?;
                 debug!(check = %check.name, rows = rows.rows.len(), "Check ran.");
-                // A state check needs only its alerts: free the rows before more copies are made.
-                let rows = match check.kind {
-                    CheckKind::State => Rows::default(),
-                    _ => rows,
-                };
-                Ok(Outcome::Rows(rows, alerts))
+                match check.kind {
+                    CheckKind::State => check
+                        .into_alerts(rows, &config.templates)
+                        .map(Outcome::State),
+                    _ => check
+                        .alerts(&rows, &config.templates)
+                        .map(|alerts| Outcome::Rows(rows, alerts)),
+                }
+                .map_err(|e| e.to_string())
             }
         });
         summary.checks.push(CheckOutcome {
@@ -226,10 +227,10 @@ async fn process(
         summary.checks_ok += 1;
         lifecycle::clear_failure(&mut records, check, now, &mut changed);
         match (&check.kind, fetched) {
-            (CheckKind::State, Outcome::Rows(_, mut alerts)) => {
-                if alerts.is_empty() && check.no_rows == NoRows::Alert {
-                    alerts.push(no_rows_alert(check));
-                }
+            (CheckKind::State, Outcome::State(alerts)) => {
+                let no_rows = (alerts.len() == 0 && check.no_rows == NoRows::Alert)
+                    .then(|| no_rows_alert(check));
+                let alerts = alerts.chain(no_rows);
                 lifecycle::apply_run(&mut records, &check.name, alerts, now, &mut changed);
             }
             (CheckKind::Events { cursor, start }, Outcome::Rows(rows, alerts)) => {
@@ -300,6 +301,12 @@ async fn process(
 
     let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
     lifecycle::retire_unknown(&mut records, &configured, now, &mut changed);
+    // Read only now that the rows are gone: a group's entry lists every alert in it.
+    let log: HashMap<(String, ReceiverName), NotificationEntry> = store
+        .notifications()?
+        .into_iter()
+        .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
+        .collect();
     let plan = dispatch::plan(config, &records, &events, &log, now, paced);
     summary.inhibited = plan.inhibited;
     summary.deferred = plan.deferred;
@@ -331,10 +338,14 @@ async fn process(
                     .entry(notification.receiver.clone())
                     .or_default()
                     .sent += 1;
-                for fingerprint in &notification.firing {
-                    if let Some(record) = records.get_mut(fingerprint) {
+                for fingerprint in notification
+                    .firing
+                    .iter()
+                    .filter_map(|f| Fingerprint::parse(f))
+                {
+                    if let Some(record) = records.get_mut(&fingerprint) {
                         record.last_notified_at = Some(now);
-                        changed.insert(fingerprint.clone());
+                        changed.insert(fingerprint);
                     }
                 }
                 let key = (
@@ -409,11 +420,11 @@ async fn process(
     }
     // A resolved alert is forgotten once no group still reports it as firing.
     let reported: BTreeSet<&String> = log.values().flat_map(|e| e.firing.iter()).collect();
-    for record in records.values() {
+    for (fingerprint, record) in &records {
         if record.resolved_at.is_some() && !reported.contains(&record.fingerprint) {
             changes.removed_alerts.push(record.fingerprint.clone());
-        } else if changed.contains(&record.fingerprint) {
-            changes.alerts.push(record.clone());
+        } else if changed.contains(fingerprint) {
+            changes.alerts.push(AlertRecord::clone(record));
         }
     }
     store.save(&changes)?;

@@ -9,5 +9,5 @@ mod store;
 
 pub use store::{
     AlertRecord, Changes, CheckState, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION,
-    StateError, StateLock, StateStore, Thread,
+    StateError, StateLock, StateStore, StoredLabels, Thread,
 };

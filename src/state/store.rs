@@ -15,10 +15,11 @@
 //!
 //! What to change (fire, repeat, resolve) is decided elsewhere; this module only keeps it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -185,10 +186,10 @@ impl StateLock {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
     pub fingerprint: String,
-    /// The check that raised it.
-    pub check: String,
-    pub labels: Labels,
-    pub annotations: Labels,
+    /// The check that raised it. Shared: a check's alerts, read from the file, share one.
+    pub check: Arc<str>,
+    pub labels: StoredLabels,
+    pub annotations: StoredLabels,
     /// When it first fired.
     pub starts_at: Timestamp,
     /// The last run that fired it or changed its labels or annotations (a run that returns it
@@ -198,6 +199,38 @@ pub struct AlertRecord {
     pub last_notified_at: Option<Timestamp>,
     /// When a successful run first no longer returned it.
     pub resolved_at: Option<Timestamp>,
+}
+
+/// Labels (or annotations) as the state file keeps them: the JSON text of the map.
+///
+/// A poll holds every alert the store remembers; as text, one alert takes one allocation of
+/// just its length instead of a map node and two strings per label, and an alert that a run
+/// returns unchanged is recognised by comparing text, without parsing what was stored. The text
+/// is always a JSON object of strings: it is made from a map, or checked when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLabels(Box<str>);
+
+impl StoredLabels {
+    /// The map as text. Maps are ordered and serialized one way, so equal maps give equal text.
+    pub fn new(map: &Labels) -> Self {
+        let text = serde_json::to_string(map).expect("a map of strings always serializes");
+        Self(text.into_boxed_str())
+    }
+
+    /// The map back.
+    pub fn parse(&self) -> Labels {
+        serde_json::from_str(&self.0).expect("stored labels are checked when read")
+    }
+
+    /// Checks text read from the state file.
+    fn checked(text: String) -> Result<Self, String> {
+        // Borrowing the strings checks the common case without allocating each one; text
+        // with escapes cannot be borrowed and is checked by parsing it.
+        if serde_json::from_str::<BTreeMap<&str, &str>>(&text).is_err() {
+            from_json::<Labels>(&text)?;
+        }
+        Ok(Self(text.into_boxed_str()))
+    }
 }
 
 /// What was last notified to one receiver for one group (Alertmanager's nflog entry): the
@@ -310,7 +343,8 @@ impl StateStore {
 
     /// What the store holds for `check`.
     pub fn load(&self, check: &str) -> Result<CheckState, StateError> {
-        let alerts = self.read_alerts(Some(check))?;
+        let mut alerts = Vec::new();
+        self.read_alerts(Some(check), |alert| alerts.push(alert))?;
         let cursor = self
             .conn
             .query_row(
@@ -346,7 +380,15 @@ impl StateStore {
 
     /// Every alert the store remembers, of every check, oldest first (for `dbalert status`).
     pub fn alerts(&self) -> Result<Vec<AlertRecord>, StateError> {
-        self.read_alerts(None)
+        let mut alerts = Vec::new();
+        self.each_alert(|alert| alerts.push(alert))?;
+        Ok(alerts)
+    }
+
+    /// Hands every alert the store remembers to `each` as it is read, oldest first, so that a
+    /// caller that keeps them its own way (a poll, by fingerprint) never holds them twice.
+    pub fn each_alert(&self, each: impl FnMut(AlertRecord)) -> Result<(), StateError> {
+        self.read_alerts(None, each)
     }
 
     /// The whole notification log.
@@ -383,8 +425,8 @@ impl StateStore {
                     ))
                 };
                 Ok(NotificationEntry {
-                    firing: from_json(&firing).map_err(context)?,
-                    resolved: from_json(&resolved).map_err(context)?,
+                    firing: from_json_set(&firing).map_err(context)?,
+                    resolved: from_json_set(&resolved).map_err(context)?,
                     notified_at: parse_time(&notified_at).map_err(context)?,
                     thread: channel.zip(ts).map(|(channel, ts)| Thread { channel, ts }),
                     receiver: ReceiverName(receiver),
@@ -414,9 +456,9 @@ impl StateStore {
                 upsert
                     .execute(params![
                         alert.fingerprint,
-                        alert.check,
-                        json_map(&alert.labels),
-                        json_map(&alert.annotations),
+                        &*alert.check,
+                        &*alert.labels.0,
+                        &*alert.annotations.0,
                         alert.starts_at.to_string(),
                         alert.last_seen_at.to_string(),
                         alert.last_notified_at.map(|t| t.to_string()),
@@ -570,7 +612,11 @@ impl StateStore {
         }
     }
 
-    fn read_alerts(&self, check: Option<&str>) -> Result<Vec<AlertRecord>, StateError> {
+    fn read_alerts(
+        &self,
+        check: Option<&str>,
+        mut each: impl FnMut(AlertRecord),
+    ) -> Result<(), StateError> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -580,10 +626,20 @@ impl StateStore {
                  ORDER BY starts_at, fingerprint",
             )
             .map_err(|e| self.error(e))?;
-        // Each row is parsed as it is read, so the text of all alerts is never held at once
-        // beside the parsed alerts (this runs over every stored alert on every poll).
-        let parsed: Vec<Result<AlertRecord, String>> = statement
+        // Each row is parsed and handed on as it is read (this runs over every stored alert on
+        // every poll).
+        let mut checks: HashSet<Arc<str>> = HashSet::new();
+        let parsed = statement
             .query_map([check], |row| {
+                let name = row.get_ref(1)?.as_str()?;
+                let check = match checks.get(name) {
+                    Some(check) => check.clone(),
+                    None => {
+                        let check: Arc<str> = name.into();
+                        checks.insert(check.clone());
+                        check
+                    }
+                };
                 let fingerprint: String = row.get(0)?;
                 let labels: String = row.get(2)?;
                 let annotations: String = row.get(3)?;
@@ -593,9 +649,9 @@ impl StateStore {
                 let resolved_at: Option<String> = row.get(7)?;
                 let record = (|| {
                     Ok(AlertRecord {
-                        check: row.get(1).map_err(|e| e.to_string())?,
-                        labels: from_json(&labels)?,
-                        annotations: from_json(&annotations)?,
+                        check,
+                        labels: StoredLabels::checked(labels)?,
+                        annotations: StoredLabels::checked(annotations)?,
                         starts_at: parse_time(&starts_at)?,
                         last_seen_at: parse_time(&last_seen_at)?,
                         last_notified_at: last_notified_at
@@ -608,12 +664,15 @@ impl StateStore {
                 })();
                 Ok(record.map_err(|reason: String| format!("alert {fingerprint}: {reason}")))
             })
-            .and_then(Iterator::collect)
             .map_err(|e| self.error(e))?;
-        parsed
-            .into_iter()
-            .map(|record| record.map_err(|reason| self.corrupt(reason)))
-            .collect()
+        for record in parsed {
+            each(
+                record
+                    .map_err(|e| self.error(e))?
+                    .map_err(|reason| self.corrupt(reason))?,
+            );
+        }
+        Ok(())
     }
 
     fn error(&self, err: rusqlite::Error) -> StateError {
@@ -662,13 +721,16 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
     }
 }
 
-fn json_map(map: &Labels) -> String {
-    serde_json::to_string(map).expect("a map of strings always serializes")
-}
-
 fn json_list(set: &BTreeSet<String>) -> String {
     serde_json::Value::Array(set.iter().cloned().map(serde_json::Value::String).collect())
         .to_string()
+}
+
+/// A JSON list as a set. Collected from a list, the set is built with full nodes; one
+/// inserted an item at a time, as parsing into a set does, leaves them about half empty, and a
+/// group's entry can list every alert there is.
+fn from_json_set(text: &str) -> Result<BTreeSet<String>, String> {
+    from_json::<Vec<String>>(text).map(|items| items.into_iter().collect())
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

@@ -6,11 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dbalert::alert::Labels;
 use dbalert::config::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
     AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION, StateError,
-    StateLock, StateStore, Thread,
+    StateLock, StateStore, StoredLabels, Thread,
 };
 use jiff::Timestamp;
 
@@ -21,17 +22,15 @@ fn time(text: &str) -> Timestamp {
 fn alert(fingerprint: &str, check: &str) -> AlertRecord {
     AlertRecord {
         fingerprint: fingerprint.to_owned(),
-        check: check.to_owned(),
-        labels: [
+        check: check.into(),
+        labels: StoredLabels::new(&Labels::from([
             ("alertname".to_owned(), check.to_owned()),
             ("owner".to_owned(), "ORDERS \"quoted\" é".to_owned()),
-        ]
-        .into(),
-        annotations: [(
+        ])),
+        annotations: StoredLabels::new(&Labels::from([(
             "summary".to_owned(),
             "Tablespace USERS is 97% full".to_owned(),
-        )]
-        .into(),
+        )])),
         starts_at: time("2024-06-01T10:00:00.123456789Z"),
         last_seen_at: time("2024-06-01T10:05:00Z"),
         last_notified_at: Some(time("2024-06-01T10:00:01Z")),
@@ -366,6 +365,34 @@ fn corrupt_or_foreign_file_is_refused_and_left_untouched() {
     let err = StateStore::open(&broken).unwrap_err();
     assert!(
         err.to_string().contains("the table `cursors` is missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn stored_labels_must_be_a_json_object_of_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = StateStore::open(&path).unwrap();
+    let escaped = alert("fp-1", "c");
+    store
+        .save(&Changes {
+            alerts: vec![escaped.clone()],
+            ..Default::default()
+        })
+        .unwrap();
+    // Labels with escapes (the quotes) are read back as they were written.
+    assert_eq!(store.alerts().unwrap(), [escaped]);
+
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE alerts SET labels = '{\"owner\": 7}'", [])
+        .unwrap();
+    let err = store.alerts().unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("alert fp-1: `{\"owner\": 7}` is not the JSON expected"),
         "{err}"
     );
 }
