@@ -7,6 +7,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Cli, Failure, load_config};
+use crate::alert::Labels;
+use crate::route::Inhibitor;
 use crate::state::{AlertRecord, StateStore};
 
 #[derive(Debug, Args)]
@@ -30,6 +32,11 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
         Vec::new()
     };
     firing.sort_by(|a, b| (&a.check, a.starts_at).cmp(&(&b.check, b.starts_at)));
+    // Inhibition is worked out now from what fires now, as Alertmanager's API does: it
+    // changes whenever a source alert fires or resolves.
+    let labels: Vec<Labels> = firing.iter().map(|a| a.labels.parse()).collect();
+    let inhibitor = Inhibitor::new(&config.inhibit_rules, &labels);
+    let inhibited: Vec<bool> = labels.iter().map(|l| inhibitor.mutes(l)).collect();
     let receivers = |alert: &AlertRecord| -> Vec<String> {
         config
             .route
@@ -47,10 +54,12 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
     if args.json {
         let alerts: Vec<_> = firing
             .iter()
-            .map(|a| {
+            .zip(&inhibited)
+            .map(|(a, inhibited)| {
                 json!({
                     "fingerprint": a.fingerprint,
                     "check": &*a.check,
+                    "inhibited": inhibited,
                     "labels": a.labels.parse(),
                     "annotations": a.annotations.parse(),
                     "since": a.starts_at.to_string(),
@@ -66,9 +75,10 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
         println!("no alerts firing (state file {})", path.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 5]> = firing
+    let rows: Vec<[String; 6]> = firing
         .iter()
-        .map(|a| {
+        .zip(&inhibited)
+        .map(|(a, inhibited)| {
             let all_labels = a.labels.parse();
             let labels: Vec<String> = all_labels
                 .iter()
@@ -83,6 +93,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
                     a.check,
                     all_labels.get("source").map_or("", String::as_str)
                 ),
+                if *inhibited { "inhibited" } else { "firing" }.to_owned(),
                 short_time(a.starts_at),
                 a.last_notified_at
                     .map_or_else(|| "never".to_owned(), short_time),
@@ -92,7 +103,14 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
         })
         .collect();
     print_table(
-        ["CHECK", "SINCE", "LAST NOTIFIED", "RECEIVERS", "LABELS"],
+        [
+            "CHECK",
+            "STATE",
+            "SINCE",
+            "LAST NOTIFIED",
+            "RECEIVERS",
+            "LABELS",
+        ],
         &rows,
     )
     .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
@@ -104,7 +122,7 @@ fn short_time(at: jiff::Timestamp) -> String {
 }
 
 /// Columns padded to their widest cell; the last column is not padded.
-fn print_table(header: [&str; 5], rows: &[[String; 5]]) -> std::io::Result<()> {
+fn print_table(header: [&str; 6], rows: &[[String; 6]]) -> std::io::Result<()> {
     use std::io::Write;
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {

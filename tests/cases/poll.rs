@@ -878,3 +878,74 @@ fn an_event_query_that_ignores_the_null_first_cursor_is_warned_about() {
         "the query that handles NULL is not warned about: {stderr}"
     );
 }
+
+#[test]
+fn inhibited_alerts_are_muted_and_shown_as_inhibited() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-inhibit");
+    let checks = format!(
+        "{PROBLEMS}  - name: instance_down\n    source: app\n    sql: select 'down' as state from problems where name = 'down'\n"
+    );
+    let text = config("", &checks)
+        + "inhibit_rules:\n  - source_matchers: ['alertname=\"instance_down\"']\n    target_matchers: ['alertname=\"problem\"']\n    equal: [source]\n";
+    let dir = workdir(&[("alerts.yaml", &text)]);
+    database(dir.path())
+        .execute_batch("insert into problems values ('a', 'ORDERS'), ('down', 'DBA')")
+        .unwrap();
+
+    let output = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .args(["-v", "poll"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("inhibited=2"),
+        "{}",
+        stderr_of(&output)
+    );
+    let sent = texts(&slack, &hook);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("instance_down"), "{sent:?}");
+
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(
+        &dbalert(dir.path())
+            .env("HOOK", &hook)
+            .args(["status", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let state: Vec<(String, bool)> = json["firing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["check"].as_str().unwrap().to_owned(),
+                a["inhibited"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        state,
+        [
+            ("instance_down".to_owned(), false),
+            ("problem".to_owned(), true),
+            ("problem".to_owned(), true),
+        ]
+    );
+    let table = stdout_of(
+        &dbalert(dir.path())
+            .env("HOOK", &hook)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("problem@app") && l.contains("inhibited")),
+        "{table}"
+    );
+}
