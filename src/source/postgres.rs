@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use bytes::BytesMut;
+use futures_util::TryStreamExt;
 use rustls::ClientConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -248,8 +249,15 @@ impl PostgresSource {
                 })?,
         };
         let decoders = errors.decoders(statement.columns(), &rows.columns)?;
-        for row in tx
-            .query(&statement, &params)
+        // Read as a stream, so that each row is decoded and its wire buffer freed as it
+        // arrives, instead of holding the whole result twice.
+        let stream = tx
+            .query_raw(&statement, params)
+            .await
+            .map_err(|err| errors.query(&err))?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(row) = stream
+            .try_next()
             .await
             .map_err(|err| errors.query(&err))?
         {
