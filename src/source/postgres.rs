@@ -256,11 +256,7 @@ impl PostgresSource {
             .await
             .map_err(|err| errors.query(&err))?;
         let mut stream = std::pin::pin!(stream);
-        while let Some(row) = stream
-            .try_next()
-            .await
-            .map_err(|err| errors.query(&err))?
-        {
+        while let Some(row) = stream.try_next().await.map_err(|err| errors.query(&err))? {
             rows.rows
                 .push(errors.decode_row(&row, &decoders, &rows.columns)?);
         }
