@@ -225,6 +225,9 @@ pub fn alerts_body(messages: &[&GroupMessage], now: Timestamp, resend_interval: 
         .checked_add(jiff::SignedDuration::try_from(ahead).unwrap_or(jiff::SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX);
     let alert = |view: &AlertView, ends_at: Timestamp| {
+        // Alertmanager refuses a batch holding an alert that ends before it starts, which a
+        // clock stepped back between two runs could make.
+        let ends_at = ends_at.max(view.starts_at);
         json!({
             "labels": label_set(&view.labels),
             "annotations": label_set(&view.annotations),
@@ -326,6 +329,22 @@ mod tests {
                 },
             ])
         );
+    }
+
+    #[test]
+    fn an_alert_never_ends_before_it_starts() {
+        let message = GroupMessage {
+            group_labels: Default::default(),
+            firing: vec![],
+            resolved: vec![view(
+                "clock_stepped_back",
+                "2026-11-23T10:00:00Z",
+                Some("2026-11-23T09:59:00Z"),
+            )],
+        };
+        let now: Timestamp = "2026-11-23T09:59:00Z".parse().unwrap();
+        let body = alerts_body(&[&message], now, Duration::from_secs(60));
+        assert_eq!(body[0]["endsAt"], "2026-11-23T10:00:00Z");
     }
 
     #[test]
