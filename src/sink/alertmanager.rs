@@ -193,26 +193,17 @@ async fn post(
     headers: &reqwest::header::HeaderMap,
     body: bytes::Bytes,
 ) -> Result<(), SendError> {
-    let transport = |e: reqwest::Error| SendError::Transport {
-        endpoint: target.endpoint.clone(),
-        message: http::describe_transport(e),
-    };
-    let response = client
+    let request = client
         .post(target.url.expose())
         .headers(headers.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(transport)?;
-    let status = response.status().as_u16();
-    let retry_after = http::retry_after(&response);
-    let text = response.text().await.map_err(transport)?;
+        .body(body);
+    let answer = http::exchange(request, &target.endpoint).await?;
     http::classify_status(
         &target.endpoint,
-        status,
-        retry_after,
-        &text,
+        answer.status,
+        answer.retry_after,
+        &answer.body,
         "Alertmanager refused the alerts; check the URL points at Alertmanager (port 9093) and its log",
     )
 }

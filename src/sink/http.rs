@@ -105,8 +105,36 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// What an endpoint answered, read whole.
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+/// Sends `request` and reads the answer. A failure to get one is a transport error that
+/// names `endpoint`, never the URL.
+pub async fn exchange(
+    request: reqwest::RequestBuilder,
+    endpoint: &str,
+) -> Result<Answer, SendError> {
+    let transport = |e: reqwest::Error| SendError::Transport {
+        endpoint: endpoint.to_owned(),
+        message: describe_transport(e),
+    };
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status().as_u16();
+    let retry_after = retry_after(&response);
+    let body = response.text().await.map_err(transport)?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
 /// A response's `Retry-After` in seconds, clamped to a day.
-pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -116,7 +144,7 @@ pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 /// A transport error without its URL.
-pub fn describe_transport(error: reqwest::Error) -> String {
+fn describe_transport(error: reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

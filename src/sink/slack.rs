@@ -183,21 +183,14 @@ impl IncomingWebhook {
     }
 
     async fn post(&self, payload: &serde_json::Value) -> Result<(), SendError> {
-        let transport = |e: reqwest::Error| SendError::Transport {
-            endpoint: self.endpoint.clone(),
-            message: http::describe_transport(e),
-        };
-        let response = self
-            .client
-            .post(self.url.expose())
-            .json(payload)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(&response);
-        let body = response.text().await.map_err(transport)?;
-        classify(&self.endpoint, status, retry_after, &body)
+        let request = self.client.post(self.url.expose()).json(payload);
+        let answer = http::exchange(request, &self.endpoint).await?;
+        classify(
+            &self.endpoint,
+            answer.status,
+            answer.retry_after,
+            &answer.body,
+        )
     }
 }
 

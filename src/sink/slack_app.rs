@@ -174,22 +174,13 @@ impl SlackApp {
 
     async fn request(&self, method: &str, body: &Value) -> Result<Thread, SendError> {
         let endpoint = format!("{method} on {}", self.host);
-        let transport = |e: reqwest::Error| SendError::Transport {
-            endpoint: endpoint.clone(),
-            message: http::describe_transport(e),
-        };
-        let response = self
+        let request = self
             .client
             .post(format!("{}{method}", self.api_url))
             .bearer_auth(self.token.expose())
-            .json(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(&response);
-        let text = response.text().await.map_err(transport)?;
-        classify(&endpoint, status, retry_after, &text)
+            .json(body);
+        let answer = http::exchange(request, &endpoint).await?;
+        classify(&endpoint, answer.status, answer.retry_after, &answer.body)
     }
 }
 

@@ -107,26 +107,17 @@ impl Webhook {
     }
 
     async fn post(&self, document: &Value) -> Result<(), SendError> {
-        let transport = |e: reqwest::Error| SendError::Transport {
-            endpoint: self.endpoint.clone(),
-            message: http::describe_transport(e),
-        };
-        let response = self
+        let request = self
             .client
             .post(self.url.expose())
             .headers(self.headers.clone())
-            .json(document)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(&response);
-        let text = response.text().await.map_err(transport)?;
+            .json(document);
+        let answer = http::exchange(request, &self.endpoint).await?;
         http::classify_status(
             &self.endpoint,
-            status,
-            retry_after,
-            &text,
+            answer.status,
+            answer.retry_after,
+            &answer.body,
             "the endpoint refused the notification; check its URL, credentials and log",
         )
     }
