@@ -12,16 +12,14 @@
 //! peers that are not Slack clients, such as Alertmanager's webhook notifier.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+
+use super::server::{Answer, Arrived, Server};
 
 /// The spacing below which a second message to one URL is answered with 429, as Slack does
 /// past its "1 per second" allowance; a little under a second so that scheduling jitter on a
@@ -73,10 +71,8 @@ struct State {
 }
 
 pub struct FakeSlack {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A private CA and a server certificate for `localhost` signed by it, made fresh per test.
@@ -135,63 +131,21 @@ impl FakeSlack {
 
     fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
-        let addr = listener.local_addr().expect("local addr");
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake slack runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let state = server_state.clone();
-                            let tls = tls.clone();
-                            tokio::spawn(async move {
-                                let service = service_fn(move |req| handle(state.clone(), req));
-                                let http = http1::Builder::new();
-                                let _ = match tls {
-                                    // A failed handshake (an untrusted certificate) is recorded
-                                    // by the client's error; the server just drops it.
-                                    Some(tls) => match tls.accept(stream).await {
-                                        Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
-                                        Err(_) => Ok(()),
-                                    },
-                                    None => http.serve_connection(TokioIo::new(stream), service).await,
-                                };
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        Self {
-            addr,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = Server::start(tls, move |req| handle(server_state.clone(), req));
+        Self { server, state }
     }
 
     /// A webhook URL on this server; `name` becomes the secret last path segment.
     pub fn webhook(&self, name: &str) -> String {
-        format!("http://{}/services/T0FAKE/B0FAKE/{name}", self.addr)
+        format!("http://{}/services/T0FAKE/B0FAKE/{name}", self.server.addr)
     }
 
     /// The same over TLS, by the name the test certificate carries.
     pub fn webhook_tls(&self, name: &str) -> String {
         format!(
             "https://localhost:{}/services/T0FAKE/B0FAKE/{name}",
-            self.addr.port()
+            self.server.addr.port()
         )
     }
 
@@ -199,12 +153,12 @@ impl FakeSlack {
     /// without Slack's payload checks or rate limit (scripted replies still apply). For peers
     /// that post their own JSON, such as Alertmanager's `webhook_configs`.
     pub fn plain_webhook(&self, name: &str) -> String {
-        format!("http://{}{PLAIN_PREFIX}{name}", self.addr)
+        format!("http://{}{PLAIN_PREFIX}{name}", self.server.addr)
     }
 
     /// The server's own URL, for use as an HTTP proxy.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// Answers the next requests to `webhook` with `replies`, in order; after them, normally.
@@ -232,12 +186,7 @@ impl FakeSlack {
 
 impl Drop for FakeSlack {
     fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.server.stop();
         if !std::thread::panicking() && self.lock().requests.is_empty() {
             panic!("FakeSlack was never called: the test sent nothing");
         }
@@ -250,8 +199,6 @@ fn path_of(webhook: &str) -> String {
         .find('/')
         .map_or("/".to_owned(), |i| after_scheme[i..].to_owned())
 }
-
-type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
 
 fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Answer {
     let mut response = Response::builder()
@@ -267,24 +214,14 @@ fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Answer {
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     let arrived = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let content_type = header("content-type");
-    let user_agent = header("user-agent");
-    let authorization = header("authorization");
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
+    let Arrived {
+        method,
+        path,
+        content_type,
+        user_agent,
+        authorization,
+        body,
+    } = Arrived::read(req).await;
 
     // Recorded on arrival, so that a request whose answer is still pending (a slow reply the
     // client has given up on) is already visible to the test.

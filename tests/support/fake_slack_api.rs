@@ -15,16 +15,14 @@
 //! arguments, which dbalert never sends); other Web API methods answer `unknown_method`.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+
+use super::server::{Answer, Arrived, Server};
 use serde_json::{Value, json};
 
 pub use super::fake_slack::LIMIT_SPACING;
@@ -113,10 +111,8 @@ struct State {
 }
 
 pub struct FakeSlackApi {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeSlackApi {
@@ -135,49 +131,15 @@ impl FakeSlackApi {
             last_posted: HashMap::new(),
             last_ts: 0,
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
-        let addr = listener.local_addr().expect("local addr");
-        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let server_state = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("fake slack api runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                loop {
-                    tokio::select! {
-                        _ = &mut stop => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let state = server_state.clone();
-                            tokio::spawn(async move {
-                                let service = service_fn(move |req| handle(state.clone(), req));
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        Self {
-            addr,
-            state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        let server = Server::start(None, move |req| handle(server_state.clone(), req));
+        Self { server, state }
     }
 
     /// The base URL of the API, with a trailing slash: methods are POSTed to
     /// `api_url() + "chat.postMessage"`, as to `https://slack.com/api/`.
     pub fn api_url(&self) -> String {
-        format!("http://{}/api/", self.addr)
+        format!("http://{}/api/", self.server.addr)
     }
 
     /// Answers the next calls to `method` (`chat.postMessage` or `chat.update`) with `replies`,
@@ -235,19 +197,12 @@ impl FakeSlackApi {
 
 impl Drop for FakeSlackApi {
     fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.server.stop();
         if !std::thread::panicking() && self.lock().calls.is_empty() {
             panic!("FakeSlackApi was never called: the test sent nothing");
         }
     }
 }
-
-type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
 
 fn respond(status: u16, content_type: &str, body: String, retry_after: Option<u64>) -> Answer {
     let mut response = Response::builder()
@@ -267,25 +222,15 @@ fn refusal(error: &str) -> Value {
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     let arrived = Instant::now();
-    let http_method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
+    let Arrived {
+        method: http_method,
+        path,
+        content_type,
+        user_agent,
+        authorization,
+        body: raw,
+    } = Arrived::read(req).await;
     let method = path.strip_prefix("/api/").unwrap_or(&path).to_owned();
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let authorization = header("authorization");
-    let content_type = header("content-type");
-    let user_agent = header("user-agent");
-    let raw = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
     let body = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
 
     // Recorded on arrival, so that a call whose answer is still pending is already visible.

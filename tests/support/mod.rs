@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod db;
 pub mod fake_slack;
 pub mod fake_slack_api;
+pub mod server;
 
 use std::path::Path;
 
