@@ -9,11 +9,7 @@
 //! [`Value`]s. It does not know about checks, alerts, labels or state: the poll engine decides
 //! what a row means, which cursor to bind, and when to commit a [`QueueBatch`].
 
-#[cfg(feature = "oracle")]
-mod oracle;
-#[cfg(feature = "oracle")]
-pub mod oracle_aq;
-pub mod oracle_trace;
+pub mod oracle;
 mod postgres;
 mod queue;
 mod row;
@@ -167,7 +163,7 @@ impl Source {
         }
     }
 
-    /// Adds the `deadlock_*` columns of [`oracle_trace::Deadlock::labels`] to rows that name a
+    /// Adds the `deadlock_*` columns of [`oracle::trace::Deadlock::labels`] to rows that name a
     /// deadlock trace file (`trace_file`, and `adr_home` when the query has it). A trace that
     /// cannot be read leaves its row as it is, with a warning; the check does not fail.
     pub async fn add_deadlock_labels(&self, check: &str, rows: Rows) -> Rows {

@@ -15,7 +15,7 @@
 //! whose transaction commits a smaller id late loses nothing.
 //!
 //! On Oracle the queue is an AQ queue (`sql/oracle/02_app_queue.sql`, or `SYS.ALERT_QUE`),
-//! dequeued with visibility ON_COMMIT on a connection the batch owns (see `oracle.rs`): the
+//! dequeued with visibility ON_COMMIT on a connection the batch owns (see `oracle/driver.rs`): the
 //! dequeue is part of that connection's transaction, commit removes the messages, rollback puts
 //! them back (AQ counts the attempt, and after the queue's `max_retries` moves the message to
 //! the exception queue).

@@ -220,7 +220,8 @@ fn cut(text: String) -> String {
     }
 }
 
-fn from_hex(text: &str) -> Option<Vec<u8>> {
+/// Bytes written as hex digits (`00FF10`), as Oracle and SQLite print RAW and BLOB values.
+pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

@@ -50,15 +50,15 @@ fn pack_statements() -> Vec<(String, String)> {
 /// of `deadlock_trace`, and the reason text of `SYS.ALERT_QUE` messages.
 fn builtin_statements() -> Vec<(String, String)> {
     let trace = (
-        "oracle_trace::TRACE_SQL",
-        dbalert::source::oracle_trace::TRACE_SQL,
+        "oracle::trace::TRACE_SQL",
+        dbalert::source::oracle::trace::TRACE_SQL,
     );
     #[cfg(feature = "oracle")]
     let all = [
         trace,
         (
-            "oracle_aq::REASON_SQL",
-            dbalert::source::oracle_aq::REASON_SQL,
+            "oracle::aq::REASON_SQL",
+            dbalert::source::oracle::aq::REASON_SQL,
         ),
     ];
     #[cfg(not(feature = "oracle"))]
@@ -310,7 +310,7 @@ fn objects_read() -> BTreeSet<String> {
         .iter()
         .any(|check| check["deadlock_trace"] == serde_json::Value::Bool(true))
     {
-        objects.extend(objects_in(dbalert::source::oracle_trace::TRACE_SQL));
+        objects.extend(objects_in(dbalert::source::oracle::trace::TRACE_SQL));
     }
     objects
 }
@@ -359,7 +359,7 @@ fn grant_script_covers_every_view_the_checks_read() {
 #[cfg(feature = "oracle")]
 #[test]
 fn alert_que_scripts_grant_what_the_reason_lookup_reads() {
-    let read = objects_in(dbalert::source::oracle_aq::REASON_SQL);
+    let read = objects_in(dbalert::source::oracle::aq::REASON_SQL);
     assert_eq!(
         read,
         BTreeSet::from([

@@ -1,41 +1,24 @@
-//! Oracle sources, on the `oracle` crate (ODPI-C). Instant Client is loaded with `dlopen` at
-//! the first connection, never linked: a dbalert built with Oracle support runs every other
-//! source without it, and an Oracle check on a machine without it fails that check with
-//! DPI-1047 and the way to install it.
-//!
-//! The driver layer here is thin: connect (EZConnect, a TNS alias found through `TNS_ADMIN`,
-//! external auth with `"/"` when no user is given, a proxy user written `user[target]`),
-//! tag the session, run one query with `:cursor` bound, and read every column as text with its
-//! Oracle type. Turning (type, text) into a [`Value`] is pure ([`value_of`]) and tested without
-//! a database. The crate's calls block, so they run on tokio's blocking pool, one connection
-//! per source kept between runs and reopened after an error.
-//!
-//! AQ queue checks dequeue here too (feature `aq_unstable` of the crate, pinned to 0.6.3, whose
-//! pitfalls are avoided by construction: `dequeue_many` only, since `dequeue` on an empty queue
-//! returns a dangling handle; never `message_id()`, which frees memory it does not own; the wait
-//! always set, since the default is forever; the `Queue`, which is not `Send`, built and dropped
-//! inside one blocking call). A batch is dequeued with visibility ON_COMMIT on a connection of
-//! its own, which the [`AqTransaction`] keeps until the poll engine commits or rolls it back.
-//! Decoding the payloads is pure and lives in `oracle_aq.rs`.
-//!
-//! Limits of what runs here: no Oracle server or client exists on the build machines, so the
-//! connection path is exercised only by the opt-in live tests (`DBALERT_TEST_ORACLE_DSN`).
+//! The Oracle driver layer, on the `oracle` crate (ODPI-C): connect, tag the session, run one
+//! query with `:cursor` bound, dequeue AQ messages, read trace files. Everything it reads is
+//! handed as (type, text) to the pure code beside it ([`super::value`], [`super::aq`],
+//! [`super::trace`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use jiff::civil::{Date, DateTime};
+use jiff::civil::DateTime;
 use oracle::aq::{DeqMode, DeqNavigation, DeqOptions, Visibility};
 use oracle::sql_type::{Object, OracleType, ToSql};
 use serde::Deserialize;
 use tracing::warn;
 
-use super::oracle_aq::{self, Attribute, Envelope, Reason, ServerAlert};
-use super::oracle_trace::{self, TraceError};
-use super::{AqPayload, AqQueue, OracleName, QueueBatch, QueueMessage, QueueWait};
-use super::{Rows, SourceError, SourceName, Value};
+use super::aq::{self as oracle_aq, Attribute, Envelope, Reason, ServerAlert};
+use super::trace::{self as oracle_trace, TraceError};
+use super::value::value_of;
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
+use crate::source::{AqPayload, AqQueue, OracleName, QueueBatch, QueueMessage, QueueWait};
+use crate::source::{Rows, SourceError, SourceName, Value};
 
 /// Rows fetched per round trip; alert queries return tens to thousands of rows.
 const FETCH_ARRAY_SIZE: u32 = 500;
@@ -551,85 +534,6 @@ fn oracle_timestamp(
     ts.ok()
 }
 
-/// The [`Value`] of a column of `oracle_type` read as `text` (the crate's text form).
-///
-/// NUMBER stays exact: an integer when it has no fraction and fits in 64 bits, else exact
-/// decimal text. DATE and TIMESTAMP are a date-time without a zone; TIMESTAMP WITH (LOCAL) TIME
-/// ZONE a point in time. RAW and BLOB arrive as hex. A native JSON column cannot be read by the
-/// driver: select `JSON_SERIALIZE(col RETURNING CLOB)` instead.
-pub fn value_of(oracle_type: &OracleType, text: Option<String>) -> Result<Value, String> {
-    let Some(text) = text else {
-        return Ok(Value::Null);
-    };
-    Ok(match oracle_type {
-        OracleType::Number(_, _)
-        | OracleType::Float(_)
-        | OracleType::Int64
-        | OracleType::UInt64 => match text.parse::<i64>() {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::Numeric(text),
-        },
-        OracleType::BinaryFloat | OracleType::BinaryDouble => text
-            .parse::<f64>()
-            .map(Value::Float)
-            .unwrap_or(Value::Numeric(text)),
-        OracleType::Date | OracleType::Timestamp(_) => {
-            parse_datetime(&text)
-                .map(Value::DateTime)
-                .ok_or_else(|| format!("cannot read `{text}` as a date and time"))?
-        }
-        OracleType::TimestampTZ(_) | OracleType::TimestampLTZ(_) => parse_timestamp(&text)
-            .map(Value::Timestamp)
-            .ok_or_else(|| format!("cannot read `{text}` as a timestamp with a time zone"))?,
-        OracleType::Raw(_) | OracleType::BLOB | OracleType::LongRaw => match from_hex(&text) {
-            Some(bytes) => Value::Bytes(bytes),
-            None => Value::text(text),
-        },
-        OracleType::Boolean => Value::Bool(text.eq_ignore_ascii_case("true")),
-        OracleType::Json => {
-            return Err("a JSON column cannot be read directly; select JSON_SERIALIZE(col RETURNING CLOB) instead".to_owned());
-        }
-        // VARCHAR2, CHAR, CLOB, ROWID, INTERVAL, objects and whatever a newer server adds:
-        // text (cut to the label limit).
-        _ => Value::text(text),
-    })
-}
-
-/// `YYYY-MM-DD HH24:MI:SS[.fraction]`, as the crate writes DATE and TIMESTAMP.
-fn parse_datetime(text: &str) -> Option<DateTime> {
-    let (date, time) = text.trim().split_once(' ')?;
-    let date: Date = date.parse().ok()?;
-    let time: jiff::civil::Time = time.parse().ok()?;
-    Some(date.to_datetime(time))
-}
-
-/// `YYYY-MM-DD HH24:MI:SS[.fraction] ±hh:mm`, as the crate writes TIMESTAMP WITH TIME ZONE.
-fn parse_timestamp(text: &str) -> Option<jiff::Timestamp> {
-    let (local, offset) = text.trim().rsplit_once(' ')?;
-    let datetime = parse_datetime(local)?;
-    let (sign, digits) = match offset.as_bytes().first()? {
-        b'+' => (1, &offset[1..]),
-        b'-' => (-1, &offset[1..]),
-        _ => return None,
-    };
-    let (hours, minutes) = digits.split_once(':')?;
-    let seconds = sign * (hours.parse::<i32>().ok()? * 3600 + minutes.parse::<i32>().ok()? * 60);
-    jiff::tz::Offset::from_seconds(seconds)
-        .ok()?
-        .to_timestamp(datetime)
-        .ok()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// An Oracle error as a [`SourceError`], with what to do for the ones users hit first.
 fn describe(name: &SourceName, err: &oracle::Error) -> SourceError {
     let name = name.clone();
@@ -656,71 +560,6 @@ fn describe(name: &SourceName, err: &oracle::Error) -> SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_stay_exact() {
-        let number = OracleType::Number(38, 0);
-        assert_eq!(value_of(&number, Some("42".into())), Ok(Value::Int(42)));
-        assert_eq!(
-            value_of(&number, Some("-9223372036854775808".into())),
-            Ok(Value::Int(i64::MIN))
-        );
-        assert_eq!(
-            value_of(&number, Some("123456789012345678901234567890".into())),
-            Ok(Value::Numeric("123456789012345678901234567890".into()))
-        );
-        assert_eq!(
-            value_of(&OracleType::Number(10, 2), Some("97.45".into())),
-            Ok(Value::Numeric("97.45".into()))
-        );
-        assert_eq!(value_of(&number, None), Ok(Value::Null));
-    }
-
-    #[test]
-    fn dates_and_timestamps_keep_their_kind() {
-        assert_eq!(
-            value_of(&OracleType::Date, Some("2026-11-23 08:14:02".into())),
-            Ok(Value::DateTime("2026-11-23T08:14:02".parse().unwrap()))
-        );
-        assert_eq!(
-            value_of(
-                &OracleType::Timestamp(6),
-                Some("2026-11-23 08:14:02.123456".into())
-            ),
-            Ok(Value::DateTime(
-                "2026-11-23T08:14:02.123456".parse().unwrap()
-            ))
-        );
-        assert_eq!(
-            value_of(
-                &OracleType::TimestampTZ(9),
-                Some("2023-06-06 05:37:54.830624000 +02:00".into())
-            ),
-            Ok(Value::Timestamp(
-                "2023-06-06T03:37:54.830624Z".parse().unwrap()
-            ))
-        );
-        assert!(value_of(&OracleType::TimestampTZ(9), Some("yesterday".into())).is_err());
-    }
-
-    #[test]
-    fn raw_is_bytes_clob_is_cut_text_and_json_asks_for_json_serialize() {
-        assert_eq!(
-            value_of(&OracleType::Raw(16), Some("00FF10".into())),
-            Ok(Value::Bytes(vec![0, 255, 16]))
-        );
-        let long = "x".repeat(super::super::MAX_TEXT_CHARS + 10);
-        let Ok(Value::Text(cut)) = value_of(&OracleType::CLOB, Some(long)) else {
-            panic!()
-        };
-        assert!(cut.chars().count() < super::super::MAX_TEXT_CHARS + 100 && cut.contains("cut"));
-        let error = value_of(&OracleType::Json, Some("{}".into())).unwrap_err();
-        assert!(error.contains("JSON_SERIALIZE"), "{error}");
-        assert_eq!(
-            value_of(&OracleType::Varchar2(30), Some("ORDERS".into())),
-            Ok(Value::text("ORDERS"))
-        );
-    }
 
     #[test]
     fn user_and_password_come_together() {

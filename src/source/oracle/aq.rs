@@ -3,7 +3,7 @@
 //! and resolve state alerts).
 //!
 //! Everything here is pure and tested on fixtures built from the documented layouts; the
-//! driver in `oracle.rs` only dequeues, reads each attribute as text with its type, and looks
+//! driver in `driver.rs` only dequeues, reads each attribute as text with its type, and looks
 //! up the reason text of server alerts with [`REASON_SQL`]. Database text is untrusted: nothing
 //! here panics on it, and what cannot be read is said in a warning that the poll engine logs
 //! with the check's name and the message id.
@@ -11,8 +11,8 @@
 use oracle::sql_type::OracleType;
 use serde_json::{Map, Value as Json};
 
-use super::oracle::value_of;
-use super::{Effect, QueueMessage, Value};
+use super::value::value_of;
+use crate::source::{Effect, QueueMessage, Value};
 
 /// `DBMS_SERVER_ALERT.LEVEL_CRITICAL`: a critical threshold was crossed.
 pub const LEVEL_CRITICAL: i64 = 1;

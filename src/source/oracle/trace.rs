@@ -45,7 +45,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Rows, Value};
+use crate::source::{Rows, Value};
 
 /// Longest value, in characters, of a label made by [`Deadlock::labels`].
 pub const MAX_LABEL_CHARS: usize = 300;
@@ -742,13 +742,15 @@ fn cut(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const TRACE_19C: &str = include_str!("../../tests/fixtures/oracle/19c_tx_two_sessions.trc");
+    const TRACE_19C: &str = include_str!("../../../tests/fixtures/oracle/19c_tx_two_sessions.trc");
     const TRACE_19C_TWO_USERS: &str =
-        include_str!("../../tests/fixtures/oracle/19c_tx_tm_two_users_synthetic.trc");
-    const TRACE_11G_TM: &str = include_str!("../../tests/fixtures/oracle/11g_tm_other_session.trc");
-    const TRACE_12C_ROWS: &str = include_str!("../../tests/fixtures/oracle/12c_tx_rows_waited.trc");
+        include_str!("../../../tests/fixtures/oracle/19c_tx_tm_two_users_synthetic.trc");
+    const TRACE_11G_TM: &str =
+        include_str!("../../../tests/fixtures/oracle/11g_tm_other_session.trc");
+    const TRACE_12C_ROWS: &str =
+        include_str!("../../../tests/fixtures/oracle/12c_tx_rows_waited.trc");
     const TRACE_THREE: &str =
-        include_str!("../../tests/fixtures/oracle/tx_three_sessions_rows.trc");
+        include_str!("../../../tests/fixtures/oracle/tx_three_sessions_rows.trc");
 
     fn holder(
         process: u32,
