@@ -13,21 +13,20 @@
 //! This module owns the check config, the row-to-alert mapping and the fingerprint. Running
 //! checks and keeping their state is [`crate::poll`]'s job.
 
-mod fingerprint;
+pub mod alerts;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-pub use fingerprint::Fingerprint;
-use template::{Context, Templates, Text};
+pub use alerts::{Alerts, CHECK_FAILED, RowError};
+use template::{Templates, Text};
 
-use crate::alert::Labels;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::Path;
-use crate::source::{Queue, QueueKeys, Rows, SourceName, Value};
+use crate::source::{Queue, QueueKeys, SourceError, SourceName};
 
 /// The default `interval` of a check under `dbalert run`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -121,60 +120,6 @@ pub struct Check {
     pub deadlock_trace: bool,
 }
 
-/// An alert made from a row (or raised by dbalert itself).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub fingerprint: Fingerprint,
-    /// The check that produced it.
-    pub check: String,
-    pub labels: Labels,
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// A result's alerts, each made from its row when taken ([`Check::into_alerts`]).
-pub struct Alerts<'a> {
-    check: &'a Check,
-    templates: &'a Templates,
-    columns: Vec<String>,
-    key: Vec<usize>,
-    rows: std::vec::IntoIter<Vec<Value>>,
-}
-
-impl Iterator for Alerts<'_> {
-    type Item = Alert;
-
-    fn next(&mut self) -> Option<Alert> {
-        let row = self.rows.next()?;
-        Some(
-            self.check
-                .alert(&self.columns, &row, &self.key, self.templates),
-        )
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.rows.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Alerts<'_> {}
-
-/// Why rows could not be turned into alerts; the check counts as failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RowError {
-    #[error("check `{check}`: key column `{column}` is not in the result (columns: {columns})")]
-    MissingKey {
-        check: String,
-        column: String,
-        columns: String,
-    },
-    #[error("check `{check}`: cursor column `{column}` is not in the result (columns: {columns})")]
-    MissingCursor {
-        check: String,
-        column: String,
-        columns: String,
-    },
-}
-
 /// The sources checks may name: every name under `sources:` (broken ones included, which
 /// have their own problem), and the kind of each that could be read (for what `queue:` and
 /// `deadlock_trace` may say).
@@ -256,7 +201,7 @@ fn resolve_one(
             ),
         );
     }
-    if raw.name == crate::poll::lifecycle::CHECK_FAILED {
+    if raw.name == CHECK_FAILED {
         problem(
             reader,
             "name",
@@ -406,8 +351,6 @@ fn resolve_one(
     })
 }
 
-/// The kind of source `name` as the config writes it (`postgres`, `oracle`, `sqlite`: the one
-/// key under `sources.<name>`), so that it is known even when the kind is not built in.
 impl Check {
     /// An event check's first run binds NULL as the cursor (no value, and no type, is known
     /// yet); a query that compares with it without handling NULL returns nothing, on every run,
@@ -423,112 +366,79 @@ impl Check {
             )
         })
     }
+}
 
-    /// Turns each row into an alert: every non-empty column is a label, then the check's
-    /// labels, then `alertname` and `source`, which nothing overrides. A template that fails on
-    /// a row keeps its source text and is logged, so the alert is still sent.
-    pub fn alerts(&self, rows: &Rows, templates: &Templates) -> Result<Vec<Alert>, RowError> {
-        let key_columns = self.usable_columns(rows)?;
-        Ok(rows
-            .rows
-            .iter()
-            .map(|row| self.alert(&rows.columns, row, &key_columns, templates))
-            .collect())
-    }
+/// Why a check failed, kept as a kind that `dbalert_check_failed` carries as its `reason` label
+/// and the metrics count, and the message that says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CheckFailure {
+    pub reason: FailureReason,
+    pub message: String,
+}
 
-    /// Like [`alerts`](Self::alerts), but takes the rows and makes each alert only when it is
-    /// asked for, freeing its row: a large result is never held as rows and as alerts at once.
-    pub fn into_alerts<'a>(
-        &'a self,
-        rows: Rows,
-        templates: &'a Templates,
-    ) -> Result<Alerts<'a>, RowError> {
-        let key = self.usable_columns(&rows)?;
-        Ok(Alerts {
-            check: self,
-            templates,
-            columns: rows.columns,
-            key,
-            rows: rows.rows.into_iter(),
-        })
-    }
+/// The kind of a check's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureReason {
+    /// The source's settings cannot make a connection (a bad URL, an unreadable CA file).
+    Config,
+    /// The database could not be reached, or the connection dropped.
+    Connection,
+    /// The database refused the login.
+    Authentication,
+    /// The query ran past its time limit and was cancelled.
+    Timeout,
+    /// The database rejected or failed the query.
+    Query,
+    /// The result cannot be used: a value unreadable, a key or cursor column missing.
+    Data,
+    /// The source kind cannot do what the check asks.
+    Unsupported,
+    /// dbalert's own task for the check stopped.
+    Internal,
+}
 
-    /// The key columns' indices, once the columns the check needs are known to be there.
-    fn usable_columns(&self, rows: &Rows) -> Result<Vec<usize>, RowError> {
-        let key_columns = self.key_columns(rows)?;
-        if let CheckKind::Events { cursor, .. } = &self.kind
-            && rows.column(cursor).is_none()
-        {
-            return Err(RowError::MissingCursor {
-                check: self.name.clone(),
-                column: cursor.clone(),
-                columns: rows.columns.join(", "),
-            });
+impl FailureReason {
+    /// The `reason` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Connection => "connection",
+            Self::Authentication => "authentication",
+            Self::Timeout => "timeout",
+            Self::Query => "query",
+            Self::Data => "data",
+            Self::Unsupported => "unsupported",
+            Self::Internal => "internal",
         }
-        Ok(key_columns)
     }
+}
 
-    fn key_columns(&self, rows: &Rows) -> Result<Vec<usize>, RowError> {
-        let Some(key) = &self.key else {
-            return Ok((0..rows.columns.len()).collect());
-        };
-        key.iter()
-            .map(|column| {
-                rows.column(column).ok_or_else(|| RowError::MissingKey {
-                    check: self.name.clone(),
-                    column: column.clone(),
-                    columns: rows.columns.join(", "),
-                })
-            })
-            .collect()
-    }
-
-    fn alert(
-        &self,
-        columns: &[String],
-        row: &[Value],
-        key: &[usize],
-        templates: &Templates,
-    ) -> Alert {
-        let source = &self.source.0;
-        let mut labels = Labels::new();
-        for (name, value) in columns.iter().zip(row) {
-            let text = value.to_label();
-            if !text.is_empty() {
-                labels.insert(name.clone(), text);
+impl From<SourceError> for CheckFailure {
+    fn from(error: SourceError) -> Self {
+        let reason = match &error {
+            SourceError::Config { .. } => FailureReason::Config,
+            SourceError::Connect { .. } | SourceError::ConnectionLost { .. } => {
+                FailureReason::Connection
             }
-        }
-        let context = (!self.labels.is_empty() || !self.annotations.is_empty())
-            .then(|| Context::new(&self.name, source, columns, row));
-        let render = |text: &Text| {
-            match &context {
-            Some(context) => templates.render(text, context).unwrap_or_else(|error| {
-                tracing::warn!(check = %self.name, %error, "Template failed on a row; using its text.");
-                match text {
-                    Text::Plain(plain) | Text::Template { source: plain, .. } => plain.clone(),
-                }
-            }),
-            None => String::new(),
-        }
+            SourceError::Authentication { .. } => FailureReason::Authentication,
+            SourceError::Query { .. } => FailureReason::Query,
+            SourceError::Timeout { .. } => FailureReason::Timeout,
+            SourceError::Decode { .. } => FailureReason::Data,
+            SourceError::Unsupported { .. } => FailureReason::Unsupported,
         };
-        for (name, text) in &self.labels {
-            labels.insert(name.clone(), render(text));
+        Self {
+            reason,
+            message: error.to_string(),
         }
-        labels.insert("alertname".to_owned(), self.name.clone());
-        labels.insert("source".to_owned(), source.clone());
-        let annotations = self
-            .annotations
-            .iter()
-            .map(|(name, text)| (name.clone(), render(text)))
-            .collect();
-        let identity = key
-            .iter()
-            .map(|&i| (columns[i].as_str(), row[i].to_label()));
-        Alert {
-            fingerprint: Fingerprint::of(&self.name, source, identity),
-            check: self.name.clone(),
-            labels,
-            annotations,
+    }
+}
+
+impl From<RowError> for CheckFailure {
+    fn from(error: RowError) -> Self {
+        Self {
+            reason: FailureReason::Data,
+            message: error.to_string(),
         }
     }
 }

@@ -1,15 +1,12 @@
 //! `dbalert check`: validates the config file; `--connect` also runs every check's query.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 
 use super::{Cli, Failure, load_config};
-use crate::check::CheckKind;
 use crate::config::Config;
-use crate::source::{Source, SourceName};
+use crate::poll::Fetched;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -40,42 +37,21 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// Runs each check's query once and prints the outcome; true when every one worked.
+/// Runs each check's query once (through the poll engine's fetch, as a probe) and prints the
+/// outcome; true when every one worked.
 async fn connect(config: &Config) -> bool {
-    let mut sources: BTreeMap<&SourceName, Result<Source, String>> = BTreeMap::new();
     let mut all_ok = true;
-    for check in &config.checks {
-        let source = sources.entry(&check.source).or_insert_with(|| {
-            config.sources[&check.source]
-                .build(check.source.clone())
-                .map_err(|e| e.to_string())
+    for (check, (fetched, took)) in crate::poll::probe(config).await {
+        let outcome = fetched.and_then(|fetched| match fetched {
+            Fetched::Probed(Some(rows)) => {
+                let alerts = check.alerts(&rows, &config.templates)?;
+                let s = if alerts.len() == 1 { "" } else { "s" };
+                Ok(format!("{} row{s}", alerts.len()))
+            }
+            _ => Ok("connected".to_owned()),
         });
-        let started = Instant::now();
-        let outcome = match source {
-            Err(error) => Err(error.clone()),
-            // Taking messages off a queue would hide them from the real poll: only connect.
-            Ok(source) if matches!(check.kind, CheckKind::Queue(_)) => source
-                .check()
-                .await
-                .map(|()| "connected".to_owned())
-                .map_err(|e| e.to_string()),
-            Ok(source) => match source.fetch(&check.sql, None).await {
-                Err(error) => Err(error.to_string()),
-                Ok(rows) => check
-                    .alerts(&rows, &config.templates)
-                    .map(|alerts| {
-                        format!(
-                            "{} row{}",
-                            alerts.len(),
-                            if alerts.len() == 1 { "" } else { "s" }
-                        )
-                    })
-                    .map_err(|e| e.to_string()),
-            },
-        };
-        let ms = started.elapsed().as_millis();
         match outcome {
-            Ok(what) => println!("ok     {}  {what}  {ms} ms", check.name),
+            Ok(what) => println!("ok     {}  {what}  {} ms", check.name, took.as_millis()),
             Err(error) => {
                 all_ok = false;
                 println!("error  {}  {error}", check.name);

@@ -14,12 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
-use crate::alert::Labels;
-use crate::check::{Alert, Check, Fingerprint};
+use crate::alert::{Alert, Fingerprint};
+use crate::check::CHECK_FAILED;
 use crate::state::{AlertRecord, StoredLabels};
-
-/// The `alertname` of the alert dbalert raises for a check that fails.
-pub const CHECK_FAILED: &str = "dbalert_check_failed";
 
 /// Every alert the store remembers, by fingerprint. Boxed, so that an entry is small: the map is
 /// built from a list of all of them (with full nodes, where inserting one at a time would leave
@@ -106,7 +103,7 @@ fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Chang
             records.insert(
                 key,
                 Box::new(AlertRecord {
-                    fingerprint: key.to_string(),
+                    fingerprint: key,
                     check: alert.check.into(),
                     labels,
                     annotations,
@@ -147,56 +144,24 @@ pub fn retire_unknown(
     }
 }
 
-/// The alert that says `check` failed; one per check, whatever the error.
-pub fn failure_alert(check: &Check, error: &str) -> Alert {
-    let labels: Labels = [
-        ("alertname", CHECK_FAILED),
-        ("check", check.name.as_str()),
-        ("source", check.source.0.as_str()),
-        ("severity", "critical"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let annotations = [
-        (
-            "summary".to_owned(),
-            format!("Check {} on source {} failed", check.name, check.source),
-        ),
-        ("description".to_owned(), error.to_owned()),
-    ]
-    .into();
-    Alert {
-        fingerprint: Fingerprint::of(
-            CHECK_FAILED,
-            &check.source.0,
-            [("check", check.name.clone())].into_iter(),
-        ),
-        check: CHECK_FAILED.to_owned(),
-        labels,
-        annotations,
-    }
+/// Fires (or keeps firing) a check's failure alert ([`crate::check::alerts::failure_alert`]).
+pub fn apply_failure(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
+    fire(records, alert, now, changed);
 }
 
-/// Fires (or keeps firing) the failure alert of `check`.
-pub fn apply_failure(
+/// Resolves the alert `fingerprint` (a check's failure alert, once the check succeeds), if it
+/// is firing.
+pub fn clear(
     records: &mut Records,
-    check: &Check,
-    error: &str,
+    fingerprint: Fingerprint,
     now: Timestamp,
     changed: &mut Changed,
 ) {
-    fire(records, failure_alert(check, error), now, changed);
-}
-
-/// Resolves the failure alert of `check`, if it is firing.
-pub fn clear_failure(records: &mut Records, check: &Check, now: Timestamp, changed: &mut Changed) {
-    let key = failure_alert(check, "").fingerprint;
-    if let Some(record) = records.get_mut(&key)
+    if let Some(record) = records.get_mut(&fingerprint)
         && record.resolved_at.is_none()
     {
         record.resolved_at = Some(now);
-        changed.insert(key);
+        changed.insert(fingerprint);
     }
 }
 
@@ -394,17 +359,23 @@ mod tests {
             deadlock_trace: false,
         };
         let mut records = Records::new();
+        let failed = |message: &str| {
+            let failure = crate::check::CheckFailure {
+                reason: crate::check::FailureReason::Connection,
+                message: message.into(),
+            };
+            crate::check::alerts::failure_alert(&check, &failure)
+        };
+        let key = failed("").fingerprint;
         apply_failure(
             &mut records,
-            &check,
-            "connection refused",
+            failed("connection refused"),
             at(0),
             &mut Changed::new(),
         );
         apply_failure(
             &mut records,
-            &check,
-            "still refused",
+            failed("still refused"),
             at(1),
             &mut Changed::new(),
         );
@@ -414,7 +385,7 @@ mod tests {
         assert_eq!(record.labels.parse()["check"], "deadlocks");
         assert_eq!(record.annotations.parse()["description"], "still refused");
         assert_eq!(record.starts_at, at(0));
-        clear_failure(&mut records, &check, at(2), &mut Changed::new());
+        clear(&mut records, key, at(2), &mut Changed::new());
         assert_eq!(records.values().next().unwrap().resolved_at, Some(at(2)));
     }
 }

@@ -3,22 +3,20 @@
 //! Each check runs on its own `interval`. Fetching is one task per source, so a slow or failing
 //! source never delays the others; whatever a source returns is processed (lifecycle, routing,
 //! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
-//! and `group_interval` applied. SIGTERM or SIGINT stops the loop between two batches: the
-//! delivery in flight finishes and is saved, queries in flight are dropped (a queue batch
-//! among them is rolled back), and `run` exits 0.
+//! and `group_interval` applied. SIGTERM or SIGINT stops at once: delivery stops pacing and
+//! retrying, what was accepted is saved, queries in flight are dropped (a queue batch among
+//! them is rolled back), and `run` exits 0.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{
-    Fetched, Options, PollError, Summary, build_sinks, build_sources, fetch_all, load_cursors,
-    process,
-};
+use super::fetch::{build_sources, fetch_all};
+use super::ingest::load_cursors;
+use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
 use crate::check::Check;
 use crate::config::Config;
 use crate::source::{QueueWait, SourceName};
@@ -26,11 +24,7 @@ use crate::state::StateStore;
 
 /// What one source task hands back: the checks it ran (indexes into `config.checks`) and
 /// their outcomes.
-type Batch = (
-    SourceName,
-    Vec<usize>,
-    Vec<(Result<Fetched, String>, std::time::Duration)>,
-);
+type Batch = (SourceName, Vec<usize>, Vec<Fetch>);
 
 /// How soon groups held back by `group_wait` or `group_interval` are looked at again when no
 /// check result arrives in between.
@@ -41,6 +35,25 @@ pub async fn serve(
     config: &Config,
     store: &mut StateStore,
     shutdown: impl Future<Output = ()>,
+) -> Result<Summary, PollError> {
+    let (stopping, stop) = watch::channel(false);
+    let signal = async {
+        shutdown.await;
+        info!("Stopping: signal received.");
+        let _ = stopping.send(true);
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = signal => unreachable!("the signal future never ends"),
+        result = serve_until(config, store, stop) => result,
+    }
+}
+
+/// The service loop, until `stop` says so.
+async fn serve_until(
+    config: &Config,
+    store: &mut StateStore,
+    stop: Stop,
 ) -> Result<Summary, PollError> {
     let all: Vec<&Check> = config.checks.iter().collect();
     let sources = build_sources(config, &all);
@@ -60,7 +73,6 @@ pub async fn serve(
         .map(|d| d.get())
         .min();
     let mut planned_at = Instant::now();
-    tokio::pin!(shutdown);
     info!(checks = all.len(), sources = sources.len(), "Running.");
 
     loop {
@@ -83,7 +95,8 @@ pub async fn serve(
             tokio::spawn(async move {
                 let refs: Vec<&Check> = owned.iter().collect();
                 // A long-running service may wait a little on an empty AQ queue (its `wait`).
-                let fetched = fetch_all(&refs, &one_source, &cursors, QueueWait::Bounded).await;
+                let mode = Mode::Take(QueueWait::Bounded);
+                let fetched = fetch_all(&refs, &one_source, &cursors, mode).await;
                 // The receiver is gone only when `serve` returned; nothing to hand back then.
                 let _ = done.send((name, indexes, fetched));
             });
@@ -110,15 +123,12 @@ pub async fn serve(
             }
         };
         tokio::select! {
-            _ = &mut shutdown => {
-                info!("Stopping: signal received.");
-                return Ok(total);
-            }
+            _ = stopped(&stop) => return Ok(total),
             _ = sleep => {
                 if flush.is_some() {
                     flush_at = None;
                     planned_at = Instant::now();
-                    let summary = handle(config, store, &sinks, &[], Vec::new()).await?;
+                    let summary = handle(config, store, &sinks, &[], Vec::new(), &stop).await?;
                     add(&mut total, &summary, &mut flush_at);
                 }
             }
@@ -130,11 +140,17 @@ pub async fn serve(
                 }
                 let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
                 planned_at = Instant::now();
-                let summary = handle(config, store, &sinks, &checks, fetched).await?;
+                let summary = handle(config, store, &sinks, &checks, fetched, &stop).await?;
                 add(&mut total, &summary, &mut flush_at);
             }
         }
     }
+}
+
+/// Completes once `stop` is set.
+async fn stopped(stop: &Stop) {
+    let mut stop = stop.clone();
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 /// Processes one batch (or, with no checks, re-plans held-back groups). Only a state file
@@ -142,16 +158,17 @@ pub async fn serve(
 async fn handle(
     config: &Config,
     store: &mut StateStore,
-    sinks: &BTreeMap<crate::config::ReceiverName, Arc<crate::sink::Sink>>,
+    sinks: &Sinks,
     checks: &[&Check],
-    fetched: Vec<(Result<Fetched, String>, std::time::Duration)>,
+    fetched: Vec<Fetch>,
+    stop: &Stop,
 ) -> Result<Summary, PollError> {
     let options = Options {
         dry_run: false,
         only: Vec::new(),
         now: jiff::Timestamp::now(),
     };
-    match process(config, store, sinks, checks, fetched, &options, true).await {
+    match process(config, store, sinks, checks, fetched, &options, true, stop).await {
         Ok(summary) => Ok(summary),
         Err(PollError::State(error)) => Err(PollError::State(error)),
         Err(error) => {

@@ -5,13 +5,11 @@
 //! alert, lists the first [`MAX_LISTED`] and says how many more there are. What it lists is cut
 //! to Slack's limits ([`super::blockkit`]).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use super::blockkit::{FALLBACK_TEXT, MAX_SECTION_TEXT};
 use super::text;
-use crate::alert::{Labels, Severity};
+use crate::alert::{AlertView, GroupMessage, Labels};
 
 /// How many alerts one message lists; the rest are counted. With one section per alert and a
 /// few headings this stays far below Slack's 50 blocks.
@@ -21,55 +19,6 @@ pub const MAX_LISTED: usize = 20;
 const TITLE_TEXT: usize = 150;
 const DESCRIPTION_TEXT: usize = 500;
 const LABELS_TEXT: usize = 300;
-/// Annotations that give an alert its title, in order of preference; else its `alertname`.
-const TITLE_ANNOTATIONS: &[&str] = &["summary", "title", "message"];
-
-/// One alert as the message shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertView {
-    /// The alert's identity (the state store's key), for receivers that pass it on.
-    pub fingerprint: String,
-    pub labels: Labels,
-    pub annotations: BTreeMap<String, String>,
-    /// When it started firing.
-    pub starts_at: jiff::Timestamp,
-    /// When it was seen resolved; `None` while firing.
-    pub ends_at: Option<jiff::Timestamp>,
-}
-
-impl AlertView {
-    fn severity(&self) -> Severity {
-        Severity::from_label(self.labels.get("severity").map(String::as_str))
-    }
-
-    fn title(&self) -> &str {
-        TITLE_ANNOTATIONS
-            .iter()
-            .find_map(|name| self.annotations.get(*name))
-            .or_else(|| self.labels.get("alertname"))
-            .map_or("alert", String::as_str)
-    }
-}
-
-/// A group's alerts for one message.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GroupMessage {
-    /// The labels every alert in the group shares (the `group_by` labels).
-    pub group_labels: Labels,
-    pub firing: Vec<AlertView>,
-    pub resolved: Vec<AlertView>,
-}
-
-impl GroupMessage {
-    /// The most urgent severity of the firing alerts; `Ok` when everything resolved.
-    pub fn severity(&self) -> Severity {
-        self.firing
-            .iter()
-            .map(AlertView::severity)
-            .min()
-            .unwrap_or(Severity::Ok)
-    }
-}
 
 /// The Slack payload for a group notification.
 pub fn payload(group: &GroupMessage) -> Value {
@@ -184,7 +133,7 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         AlertView {
-            fingerprint: format!("{i:016x}"),
+            fingerprint: crate::alert::Fingerprint(i as u64),
             labels,
             annotations: [("summary".to_owned(), format!("Tablespace TS{i} is full"))].into(),
             starts_at: "2026-11-23T10:00:00Z".parse().unwrap(),
@@ -253,7 +202,10 @@ mod tests {
     #[test]
     fn everything_resolved_is_green() {
         let payload = payload(&group(0, 2));
-        assert_eq!(payload["attachments"][0]["color"], Severity::Ok.color());
+        assert_eq!(
+            payload["attachments"][0]["color"],
+            crate::alert::Severity::Ok.color()
+        );
         assert_eq!(
             payload["text"],
             ":white_check_mark: [RESOLVED:2] tablespace_full"

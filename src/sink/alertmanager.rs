@@ -25,10 +25,10 @@ use super::http::{self, TransportConfig};
 use super::pacer::Pacer;
 use super::slack::ConfigProblem;
 use super::{BuildError, SendError, headers, retry};
+use crate::alert::{AlertView, GroupMessage};
 use crate::config::duration::Duration;
 use crate::config::secret::{Secret, redact_url};
 use crate::config::{Delivery, ReceiverName};
-use crate::render::notification::{AlertView, GroupMessage};
 
 /// How often a firing alert is sent again in `run`, unless the receiver says otherwise; `poll`
 /// sends every firing alert on every run.
@@ -276,7 +276,7 @@ mod tests {
 
     fn view(name: &str, starts: &str, ends: Option<&str>) -> AlertView {
         AlertView {
-            fingerprint: "0".repeat(16),
+            fingerprint: crate::alert::Fingerprint(0),
             labels: [
                 ("alertname".to_owned(), name.to_owned()),
                 ("owner name".to_owned(), "ORDERS".to_owned()),

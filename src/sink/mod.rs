@@ -22,8 +22,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::Value;
 
+use crate::alert::GroupMessage;
 use crate::config::{Receiver, ReceiverKind, ReceiverName};
-use crate::render::notification::{self, GroupMessage};
+use crate::render::notification;
 use crate::state::Thread;
 
 /// Why a notification was not accepted.
@@ -161,23 +162,29 @@ impl Sink {
         })
     }
 
-    /// Delivers `notices` in order, one answer each. Alertmanager takes them all in one
-    /// request; the others get one message each, paced per destination.
-    pub async fn notify_all(&self, notices: &[Notice], now: Timestamp) -> Vec<Receipt> {
-        let mut receipts = Vec::with_capacity(notices.len());
+    /// Delivers `notices` in order, handing each answer to `answer` (with the notice's index)
+    /// as soon as it is known. Alertmanager takes them all in one request; the others get one
+    /// message each, paced per destination.
+    pub async fn notify_each(
+        &self,
+        notices: &[Notice],
+        now: Timestamp,
+        mut answer: impl FnMut(usize, Receipt),
+    ) {
         match self {
             Self::Alertmanager(sink) => {
                 let messages: Vec<&GroupMessage> = notices.iter().map(|n| &n.message).collect();
                 let result = sink.send(&messages, now).await.map_err(Arc::new);
-                receipts.extend(notices.iter().map(|_| result.clone().map(|()| None)));
+                for i in 0..notices.len() {
+                    answer(i, result.clone().map(|()| None));
+                }
             }
             _ => {
-                for notice in notices {
-                    receipts.push(self.notify(notice, now).await.map_err(Arc::new));
+                for (i, notice) in notices.iter().enumerate() {
+                    answer(i, self.notify(notice, now).await.map_err(Arc::new));
                 }
             }
         }
-        receipts
     }
 
     async fn notify(&self, notice: &Notice, now: Timestamp) -> Result<Option<Thread>, SendError> {

@@ -17,9 +17,9 @@ use super::pacer::Pacer;
 use super::slack::ConfigProblem;
 use super::{BuildError, Notice, SendError, headers, retry};
 use crate::alert::Labels;
+use crate::alert::{AlertView, GroupMessage};
 use crate::config::secret::{Secret, redact_url};
 use crate::config::{Delivery, ReceiverName};
-use crate::render::notification::{AlertView, GroupMessage};
 
 /// The version of the document this build sends.
 pub const VERSION: &str = "1";
@@ -191,7 +191,7 @@ mod tests {
         ends: Option<&str>,
     ) -> AlertView {
         AlertView {
-            fingerprint: fingerprint.to_owned(),
+            fingerprint: crate::alert::Fingerprint::parse(fingerprint).unwrap(),
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -122,41 +122,26 @@ impl Source {
         }
     }
 
-    /// Takes up to `limit` messages off a PostgreSQL queue table, in order, inside a
-    /// transaction that the returned batch owns: [`QueueBatch::commit`] once every notification
-    /// for them was accepted, [`QueueBatch::rollback`] (or drop the batch) to leave them for the
-    /// next run.
+    /// Takes up to `limit` messages off `queue`, in order, inside a transaction that the
+    /// returned batch owns: [`QueueBatch::commit`] once every notification for them was
+    /// accepted, [`QueueBatch::rollback`] (or drop the batch) to leave them for the next run.
+    /// `wait` says whether an empty AQ queue is waited on (`dbalert run`) or not (`poll`).
     pub async fn dequeue(
         &self,
-        queue: &QueueConfig,
-        limit: usize,
-    ) -> Result<QueueBatch, SourceError> {
-        match self {
-            Self::Postgres(source) => source.dequeue(queue, limit).await,
-            _ => Err(SourceError::Unsupported {
-                name: self.name().clone(),
-                what: "queue tables (a postgres source does)",
-                kind: self.kind(),
-            }),
-        }
-    }
-
-    /// Takes up to `limit` messages off an Oracle AQ queue, like [`Source::dequeue`]. `wait`
-    /// says whether an empty queue is waited on (`dbalert run`) or not (`dbalert poll`).
-    pub async fn dequeue_aq(
-        &self,
-        queue: &AqQueue,
+        queue: &Queue,
         limit: usize,
         wait: QueueWait,
     ) -> Result<QueueBatch, SourceError> {
-        match self {
+        match (self, queue) {
+            (Self::Postgres(source), Queue::Table(table)) => source.dequeue(table, limit).await,
             #[cfg(feature = "oracle")]
-            Self::Oracle(source) => source.dequeue(queue, limit, wait).await,
+            (Self::Oracle(source), Queue::Aq(aq)) => source.dequeue(aq, limit, wait).await,
+            // The config loader checks the queue's form against the source's kind.
             _ => {
-                let _ = (queue, limit, wait);
+                let _ = (limit, wait);
                 Err(SourceError::Unsupported {
                     name: self.name().clone(),
-                    what: "AQ queues (an oracle source does)",
+                    what: "this kind of queue",
                     kind: self.kind(),
                 })
             }
@@ -200,6 +185,9 @@ pub enum SourceError {
         "source `{name}`: cannot connect: {message}; check the connection settings and that the database is up"
     )]
     Connect { name: SourceName, message: String },
+    /// The database refused the login (wrong user or password, an expired or locked account).
+    #[error("source `{name}`: the login was refused: {message}; check the user and password")]
+    Authentication { name: SourceName, message: String },
     /// The connection dropped while the query ran.
     #[error("source `{name}`: lost the connection: {message}; the check runs again next time")]
     ConnectionLost { name: SourceName, message: String },

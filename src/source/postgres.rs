@@ -191,9 +191,15 @@ impl PostgresSource {
                 client
             }),
         };
-        connected.map_err(|err| SourceError::Connect {
-            name: self.errors.name.clone(),
-            message: self.errors.describe(&err),
+        connected.map_err(|err| {
+            let name = self.errors.name.clone();
+            let message = self.errors.describe(&err);
+            match err.code() {
+                Some(code) if *code == SqlState::INVALID_PASSWORD => {
+                    SourceError::Authentication { name, message }
+                }
+                _ => SourceError::Connect { name, message },
+            }
         })
     }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use crate::alert::Labels;
+use crate::alert::{Fingerprint, Labels};
 use crate::config::ReceiverName;
 use crate::source::{Value, ValueKind};
 
@@ -185,7 +185,7 @@ impl StateLock {
 /// One alert the store remembers: firing, or resolved and not yet notified as such.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// The check that raised it. Shared: a check's alerts, read from the file, share one.
     pub check: Arc<str>,
     pub labels: StoredLabels,
@@ -239,8 +239,8 @@ impl StoredLabels {
 pub struct NotificationEntry {
     pub group_key: String,
     pub receiver: ReceiverName,
-    pub firing: BTreeSet<String>,
-    pub resolved: BTreeSet<String>,
+    pub firing: BTreeSet<Fingerprint>,
+    pub resolved: BTreeSet<Fingerprint>,
     pub notified_at: Timestamp,
     /// The message that announced the group, for receivers that thread (Slack app).
     pub thread: Option<Thread>,
@@ -262,7 +262,7 @@ pub struct CheckState {
     /// The largest cursor value delivered, with the type it was read with.
     pub cursor: Option<Value>,
     /// Fingerprints of the events already sent (the newest [`MAX_SEEN_EVENTS_PER_CHECK`]).
-    pub seen_events: HashSet<String>,
+    pub seen_events: HashSet<Fingerprint>,
 }
 
 /// Everything one run changes, saved in one transaction.
@@ -271,7 +271,7 @@ pub struct Changes {
     /// Alerts to insert, or to replace by fingerprint.
     pub alerts: Vec<AlertRecord>,
     /// Fingerprints of alerts to forget (resolved, and the resolution notified).
-    pub removed_alerts: Vec<String>,
+    pub removed_alerts: Vec<Fingerprint>,
     /// Notification log entries to insert, or to replace by group key and receiver.
     pub notifications: Vec<NotificationEntry>,
     /// Notification log entries to forget, by group key and receiver.
@@ -279,7 +279,19 @@ pub struct Changes {
     /// New cursor values, by check name.
     pub cursors: Vec<(String, Value)>,
     /// Events sent, as (check name, fingerprint).
-    pub seen_events: Vec<(String, String)>,
+    pub seen_events: Vec<(String, Fingerprint)>,
+}
+
+impl Changes {
+    /// Whether saving would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+            && self.removed_alerts.is_empty()
+            && self.notifications.is_empty()
+            && self.removed_notifications.is_empty()
+            && self.cursors.is_empty()
+            && self.seen_events.is_empty()
+    }
 }
 
 /// An open state file.
@@ -367,10 +379,15 @@ impl StateStore {
             .conn
             .prepare_cached("SELECT fingerprint FROM seen_events WHERE check_name = ?1")
             .map_err(|e| self.error(e))?;
-        let seen_events = statement
+        let seen: Vec<String> = statement
             .query_map([check], |row| row.get(0))
             .and_then(Iterator::collect)
             .map_err(|e| self.error(e))?;
+        let seen_events = seen
+            .iter()
+            .map(|text| parse_fingerprint(text))
+            .collect::<Result<_, _>>()
+            .map_err(|reason| self.corrupt(format!("the events of check {check}: {reason}")))?;
         Ok(CheckState {
             alerts,
             cursor,
@@ -455,7 +472,7 @@ impl StateStore {
             for alert in &changes.alerts {
                 upsert
                     .execute(params![
-                        alert.fingerprint,
+                        alert.fingerprint.to_string(),
                         &*alert.check,
                         &*alert.labels.0,
                         &*alert.annotations.0,
@@ -470,7 +487,7 @@ impl StateStore {
                 .prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")
                 .map_err(error)?;
             for fingerprint in &changes.removed_alerts {
-                delete.execute([fingerprint]).map_err(error)?;
+                delete.execute([fingerprint.to_string()]).map_err(error)?;
             }
             let mut upsert = tx
                 .prepare_cached(
@@ -517,7 +534,9 @@ impl StateStore {
                 )
                 .map_err(error)?;
             for (check, fingerprint) in &changes.seen_events {
-                insert.execute([check, fingerprint]).map_err(error)?;
+                insert
+                    .execute(params![check, fingerprint.to_string()])
+                    .map_err(error)?;
             }
             let mut forget = tx
                 .prepare_cached(
@@ -659,7 +678,7 @@ impl StateStore {
                             .map(parse_time)
                             .transpose()?,
                         resolved_at: resolved_at.as_deref().map(parse_time).transpose()?,
-                        fingerprint: fingerprint.clone(),
+                        fingerprint: parse_fingerprint(&fingerprint)?,
                     })
                 })();
                 Ok(record.map_err(|reason: String| format!("alert {fingerprint}: {reason}")))
@@ -721,16 +740,22 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
     }
 }
 
-fn json_list(set: &BTreeSet<String>) -> String {
-    serde_json::Value::Array(set.iter().cloned().map(serde_json::Value::String).collect())
-        .to_string()
+fn json_list(set: &BTreeSet<Fingerprint>) -> String {
+    let items = set.iter().map(|f| serde_json::Value::String(f.to_string()));
+    serde_json::Value::Array(items.collect()).to_string()
 }
 
 /// A JSON list as a set. Collected from a list, the set is built with full nodes; one
 /// inserted an item at a time, as parsing into a set does, leaves them about half empty, and a
 /// group's entry can list every alert there is.
-fn from_json_set(text: &str) -> Result<BTreeSet<String>, String> {
-    from_json::<Vec<String>>(text).map(|items| items.into_iter().collect())
+fn from_json_set(text: &str) -> Result<BTreeSet<Fingerprint>, String> {
+    let items = from_json::<Vec<String>>(text)?;
+    items.iter().map(|item| parse_fingerprint(item)).collect()
+}
+
+/// A fingerprint as the file keeps it (16 hex digits); dbalert writes no other.
+fn parse_fingerprint(text: &str) -> Result<Fingerprint, String> {
+    Fingerprint::parse(text).ok_or_else(|| format!("`{text}` is not a fingerprint"))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use dbalert::source::{
-    MAX_TEXT_CHARS, QueueConfig, Rows, Source, SourceConfig, SourceError, SourceName, Value,
+    MAX_TEXT_CHARS, Queue, QueueWait, Rows, Source, SourceConfig, SourceError, SourceName, Value,
 };
 use serde_json::json;
 
@@ -41,9 +41,13 @@ fn source_configs_deserialize_and_reject_unknown_keys() {
             "{bad} should be refused"
         );
     }
-    let queue: QueueConfig = serde_json::from_value(json!({"table": "app.dbalert_queue"})).unwrap();
+    let queue: dbalert::source::QueueConfig =
+        serde_json::from_value(json!({"table": "app.dbalert_queue"})).unwrap();
     assert_eq!(queue.table.to_string(), "app.dbalert_queue");
-    assert!(serde_json::from_value::<QueueConfig>(json!({"table": "q; drop table x"})).is_err());
+    assert!(
+        serde_json::from_value::<dbalert::source::QueueConfig>(json!({"table": "q; drop table x"}))
+            .is_err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,7 +239,7 @@ async fn sqlite_missing_or_foreign_file_fails_check() {
     assert!(err.to_string().contains("file is not a database"), "{err}");
 
     let err = source
-        .dequeue(&serde_json::from_value(json!({"table": "q"})).unwrap(), 10)
+        .dequeue(&queue("q"), 10, QueueWait::NoWait)
         .await
         .unwrap_err();
     assert!(matches!(err, SourceError::Unsupported { .. }), "{err:?}");
@@ -601,8 +605,8 @@ async fn queue_count(schema: &TestSchema, table: &str) -> i64 {
         .get(0)
 }
 
-fn queue(table: &str) -> QueueConfig {
-    serde_json::from_value(json!({ "table": table })).unwrap()
+fn queue(table: &str) -> Queue {
+    Queue::Table(serde_json::from_value(json!({ "table": table })).unwrap())
 }
 
 #[tokio::test]
@@ -627,7 +631,7 @@ async fn postgres_queue_rows_stay_until_commit() {
     let source = postgres_source(&schema, json!({}));
     let queue = queue("dbalert_queue");
 
-    let batch = source.dequeue(&queue, 10).await.unwrap();
+    let batch = source.dequeue(&queue, 10, QueueWait::NoWait).await.unwrap();
     let payloads: Vec<&Value> = batch.messages.iter().map(|m| &m.payload).collect();
     assert_eq!(
         payloads,
@@ -647,22 +651,22 @@ async fn postgres_queue_rows_stay_until_commit() {
     assert_eq!(queue_count(&schema, "dbalert_queue").await, 3);
 
     // A batch dropped without commit (a crash) leaves the rows too, once its session is gone.
-    let batch = source.dequeue(&queue, 2).await.unwrap();
+    let batch = source.dequeue(&queue, 2, QueueWait::NoWait).await.unwrap();
     assert_eq!(batch.messages.len(), 2);
     drop(batch);
-    let mut again = source.dequeue(&queue, 10).await.unwrap();
+    let mut again = source.dequeue(&queue, 10, QueueWait::NoWait).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     // The server notices the closed session a moment later; until then the rows stay locked.
     while again.messages.len() < 3 && Instant::now() < deadline {
         again.rollback().await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        again = source.dequeue(&queue, 10).await.unwrap();
+        again = source.dequeue(&queue, 10, QueueWait::NoWait).await.unwrap();
     }
     assert_eq!(again.messages.len(), 3, "{again:?}");
     again.commit().await.unwrap();
     assert_eq!(queue_count(&schema, "dbalert_queue").await, 0);
 
-    let empty = source.dequeue(&queue, 10).await.unwrap();
+    let empty = source.dequeue(&queue, 10, QueueWait::NoWait).await.unwrap();
     assert!(empty.messages.is_empty());
     empty.commit().await.unwrap();
 
@@ -676,7 +680,7 @@ async fn postgres_queue_rows_stay_until_commit() {
         .await
         .unwrap();
     let batch = source
-        .dequeue(&self::queue("text_queue"), 10)
+        .dequeue(&self::queue("text_queue"), 10, QueueWait::NoWait)
         .await
         .unwrap();
     assert_eq!(batch.messages[0].id, "7");
@@ -685,7 +689,7 @@ async fn postgres_queue_rows_stay_until_commit() {
     assert_eq!(queue_count(&schema, "text_queue").await, 0);
 
     let err = source
-        .dequeue(&self::queue("no_such_queue"), 10)
+        .dequeue(&self::queue("no_such_queue"), 10, QueueWait::NoWait)
         .await
         .unwrap_err();
     assert!(
@@ -714,7 +718,10 @@ async fn postgres_concurrent_dequeues_get_disjoint_rows() {
     let source = postgres_source(&schema, json!({}));
     let other = postgres_source(&schema, json!({}));
     let queue = queue("dbalert_queue");
-    let (a, b) = tokio::join!(source.dequeue(&queue, 4), other.dequeue(&queue, 4));
+    let (a, b) = tokio::join!(
+        source.dequeue(&queue, 4, QueueWait::NoWait),
+        other.dequeue(&queue, 4, QueueWait::NoWait)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     let ids = |batch: &dbalert::source::QueueBatch| -> Vec<String> {
         batch.messages.iter().map(|m| m.id.clone()).collect()
@@ -726,7 +733,7 @@ async fn postgres_concurrent_dequeues_get_disjoint_rows() {
     );
     assert_eq!(a_ids.len() + b_ids.len(), 6, "{a_ids:?} {b_ids:?}");
     // While both hold their rows, a third poller gets nothing rather than waiting.
-    let third = source.dequeue(&queue, 4).await.unwrap();
+    let third = source.dequeue(&queue, 4, QueueWait::NoWait).await.unwrap();
     assert!(third.messages.is_empty());
     third.rollback().await.unwrap();
     a.commit().await.unwrap();

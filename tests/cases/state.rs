@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dbalert::alert::Labels;
+use dbalert::alert::{Fingerprint, Labels};
 use dbalert::config::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
@@ -19,9 +19,14 @@ fn time(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
+/// A fingerprint named for the test (the store keeps any 64-bit value).
+fn fp(name: &str) -> Fingerprint {
+    Fingerprint::of(name, "test", std::iter::empty())
+}
+
 fn alert(fingerprint: &str, check: &str) -> AlertRecord {
     AlertRecord {
-        fingerprint: fingerprint.to_owned(),
+        fingerprint: fp(fingerprint),
         check: check.into(),
         labels: StoredLabels::new(&Labels::from([
             ("alertname".to_owned(), check.to_owned()),
@@ -38,8 +43,8 @@ fn alert(fingerprint: &str, check: &str) -> AlertRecord {
     }
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+fn set(items: &[&str]) -> BTreeSet<Fingerprint> {
+    items.iter().map(|s| fp(s)).collect()
 }
 
 #[test]
@@ -80,8 +85,8 @@ fn state_round_trips_a_run() {
             ("by_amount".to_owned(), Value::Numeric("10.50".to_owned())),
         ],
         seen_events: vec![
-            ("deadlock".to_owned(), "ev-1".to_owned()),
-            ("deadlock".to_owned(), "ev-2".to_owned()),
+            ("deadlock".to_owned(), fp("ev-1")),
+            ("deadlock".to_owned(), fp("ev-2")),
         ],
         ..Default::default()
     };
@@ -90,10 +95,10 @@ fn state_round_trips_a_run() {
 
     let store = StateStore::open(&path).unwrap();
     let tablespace = store.load("tablespace_full").unwrap();
-    assert_eq!(
-        tablespace.alerts,
-        [alert("fp-1", "tablespace_full"), resolved]
-    );
+    // Oldest first, then by fingerprint (both started at the same time).
+    let mut expected = [alert("fp-1", "tablespace_full"), resolved];
+    expected.sort_by_key(|a| a.fingerprint.to_string());
+    assert_eq!(tablespace.alerts, expected);
     assert_eq!(tablespace.cursor, None);
     let deadlock = store.load("deadlock").unwrap();
     assert!(deadlock.alerts.is_empty());
@@ -101,10 +106,7 @@ fn state_round_trips_a_run() {
         deadlock.cursor,
         Some(Value::Timestamp(time("2024-06-01T09:59:59.5Z")))
     );
-    assert_eq!(
-        deadlock.seen_events,
-        ["ev-1".to_owned(), "ev-2".to_owned()].into()
-    );
+    assert_eq!(deadlock.seen_events, [fp("ev-1"), fp("ev-2")].into());
     for (check, cursor) in &changes.cursors {
         assert_eq!(
             store.load(check).unwrap().cursor.as_ref(),
@@ -125,7 +127,7 @@ fn state_round_trips_a_run() {
     store
         .save(&Changes {
             alerts: vec![repeated.clone()],
-            removed_alerts: vec!["fp-2".to_owned()],
+            removed_alerts: vec![fp("fp-2")],
             removed_notifications: vec![(
                 notification.group_key.clone(),
                 notification.receiver.clone(),
@@ -185,7 +187,7 @@ fn a_version_1_file_is_upgraded_keeping_its_notification_log() {
     let path = dir.path().join("state.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA application_id = 1684169068; PRAGMA journal_mode = WAL;
              CREATE TABLE alerts (fingerprint TEXT PRIMARY KEY, check_name TEXT NOT NULL,
                 labels TEXT NOT NULL, annotations TEXT NOT NULL, starts_at TEXT NOT NULL,
@@ -199,10 +201,11 @@ fn a_version_1_file_is_upgraded_keeping_its_notification_log() {
              CREATE TABLE seen_events (seq INTEGER PRIMARY KEY, check_name TEXT NOT NULL,
                 fingerprint TEXT NOT NULL, UNIQUE (check_name, fingerprint)) STRICT;
              CREATE INDEX seen_events_by_age ON seen_events (check_name, seq);
-             INSERT INTO notifications VALUES ('{}:{}', 'dba', '[\"fp-1\"]', '[]',
+             INSERT INTO notifications VALUES ('{{}}:{{}}', 'dba', '[\"{}\"]', '[]',
                 '2024-06-01T11:00:01Z');
              PRAGMA user_version = 1;",
-        )
+            fp("fp-1")
+        ))
         .unwrap();
     }
     let store = StateStore::open(&path).unwrap();
@@ -242,9 +245,9 @@ fn seen_events_keep_only_the_newest_per_check() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = StateStore::open(&dir.path().join("state.db")).unwrap();
     let limit = MAX_SEEN_EVENTS_PER_CHECK as usize;
-    let events = |check: &str, range: std::ops::Range<usize>| -> Vec<(String, String)> {
+    let events = |check: &str, range: std::ops::Range<usize>| -> Vec<(String, Fingerprint)> {
         range
-            .map(|i| (check.to_owned(), format!("ev-{i}")))
+            .map(|i| (check.to_owned(), fp(&format!("ev-{i}"))))
             .collect()
     };
     store
@@ -256,9 +259,9 @@ fn seen_events_keep_only_the_newest_per_check() {
     let busy = store.load("busy").unwrap().seen_events;
     assert_eq!(busy.len(), limit);
     assert!(
-        !busy.contains("ev-4")
-            && busy.contains("ev-5")
-            && busy.contains(&format!("ev-{}", limit + 4))
+        !busy.contains(&fp("ev-4"))
+            && busy.contains(&fp("ev-5"))
+            && busy.contains(&fp(&format!("ev-{}", limit + 4)))
     );
     assert_eq!(store.load("quiet").unwrap().seen_events.len(), 3);
     // Seeing an old event again makes it new: it is kept when the next one pushes one out.
@@ -266,7 +269,7 @@ fn seen_events_keep_only_the_newest_per_check() {
         .save(&Changes {
             seen_events: [
                 events("busy", 5..6),
-                vec![("busy".to_owned(), "ev-new".to_owned())],
+                vec![("busy".to_owned(), fp("ev-new"))],
             ]
             .concat(),
             ..Default::default()
@@ -274,7 +277,9 @@ fn seen_events_keep_only_the_newest_per_check() {
         .unwrap();
     let busy = store.load("busy").unwrap().seen_events;
     assert_eq!(busy.len(), limit);
-    assert!(busy.contains("ev-5") && busy.contains("ev-new") && !busy.contains("ev-6"));
+    assert!(
+        busy.contains(&fp("ev-5")) && busy.contains(&fp("ev-new")) && !busy.contains(&fp("ev-6"))
+    );
 }
 
 #[test]
@@ -391,8 +396,10 @@ fn stored_labels_must_be_a_json_object_of_strings() {
     let err = store.alerts().unwrap_err();
     assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
     assert!(
-        err.to_string()
-            .contains("alert fp-1: `{\"owner\": 7}` is not the JSON expected"),
+        err.to_string().contains(&format!(
+            "alert {}: `{{\"owner\": 7}}` is not the JSON expected",
+            fp("fp-1")
+        )),
         "{err}"
     );
 }

@@ -549,7 +549,9 @@ fn describe(name: &SourceName, err: &oracle::Error) -> SourceError {
             name,
             message: format!("{message}; {INSTANT_CLIENT_HINT}"),
         },
-        (_, Some(1017 | 12154 | 12514 | 12541 | 12170 | 28000)) | (Some(1080 | 1010), _) => {
+        // ORA-01017 invalid username/password, ORA-28000 account locked.
+        (_, Some(1017 | 28000)) => SourceError::Authentication { name, message },
+        (_, Some(12154 | 12514 | 12541 | 12170)) | (Some(1080 | 1010), _) => {
             SourceError::Connect { name, message }
         }
         (_, Some(3113 | 3114 | 3135)) => SourceError::ConnectionLost { name, message },

@@ -1,12 +1,30 @@
-//! What an alert is made of: its labels and its severity.
+//! What an alert is: its identity ([`Fingerprint`]), labels, annotations and severity, and the
+//! view of it that messages show ([`view`]). Every kind of check makes [`Alert`]s (the makers are
+//! in `check/alerts.rs`); the poll engine, the state store and the renderers read them.
+
+mod fingerprint;
+pub mod view;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use fingerprint::Fingerprint;
+pub use view::{AlertView, GroupMessage};
+
 /// Label names and values. Ordered, so that everything derived from labels (fingerprints,
 /// group keys, rendered lists) is stable.
 pub type Labels = BTreeMap<String, String>;
+
+/// An alert made from a row (or raised by dbalert itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub fingerprint: Fingerprint,
+    /// The check that produced it.
+    pub check: String,
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+}
 
 /// How urgent a message is; shown in Slack as an emoji and a colour bar.
 #[derive(

@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 
 use super::lifecycle::Records;
-use crate::check::{Alert, Fingerprint};
+use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
 use crate::config::{Config, ReceiverName};
-use crate::render::notification::{AlertView, GroupMessage};
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
 use crate::state::{AlertRecord, NotificationEntry, Thread};
 
@@ -26,10 +25,10 @@ pub struct Notification {
     pub group_key: String,
     pub message: GroupMessage,
     /// The group's state alerts firing and resolved now, as the notification log will keep them.
-    pub firing: BTreeSet<String>,
-    pub resolved: BTreeSet<String>,
+    pub firing: BTreeSet<Fingerprint>,
+    pub resolved: BTreeSet<Fingerprint>,
     /// The events it announces, as (check, fingerprint).
-    pub events: Vec<(String, String)>,
+    pub events: Vec<(String, Fingerprint)>,
     /// The group's Slack thread, from the notification log.
     pub thread: Option<Thread>,
 }
@@ -172,8 +171,10 @@ pub fn plan<'a>(
             }
             None => {}
         }
-        if !group.events.is_empty() && !decision.notifies() {
-            // Events are announced once, whatever the group's state alerts need.
+        // Events are announced once, whatever the group's state alerts need; so is an alert
+        // that fired and resolved while its receivers failed (its firing is still owed).
+        let owed = group.resolved.iter().any(|r| r.last_notified_at.is_none());
+        if (!group.events.is_empty() || owed) && !decision.notifies() {
             decision = Decision::NewAlerts;
         }
         if !decision.notifies() {
@@ -184,7 +185,7 @@ pub fn plan<'a>(
             .iter()
             .map(|r| view(r))
             .chain(group.events.iter().map(|e| AlertView {
-                fingerprint: e.alert.fingerprint.to_string(),
+                fingerprint: e.alert.fingerprint,
                 labels: e.alert.labels.clone(),
                 annotations: e.alert.annotations.clone(),
                 starts_at: now,
@@ -196,10 +197,12 @@ pub fn plan<'a>(
                 .cmp(&b.starts_at)
                 .then_with(|| a.labels.cmp(&b.labels))
         });
-        let mut resolved: Vec<AlertView> = match send_resolved {
-            true => group.resolved.iter().map(|r| view(r)).collect(),
-            false => Vec::new(),
-        };
+        let mut resolved: Vec<AlertView> = group
+            .resolved
+            .iter()
+            .filter(|r| send_resolved || r.last_notified_at.is_none())
+            .map(|r| view(r))
+            .collect();
         resolved.sort_by(|a, b| {
             a.ends_at
                 .cmp(&b.ends_at)
@@ -213,16 +216,12 @@ pub fn plan<'a>(
                 firing,
                 resolved,
             },
-            firing: group.firing.iter().map(|r| r.fingerprint.clone()).collect(),
-            resolved: group
-                .resolved
-                .iter()
-                .map(|r| r.fingerprint.clone())
-                .collect(),
+            firing: group.firing.iter().map(|r| r.fingerprint).collect(),
+            resolved: group.resolved.iter().map(|r| r.fingerprint).collect(),
             events: group
                 .events
                 .iter()
-                .map(|e| (e.alert.check.clone(), e.alert.fingerprint.to_string()))
+                .map(|e| (e.alert.check.clone(), e.alert.fingerprint))
                 .collect(),
             thread: entry.and_then(|e| e.thread.clone()),
         });
@@ -232,7 +231,7 @@ pub fn plan<'a>(
 
 fn view(record: &AlertRecord) -> AlertView {
     AlertView {
-        fingerprint: record.fingerprint.clone(),
+        fingerprint: record.fingerprint,
         labels: record.labels.parse(),
         annotations: record.annotations.parse(),
         starts_at: record.starts_at,
@@ -260,8 +259,6 @@ fn held_back(
     }
 }
 
-fn hashes<'a>(fingerprints: impl Iterator<Item = &'a String>) -> BTreeSet<u64> {
-    fingerprints
-        .filter_map(|f| Fingerprint::parse(f).map(|f| f.0))
-        .collect()
+fn hashes<'a>(fingerprints: impl Iterator<Item = &'a Fingerprint>) -> BTreeSet<u64> {
+    fingerprints.map(|f| f.0).collect()
 }

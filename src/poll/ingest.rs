@@ -1,0 +1,212 @@
+//! Phase 2, ingest: what the checks fetched becomes alert changes, one function per kind of
+//! check. State rows fire, refresh and resolve the stored alerts ([`super::lifecycle`]); event
+//! rows become events not yet sent, with the cursor they would move to; queue messages become
+//! events (or, for Oracle server alerts, state changes) with their batch kept for the commit.
+//! A check that failed changes none of its alerts and fires `dbalert_check_failed` instead.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use tracing::{info, warn};
+
+use super::CheckOutcome;
+use super::fetch::{Fetch, Fetched};
+use super::lifecycle::{self, Changed, Records, Transition};
+use super::plan::Event;
+use crate::alert::Fingerprint;
+use crate::check::alerts::{failure_alert, failure_fingerprint, no_rows_alert, queue_alert};
+use crate::check::template::Templates;
+use crate::check::{Check, CheckFailure, NoRows, Start};
+use crate::source::{Effect, QueueBatch, Rows, Value};
+use crate::state::{CheckState, StateError, StateStore};
+
+/// Everything one run's checks gave, ready to plan.
+#[derive(Default)]
+pub struct Intake {
+    /// Every alert the store remembers, with this run's changes applied.
+    pub records: Records,
+    /// The records this run changed.
+    pub changed: Changed,
+    /// Events to announce.
+    pub events: Vec<Event>,
+    /// The cursor each event check moves to once its events are accepted.
+    pub cursors: Vec<(String, Value)>,
+    /// Each queue check's batch, to commit or roll back once delivery is known.
+    pub batches: Vec<(String, QueueBatch)>,
+    /// Events remembered as sent without sending them (history skipped by `start: now`).
+    pub skipped: Vec<(String, Fingerprint)>,
+    /// How each check went, in `checks` order.
+    pub outcomes: Vec<CheckOutcome>,
+}
+
+/// Ingests what `checks` fetched into the alerts `store` remembers, at `now`.
+pub fn ingest(
+    store: &StateStore,
+    templates: &Templates,
+    checks: &[&Check],
+    fetched: Vec<Fetch>,
+    now: Timestamp,
+) -> Result<Intake, StateError> {
+    let mut stored = Vec::new();
+    store.each_alert(|record| stored.push((record.fingerprint, Box::new(record))))?;
+    let mut intake = Intake {
+        // Collected at once, the map is built with full nodes (see `Records`).
+        records: stored.into_iter().collect(),
+        ..Intake::default()
+    };
+    for (check, (fetched, duration)) in checks.iter().zip(fetched) {
+        let result = match fetched {
+            Ok(Fetched::State(rows)) => state(&mut intake, check, templates, rows, now),
+            Ok(Fetched::Events {
+                rows,
+                cursor,
+                start,
+            }) => {
+                let cursor = Cursor {
+                    column: &cursor,
+                    start,
+                    stored: store.load(&check.name)?,
+                };
+                events(&mut intake, check, templates, rows, cursor)
+            }
+            Ok(Fetched::Queue(batch)) => {
+                queue(&mut intake, check, batch, now);
+                Ok(())
+            }
+            Ok(Fetched::Probed(_)) => unreachable!("a poll fetches, it does not probe"),
+            Err(failure) => Err(failure),
+        };
+        intake.outcomes.push(CheckOutcome {
+            name: check.name.clone(),
+            source: check.source.clone(),
+            ok: result.is_ok(),
+            duration,
+        });
+        match result {
+            Ok(()) => {
+                let failed = failure_fingerprint(check);
+                lifecycle::clear(&mut intake.records, failed, now, &mut intake.changed);
+            }
+            Err(failure) => {
+                warn!(check = %check.name, source = %check.source, reason = failure.reason.as_str(), error = %failure, "Check failed; its alerts stay as they were.");
+                let alert = failure_alert(check, &failure);
+                lifecycle::apply_failure(&mut intake.records, alert, now, &mut intake.changed);
+            }
+        }
+    }
+    Ok(intake)
+}
+
+/// A state check: its rows are what fires now. Rows become alerts one at a time, as they are
+/// applied; a row the check cannot use (a missing key column) fails the check.
+fn state(
+    intake: &mut Intake,
+    check: &Check,
+    templates: &Templates,
+    rows: Rows,
+    now: Timestamp,
+) -> Result<(), CheckFailure> {
+    let alerts = check.into_alerts(rows, templates)?;
+    let no_rows =
+        (alerts.len() == 0 && check.no_rows == NoRows::Alert).then(|| no_rows_alert(check));
+    let alerts = alerts.chain(no_rows);
+    lifecycle::apply_run(
+        &mut intake.records,
+        &check.name,
+        alerts,
+        now,
+        &mut intake.changed,
+    );
+    Ok(())
+}
+
+/// Where an event check stands before this run.
+struct Cursor<'a> {
+    column: &'a str,
+    start: Start,
+    stored: CheckState,
+}
+
+/// An event check: rows after the cursor are events, each announced once.
+fn events(
+    intake: &mut Intake,
+    check: &Check,
+    templates: &Templates,
+    rows: Rows,
+    cursor: Cursor,
+) -> Result<(), CheckFailure> {
+    let alerts = check.alerts(&rows, templates)?;
+    let column = rows
+        .column(cursor.column)
+        .expect("`alerts` fails a result without the cursor column");
+    // No cursor row at all means this check never ran successfully. Its first successful run
+    // saves one, NULL when it saw no rows, so that the next run does not take real events for
+    // history.
+    let first_run = cursor.stored.cursor.is_none();
+    let previous = cursor.stored.cursor.clone();
+    let largest = rows
+        .rows
+        .iter()
+        .map(|row| &row[column])
+        .filter(|v| !matches!(v, Value::Null))
+        .fold(previous.clone(), |max, v| match max {
+            Some(m) if m.compare(v).is_some_and(|o| o.is_ge()) => Some(m),
+            _ => Some(v.clone()),
+        });
+    match largest {
+        Some(largest) if Some(&largest) != previous.as_ref() => {
+            intake.cursors.push((check.name.clone(), largest));
+        }
+        None if first_run => intake.cursors.push((check.name.clone(), Value::Null)),
+        _ => {}
+    }
+    if first_run && cursor.start == Start::Now {
+        info!(check = %check.name, skipped = alerts.len(), "First run: history skipped (start: now).");
+        // Remembered as seen, so a query that reads its last row again (`id >= :cursor`)
+        // does not send history on the next run.
+        let skipped = alerts
+            .into_iter()
+            .map(|a| (check.name.clone(), a.fingerprint));
+        intake.skipped.extend(skipped);
+        return Ok(());
+    }
+    let seen: &HashSet<Fingerprint> = &cursor.stored.seen_events;
+    let fresh = alerts
+        .into_iter()
+        .filter(|a| !seen.contains(&a.fingerprint));
+    intake.events.extend(fresh.map(|alert| Event { alert }));
+    Ok(())
+}
+
+/// A queue check: each message is an event, or fires or resolves a state alert (Oracle server
+/// alerts). The batch is kept until delivery is known.
+fn queue(intake: &mut Intake, check: &Check, batch: QueueBatch, now: Timestamp) {
+    let mut transitions = Vec::new();
+    for message in &batch.messages {
+        for warning in &message.warnings {
+            warn!(check = %check.name, message_id = %message.id, %warning, "Queue message not read as it is; sent anyway.");
+        }
+        let alert = queue_alert(check, message);
+        match message.effect {
+            Effect::Event => intake.events.push(Event { alert }),
+            Effect::Fire => transitions.push((alert, Transition::Fire)),
+            Effect::Resolve => transitions.push((alert, Transition::Resolve)),
+        }
+    }
+    lifecycle::apply_transitions(&mut intake.records, transitions, now, &mut intake.changed);
+    intake.batches.push((check.name.clone(), batch));
+}
+
+/// The saved cursor of each event check among `checks`, to bind on their next fetch.
+pub fn load_cursors(
+    store: &StateStore,
+    checks: &[&Check],
+) -> Result<HashMap<String, Option<Value>>, StateError> {
+    let mut cursors = HashMap::new();
+    for check in checks {
+        if matches!(check.kind, crate::check::CheckKind::Events { .. }) {
+            cursors.insert(check.name.clone(), store.load(&check.name)?.cursor);
+        }
+    }
+    Ok(cursors)
+}
