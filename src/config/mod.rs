@@ -7,7 +7,6 @@
 pub mod duration;
 mod interpolate;
 pub(crate) mod reader;
-pub mod receiver;
 pub mod secret;
 pub mod yaml;
 
@@ -19,10 +18,10 @@ use serde::Deserialize;
 
 use crate::check::template::Templates;
 use crate::check::{self, Check};
+pub use crate::sink::config::{Delivery, Receiver, ReceiverKind, ReceiverName};
 use crate::source::{SourceConfig, SourceName};
 use reader::Reader;
 pub use reader::References;
-pub use receiver::{Delivery, Receiver, ReceiverKind, ReceiverName};
 use secret::Secret;
 use yaml::{Node, Path};
 
@@ -230,7 +229,7 @@ pub fn parse_with(
         .parse::<Option<StateConfig>>(&Path::root().key("state"))
         .flatten()
         .unwrap_or_default();
-    let receivers = receiver::resolve(&mut reader);
+    let receivers = crate::sink::config::resolve(&mut reader);
     let time_intervals = crate::route::config::resolve_time_intervals(&mut reader);
     let route = crate::route::config::resolve_route(&mut reader, &time_intervals);
     let inhibit_rules = crate::route::config::resolve_inhibit_rules(&mut reader);

@@ -21,14 +21,14 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tracing::warn;
 
+use super::delivery::ConfigProblem;
+use super::delivery::{Delivery, ReceiverName};
 use super::http::{self, TransportConfig};
 use super::pacer::Pacer;
-use super::slack::ConfigProblem;
 use super::{BuildError, SendError, headers, retry};
 use crate::alert::{AlertView, GroupMessage};
 use crate::config::duration::Duration;
 use crate::config::secret::{Secret, redact_url};
-use crate::config::{Delivery, ReceiverName};
 
 /// How often a firing alert is sent again in `run`, unless the receiver says otherwise; `poll`
 /// sends every firing alert on every run.

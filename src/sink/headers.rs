@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::BuildError;
-use super::slack::ConfigProblem;
-use crate::config::ReceiverName;
+use super::delivery::ConfigProblem;
+use super::delivery::ReceiverName;
 use crate::config::secret::Secret;
 
 /// Checks every name and value; the message names the header, never its value.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::delivery::ReceiverName;
 use super::{BuildError, SendError};
-use crate::config::ReceiverName;
 use crate::config::secret::Secret;
 
 /// The longest dbalert waits to open a connection, whatever the request timeout.

@@ -7,6 +7,8 @@
 //! retry next run, or give up and tell the user what to fix.
 
 pub mod alertmanager;
+pub mod config;
+pub mod delivery;
 mod headers;
 pub mod http;
 pub mod pacer;
@@ -23,9 +25,9 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::alert::GroupMessage;
-use crate::config::{Receiver, ReceiverKind, ReceiverName};
 use crate::render::notification;
 use crate::state::Thread;
+pub use config::{Delivery, Receiver, ReceiverKind, ReceiverName};
 
 /// Why a notification was not accepted.
 #[derive(Debug, thiserror::Error)]

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::SendError;
+use super::delivery::{Delivery, ReceiverName};
 use super::pacer::Pacer;
-use crate::config::{Delivery, ReceiverName};
 
 /// The first back-off after a 5xx or a network error; it doubles on each retry.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);

@@ -15,12 +15,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::debug;
 
+use super::delivery::{ConfigProblem, Delivery, ReceiverName};
 use super::http::{self, DEFAULT_RETRY_AFTER, TransportConfig};
 use super::pacer::Pacer;
 use super::slack_app::{self, SlackApp};
 use super::{BuildError, SendError, Sink, retry};
 use crate::config::secret::{Secret, redact_url};
-use crate::config::{Delivery, ReceiverName};
 
 /// `slack:` in a receiver: either `webhook_url`, or `token` and `channel` (a Slack app).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,21 +38,6 @@ pub struct SlackReceiverConfig {
     pub ca_file: Option<std::path::PathBuf>,
     /// A proxy for this receiver, e.g. `http://proxy.example:3128`.
     pub proxy: Option<Secret>,
-}
-
-/// A problem with a receiver's block, found when the config is checked.
-pub struct ConfigProblem {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl ConfigProblem {
-    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            key,
-            message: message.into(),
-        }
-    }
 }
 
 impl SlackReceiverConfig {

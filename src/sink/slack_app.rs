@@ -14,12 +14,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use super::delivery::ConfigProblem;
+use super::delivery::{Delivery, ReceiverName};
 use super::http::{self, DEFAULT_RETRY_AFTER};
 use super::pacer::Pacer;
-use super::slack::ConfigProblem;
 use super::{SendError, retry};
 use crate::config::secret::Secret;
-use crate::config::{Delivery, ReceiverName};
 use crate::state::Thread;
 
 /// Slack's Web API.

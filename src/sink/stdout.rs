@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use jiff::Timestamp;
 
+use super::delivery::ReceiverName;
 use super::{Notice, SendError, alertmanager, webhook};
-use crate::config::ReceiverName;
 use crate::config::duration::Duration;
 use crate::render::notification;
 

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::delivery::ConfigProblem;
+use super::delivery::{Delivery, ReceiverName};
 use super::http::{self, TransportConfig};
 use super::pacer::Pacer;
-use super::slack::ConfigProblem;
 use super::{BuildError, Notice, SendError, headers, retry};
 use crate::alert::Labels;
 use crate::alert::{AlertView, GroupMessage};
 use crate::config::secret::{Secret, redact_url};
-use crate::config::{Delivery, ReceiverName};
 
 /// The version of the document this build sends.
 pub const VERSION: &str = "1";

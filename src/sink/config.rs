@@ -1,27 +1,17 @@
 //! The `receivers:` section: where notifications go, and how hard dbalert tries.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 
-use super::duration::Duration;
-use super::reader::Reader;
-use super::yaml::Path;
-use crate::sink::alertmanager::AlertmanagerReceiverConfig;
-use crate::sink::slack::SlackReceiverConfig;
-use crate::sink::stdout::StdoutReceiverConfig;
-use crate::sink::webhook::WebhookReceiverConfig;
-
-/// A receiver's name as written under `receivers:`; routes and `send --to` refer to it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ReceiverName(pub String);
-
-impl fmt::Display for ReceiverName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use super::alertmanager::AlertmanagerReceiverConfig;
+pub use super::delivery::{Delivery, ReceiverName};
+use super::slack::SlackReceiverConfig;
+use super::stdout::StdoutReceiverConfig;
+use super::webhook::WebhookReceiverConfig;
+use crate::config::duration::Duration;
+use crate::config::reader::Reader;
+use crate::config::yaml::{Node, Path};
 
 /// One entry under `receivers:` as written: exactly one kind, plus the keys common to every kind.
 #[derive(Debug, Deserialize)]
@@ -45,26 +35,6 @@ struct ReceiverConfig {
     deadline: Option<Duration>,
     /// Whether resolved alerts are announced. Default true.
     send_resolved: Option<bool>,
-}
-
-/// How a receiver delivers; the same for every kind.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    pub max_retries: u32,
-    pub timeout: Duration,
-    pub deadline: Duration,
-    pub send_resolved: bool,
-}
-
-impl Default for Delivery {
-    fn default() -> Self {
-        Self {
-            max_retries: 5,
-            timeout: Duration::from_secs(10),
-            deadline: Duration::from_secs(120),
-            send_resolved: true,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -105,14 +75,11 @@ pub struct Receiver {
 const KINDS: &str = "`slack`, `alertmanager`, `webhook` or `stdout`";
 
 /// Reads `receivers:`, one receiver at a time so that every broken one is reported.
-pub(super) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
+pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
     let section = Path::root().key("receivers");
     let mut receivers = BTreeMap::new();
     if reader.node(&section).is_some()
-        && !matches!(
-            reader.node(&section),
-            Some(super::yaml::Node::Map(_)) | Some(super::yaml::Node::Null)
-        )
+        && !matches!(reader.node(&section), Some(Node::Map(_)) | Some(Node::Null))
     {
         reader.problem(&section, "expected a map of receiver names to receivers");
         return receivers;
