@@ -949,3 +949,146 @@ fn inhibited_alerts_are_muted_and_shown_as_inhibited() {
         "{table}"
     );
 }
+
+// Issue 11, item 2: with the state file unwritable (read-only, or the disk full), a poll used
+// to send, fail to save, and send the same notifications on every run. The disk is "full"
+// here through the file size limit (`ulimit -f 0`, SIGXFSZ ignored), which holds for root too.
+#[test]
+fn issue_11_an_unwritable_state_file_fails_the_poll_before_anything_is_sent() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-disk-full");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    let db = database(dir.path());
+    poll(dir.path(), &hook); // the state file exists
+    db.execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    let full = std::process::Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" poll"])
+        .arg(assert_cmd::cargo::cargo_bin("dbalert"))
+        .current_dir(dir.path())
+        .env("HOOK", &hook)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(1), "{}", stderr_of(&full));
+    assert_eq!(texts(&slack, &hook), Vec::<String>::new(), "nothing sent");
+
+    // With room again, the alert is sent once.
+    assert_eq!(poll(dir.path(), &hook).status.code(), Some(0));
+    assert_eq!(texts(&slack, &hook).len(), 1);
+}
+
+// Issue 11, item 3: an alert that fired and resolved while the webhook was down was never
+// announced, and the next poll exited 0.
+#[test]
+fn issue_11_an_alert_that_fired_and_cleared_during_an_outage_is_still_announced() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-outage");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    let db = database(dir.path());
+    db.execute("insert into problems values ('a', 'X')", [])
+        .unwrap();
+    slack.script(&hook, vec![Reply::Status(500, "outage"); 2]);
+    let failed = poll(dir.path(), &hook);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr_of(&failed));
+    db.execute("delete from problems", []).unwrap();
+
+    let back = poll(dir.path(), &hook);
+    assert_eq!(back.status.code(), Some(0), "{}", stderr_of(&back));
+    assert_eq!(
+        texts(&slack, &hook),
+        [":white_check_mark: [RESOLVED:1] problem: Problem a"],
+        "the alert that came and went is announced once the receiver is back"
+    );
+    poll(dir.path(), &hook);
+    assert_eq!(texts(&slack, &hook).len(), 1, "and only once");
+}
+
+// Issue 11, item 5: a crash near the end of a batch repeated every notification of the poll.
+// Ten events, one message each, to a webhook paced at one a second: killed after the fourth
+// was accepted, the next poll sends the rest and at most the one that was in flight again.
+#[test]
+fn issue_11_a_crash_repeats_at_most_the_notification_in_flight() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-crash-one");
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", EVENTS))]);
+    let db = database(dir.path());
+    db.execute("insert into events values (1, 'history')", [])
+        .unwrap();
+    poll(dir.path(), &hook); // the cursor starts here
+    for id in 2..12 {
+        db.execute("insert into events values (?1, 'e')", [id])
+            .unwrap();
+    }
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbalert"))
+        .current_dir(dir.path())
+        .env("HOOK", &hook)
+        .env("HOME", dir.path())
+        .env_remove("RUST_LOG")
+        .arg("poll")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let before = wait_for(&slack, &hook, 4, Duration::from_secs(30)).len();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let sent = texts(&slack, &hook).len();
+    assert!((4..10).contains(&sent), "{before} then {sent}");
+
+    let last = poll(dir.path(), &hook);
+    assert_eq!(last.status.code(), Some(0), "{}", stderr_of(&last));
+    let delivered = texts(&slack, &hook);
+    for id in 2..12 {
+        let id = format!("id={id},");
+        assert!(
+            delivered.iter().any(|t| t.contains(&id)),
+            "{id} lost: {delivered:#?}"
+        );
+    }
+    assert!(
+        delivered.len() <= 10 + 1,
+        "{} messages for 10 events: more than the one in flight was repeated",
+        delivered.len()
+    );
+}
+
+// Issue 11, item 4: SIGTERM used to wait for the whole batch (25 s with 30 paced messages).
+#[test]
+fn issue_11_sigterm_stops_a_paced_batch_within_seconds_and_keeps_what_was_sent() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-sigterm");
+    let events = EVENTS.replace("    source: app\n", "    source: app\n    interval: 1s\n");
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: ['...']\n", &events))]);
+    let db = database(dir.path());
+    db.execute("insert into events values (1, 'history')", [])
+        .unwrap();
+    poll(dir.path(), &hook); // the cursor starts here
+    for id in 2..32 {
+        db.execute("insert into events values (?1, 'e')", [id])
+            .unwrap();
+    }
+    let child = start_run(dir.path(), &hook);
+    wait_for(&slack, &hook, 2, Duration::from_secs(30));
+    let signalled = std::time::Instant::now();
+    let output = terminate(child);
+    let took = signalled.elapsed();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    let sent = texts(&slack, &hook).len();
+    assert!(sent < 30, "stopped before the batch ended ({sent} sent)");
+
+    // What was accepted is not sent again; the rest comes with the next poll.
+    let last = poll(dir.path(), &hook);
+    assert_eq!(last.status.code(), Some(0), "{}", stderr_of(&last));
+    let delivered = texts(&slack, &hook);
+    assert!(
+        delivered.len() <= 30 + 1,
+        "{} messages for 30 events",
+        delivered.len()
+    );
+    for id in 2..32 {
+        let id = format!("id={id},");
+        assert!(delivered.iter().any(|t| t.contains(&id)), "{id} lost");
+    }
+}
