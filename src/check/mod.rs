@@ -1,7 +1,7 @@
 //! Checks: what to ask a source and how each row becomes an alert.
 //!
 //! A check is a query against one source. Its kind decides the lifecycle of what it returns
-//! (see the spec's "Alerts" section):
+//! (the README's "`dbalert poll`" section):
 //! - a **state** check (the default) returns the conditions firing now; a row that is gone
 //!   from a successful run is resolved;
 //! - an **event** check (`events:`) returns happenings after a saved `cursor`; each is notified

@@ -1,6 +1,6 @@
 //! The config file: where it is found, how it is read, and every error it can hold.
 //!
-//! Reading happens in two steps, as the house style asks: the YAML is parsed into a tree that
+//! Reading happens in two steps: the YAML is parsed into a tree that
 //! keeps positions ([`yaml`]), then each section is turned into checked runtime types, with every
 //! problem collected and reported at once with its file, line, column and key path.
 

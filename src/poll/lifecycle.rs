@@ -1,5 +1,5 @@
 //! The alert lifecycle of state checks, as pure functions over the records the state store
-//! keeps, with the clock passed in (see the spec's "Alerts"):
+//! keeps, with the clock passed in (the README's "`dbalert poll`" section):
 //! - a new fingerprint fires (`starts_at` = now);
 //! - one still returned keeps firing, with its labels and annotations refreshed;
 //! - one a successful run no longer returns is resolved (`resolved_at` = now);

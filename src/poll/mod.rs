@@ -2,12 +2,12 @@
 //! hand-off to the next (after Alertmanager's notification stages):
 //!
 //! 1. [`fetch`]: each source runs its checks' queries or dequeues their batches ([`Fetch`]);
-//! 2. [`ingest`]: what came back becomes alert changes, per kind of check ([`Intake`]);
+//! 2. [`ingest`]: what came back becomes alert changes, per kind of check ([`ingest::Intake`]);
 //!    the changed alerts are saved before anything is sent, which also proves that the state
 //!    file can be written;
 //! 3. [`plan`]: inhibition, routing, grouping and the dedup decision ([`plan::Plan`]);
 //! 4. [`deliver`]: every receiver's sink sends, answers coming back as they arrive;
-//! 5. [`settle`]: each answer becomes state changes, saved as it comes ([`Ledger`]);
+//! 5. [`settle`]: each answer becomes state changes, saved as it comes ([`settle::Ledger`]);
 //! 6. [`commit`]: cursors, forgotten alerts and log entries are saved, then queue batches are
 //!    committed or rolled back.
 //!
@@ -18,14 +18,14 @@
 //! never loses one. `poll`, `run` ([`service`]) and `check --connect` ([`probe`]) drive the
 //! same phases.
 
-mod commit;
-mod deliver;
+pub mod commit;
+pub mod deliver;
 pub mod fetch;
-mod ingest;
+pub mod ingest;
 pub mod lifecycle;
 pub mod plan;
 pub mod service;
-mod settle;
+pub mod settle;
 
 use std::collections::BTreeMap;
 

@@ -209,7 +209,7 @@ async fn post(
 }
 
 /// The `POST /api/v2/alerts` body for `messages` at `now`: every firing alert with `endsAt`
-/// [`ENDS_AT_RESENDS`] resend intervals ahead, every resolved one with the time it resolved.
+/// `ENDS_AT_RESENDS` resend intervals ahead, every resolved one with the time it resolved.
 pub fn alerts_body(messages: &[&GroupMessage], now: Timestamp, resend_interval: Duration) -> Value {
     let ahead = resend_interval.get() * ENDS_AT_RESENDS;
     let valid_until = now

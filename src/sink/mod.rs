@@ -1,5 +1,5 @@
 //! Where notifications go. Each receiver kind is a sink with the same shape: a `…ReceiverConfig`
-//! read from the file, a sink built from it, and a way to send. [`Sink::notify_all`] delivers a
+//! read from the file, a sink built from it, and a way to send. [`Sink::notify_each`] delivers a
 //! run's group notifications to one receiver; [`Sink::send`] posts one Slack message
 //! (`dbalert send`).
 //!
@@ -128,7 +128,7 @@ impl Sink {
                 Self::Webhook(config.build(&receiver.name, &receiver.delivery)?)
             }
             // Text is read by people, who want to see which team a message was for; JSON is
-            // the bare payload, as the spec has it.
+            // the bare payload.
             ReceiverKind::Stdout(config) => Self::Stdout(stdout::StdoutSink {
                 receiver: (config.format == stdout::Format::Text).then(|| receiver.name.clone()),
                 format: config.format,

@@ -1,7 +1,7 @@
 //! What dbalert remembers between runs: firing alerts, the notification log, event cursors and
 //! the events already sent, in one SQLite file that one `poll` at a time holds.
 //!
-//! This module owns keeping that state ([`store`]): the file, its schema, its lock, and saving
+//! This module owns keeping that state (`store.rs`): the file, its schema, its lock, and saving
 //! a run's changes in one transaction. It does not decide what changes; the poll engine does,
 //! and saves only after delivery was accepted.
 

@@ -6,7 +6,7 @@
 //! The driver layer here is thin: connect (EZConnect, a TNS alias found through `TNS_ADMIN`,
 //! external auth with `"/"` when no user is given, a proxy user written `user[target]`),
 //! tag the session, run one query with `:cursor` bound, and read every column as text with its
-//! Oracle type. Turning (type, text) into a [`Value`] is pure ([`value::value_of`]) and tested without
+//! Oracle type. Turning (type, text) into a [`crate::source::Value`] is pure (`value::value_of`) and tested without
 //! a database. The crate's calls block, so they run on tokio's blocking pool, one connection
 //! per source kept between runs and reopened after an error.
 //!
