@@ -75,9 +75,7 @@ impl Reader {
     /// `${env:}` or `${file:}`.
     pub fn is_literal(&self, path: &Path) -> bool {
         match self.node(path) {
-            Some(Node::Str(text)) => {
-                !interpolate::expand(text, &self.base, &|_| Some(String::new())).referenced
-            }
+            Some(Node::Str(text)) => !interpolate::has_reference(text),
             _ => false,
         }
     }
