@@ -214,7 +214,10 @@ pub(crate) fn read_file(path: &FsPath, max_bytes: u64) -> std::io::Result<Vec<u8
     if bytes.len() as u64 > max_bytes {
         return Err(Error::new(
             ErrorKind::FileTooLarge,
-            format!("it is larger than {} KiB, the most dbalert reads", max_bytes / 1024),
+            format!(
+                "it is larger than {} KiB, the most dbalert reads",
+                max_bytes / 1024
+            ),
         ));
     }
     Ok(bytes)

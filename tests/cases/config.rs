@@ -87,6 +87,39 @@ fn each_mistake_is_named_by_line_and_key() {
             "recievers",
             "unknown section `recievers`",
         ),
+        // Issue 11 (item 8).
+        (
+            "interval-zero.yaml",
+            ":12:5:",
+            "checks[0].interval",
+            "0s is too short; this key takes at least 1s",
+        ),
+        (
+            "timeout-zero.yaml",
+            ":6:5:",
+            "receivers.dba.timeout",
+            "0s is too short; this key takes at least 1s",
+        ),
+        (
+            "duration-repeated-unit.yaml",
+            ":6:5:",
+            "receivers.dba.deadline",
+            "`1h1h1h` repeats a unit",
+        ),
+        // Issue 11 (item 6).
+        (
+            "file-reference-device.yaml",
+            ":5:7:",
+            "receivers.dba.slack.webhook_url",
+            "it is a device, not a regular file",
+        ),
+        // Issue 11 (item 11).
+        (
+            "sql-empty.yaml",
+            ":12:5:",
+            "checks[0].sql",
+            "`sql` is empty",
+        ),
     ] {
         let stderr = check_fails(file);
         let want = format!("{file}{location} {key}: ");
@@ -99,6 +132,84 @@ fn each_mistake_is_named_by_line_and_key() {
             "{file}: expected `{words}` in:\n{stderr}"
         );
     }
+}
+
+// Issue 11 (item 11): FILE:L:C first, as for every other problem, and the parser's own
+// snippet heading and option names never shown.
+#[test]
+fn syntax_errors_are_named_by_line_and_column() {
+    for (file, want) in [
+        ("yaml-syntax.yaml", ":6:3: not valid YAML: "),
+        (
+            "yaml-duplicate-key.yaml",
+            ":5:3: `console` is written twice in the same map; keep one of them",
+        ),
+        ("invalid-utf8.yaml", ":5:6: not valid UTF-8 (byte 0xe9"),
+    ] {
+        let stderr = check_fails(file);
+        assert!(
+            stderr.contains(&format!("{file}{want}")),
+            "{file}: expected `{want}` in:\n{stderr}"
+        );
+        for jargon in ["<input>", "DuplicateKeyPolicy", "error: line", "Options"] {
+            assert!(!stderr.contains(jargon), "{file}: `{jargon}` in:\n{stderr}");
+        }
+    }
+}
+
+// Issue 11 (item 6): a device or a FIFO would be read forever or wait for a writer.
+#[test]
+fn config_and_file_references_must_be_regular_files() {
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  dba:\n    slack:\n      webhook_url: ${file:hook}\n",
+    )]);
+    let fifo = dir.path().join("hook");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = |config: &std::path::Path| {
+        let output = dbalert(dir.path())
+            .arg("-c")
+            .arg(config)
+            .arg("check")
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        stderr_of(&output)
+    };
+    let stderr = run(&dir.path().join("alerts.yaml"));
+    assert!(
+        stderr.contains("alerts.yaml:4:7: receivers.dba.slack.webhook_url: cannot read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("it is a FIFO, not a regular file"),
+        "{stderr}"
+    );
+    for (config, words) in [
+        (fifo.as_path(), "it is a FIFO, not a regular file"),
+        (
+            std::path::Path::new("/dev/zero"),
+            "it is a device, not a regular file",
+        ),
+        (dir.path(), "it is a directory, not a regular file"),
+    ] {
+        let stderr = run(config);
+        assert!(stderr.contains("cannot read config file"), "{stderr}");
+        assert!(stderr.contains(words), "{stderr}");
+    }
+    // The io error is printed once, not again as its own cause.
+    let stderr = run(&dir.path().join("missing.yaml"));
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]
