@@ -209,6 +209,7 @@ mod tests {
         assert!(parse(serde_json::json!({"timeout": "0s"})).is_err());
         let keys = parse(serde_json::json!({"interval": "1s", "timeout": "1ms"})).unwrap();
         assert_eq!(keys.interval, Some(Duration::from_secs(1)));
+        assert_eq!(keys.timeout, Some(Duration(StdDuration::from_millis(1))));
         assert!(parse(serde_json::json!({})).unwrap().interval.is_none());
     }
 

@@ -949,3 +949,23 @@ fn inhibited_alerts_are_muted_and_shown_as_inhibited() {
         "{table}"
     );
 }
+
+// Issue 11 (item 12): a NULL column reads as nothing in templates, as it does as a column,
+// so it neither shows "None" nor routes as `team=None`.
+#[test]
+fn null_renders_as_nothing_in_labels_and_annotations() {
+    let checks = "  - name: problem\n    source: app\n    sql: select name, owner from problems\n    labels: {team: '{{ row.owner }}'}\n    annotations: {summary: 'owner={{ row.owner }}.'}\n";
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: [team]\n", checks))]);
+    database(dir.path())
+        .execute("insert into problems values ('a', NULL)", [])
+        .unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", "https://hooks.slack.com/services/T0/B0/unused")
+        .args(["poll", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("owner=."), "{stdout}");
+    assert!(!stdout.contains("None"), "{stdout}");
+}
