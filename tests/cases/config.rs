@@ -75,11 +75,12 @@ fn each_mistake_is_named_by_line_and_key() {
             "receivers.cluster.alertmanager.urls",
             "at least one Alertmanager URL",
         ),
+        // Caught as it is read since issue 11, at the header itself rather than at `headers`.
         (
             "webhook-bad-header.yaml",
-            ":6:7:",
-            "receivers.tickets.webhook.headers",
-            "the value of `Authorization` has characters a header cannot hold",
+            ":7:9:",
+            "receivers.tickets.webhook.headers.Authorization",
+            "holds a line break or another control character",
         ),
         (
             "unknown-section.yaml",
@@ -242,6 +243,34 @@ fn secrets_from_the_environment_never_appear_in_errors() {
         .clone();
     let stderr = stderr_of(&output);
     assert!(stderr.contains("receivers.dba.max_retries"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+// Issue 11 (item 12): a value from the environment is kept out of messages where they quote
+// it, and nothing else in them is rewritten (`u32` stays `u32` when the value is `2`).
+#[test]
+fn referenced_values_are_redacted_where_quoted_and_nowhere_else() {
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  dba:\n    slack:\n      webhook_url: https://hooks.example/x\n    max_retries: ${env:RETRIES}\n  ops:\n    stdout: {}\n    timeout: ${env:TIMEOUT}\n",
+    )]);
+    let output = dbalert(dir.path())
+        .env("RETRIES", "2")
+        .env("TIMEOUT", "hunter2secret")
+        .arg("check")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("receivers.dba.max_retries: invalid type: a string, expected u32"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("receivers.ops.timeout: `(redacted)` is not a duration"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 

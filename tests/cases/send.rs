@@ -624,3 +624,26 @@ fn link_longer_than_slack_takes_is_refused() {
     let printed: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
     dbalert::render::blockkit::validate(&printed).unwrap();
 }
+
+// Issue 11 (item 12): bidirectional controls in the text cannot turn dbalert's own words around.
+#[test]
+fn bidi_controls_are_removed_from_the_message() {
+    let dir = workdir(&[]);
+    let output = dbalert(dir.path())
+        .args([
+            "send",
+            "--dry-run",
+            "--title",
+            "disk\u{202E}lluf",
+            "db\u{2066}x\u{2069}",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&output);
+    for control in ['\u{202E}', '\u{2066}', '\u{2069}'] {
+        assert!(!stdout.contains(control), "{stdout:?}");
+    }
+    assert!(stdout.contains("disklluf"), "{stdout}");
+}
