@@ -39,7 +39,9 @@ struct CheckConfig {
     name: String,
     /// A name under `sources:`.
     source: String,
-    /// How often `dbalert run` runs the check; `poll` runs every check each time. Default 1m.
+    /// How often `dbalert run` runs the check; `poll` runs every check each time. Default 1m,
+    /// at least 1s.
+    #[serde(default, deserialize_with = "crate::config::duration::at_least_1s")]
     interval: Option<Duration>,
     /// The query. Each row is one alert; every column becomes a label (lower-case name).
     sql: Option<String>,
@@ -273,12 +275,12 @@ fn resolve_one(
         }
         (true, None) => String::new(),
         (false, Some(sql)) if !sql.trim().is_empty() => sql,
-        (false, _) => {
-            problem(
-                reader,
-                "sql",
-                "missing key `sql`; add the query this check runs".to_owned(),
-            );
+        (false, sql) => {
+            let message = match sql {
+                Some(_) => "`sql` is empty; write the query this check runs",
+                None => "missing key `sql`; add the query this check runs",
+            };
+            problem(reader, "sql", message.to_owned());
             String::new()
         }
     };

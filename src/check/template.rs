@@ -4,12 +4,26 @@
 //! Templates are compiled when the config is loaded, so a syntax error is a config error with
 //! its position. A value without `{{` or `{%` is plain text and is never run through the engine,
 //! which keeps a check that returns 100,000 rows cheap.
+//!
+//! Rendering is bounded, so that a template cannot hang `dbalert check` (nested loops) or take
+//! gigabytes (`indent`, `format`): each render gets [`FUEL`] (minijinja counts instructions and
+//! the bytes they make) and its text may be at most [`MAX_RENDERED_BYTES`]. A template over
+//! either is a config error when the sample render finds it, and a logged error on a row.
+//!
+//! NULL renders as nothing, as a NULL column does in labels, rather than Jinja's `none`.
 
 use std::collections::BTreeMap;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use crate::source::Value;
+
+/// The work one render may do: about a hundred thousand template instructions, or a few
+/// megabytes of strings made along the way; a label or annotation template needs hundreds.
+pub const FUEL: u64 = 100_000;
+
+/// The longest text one template may render; more than any message shows.
+pub const MAX_RENDERED_BYTES: usize = 64 << 10;
 
 /// A label or annotation value: plain text, or a compiled template by name.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,12 +40,38 @@ pub struct Templates {
 
 impl Default for Templates {
     fn default() -> Self {
-        let mut env = Environment::new();
         // `{{ row.colum }}` (a typo) is an error at render time rather than an empty string
         // that silently changes routing; `{% if row.x %}` on a missing column is still false.
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-        Self { env }
+        Self {
+            env: environment(UndefinedBehavior::SemiStrict),
+        }
     }
+}
+
+/// An engine with the bounds and the NULL rendering every template gets.
+fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(undefined);
+    env.set_fuel(Some(FUEL));
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env
+}
+
+/// Refuses rendered text over [`MAX_RENDERED_BYTES`].
+fn capped(text: String) -> Result<String, String> {
+    if text.len() > MAX_RENDERED_BYTES {
+        return Err(format!(
+            "the template renders {} KiB, over the {} KiB a label or annotation may hold; make it shorter",
+            text.len() / 1024,
+            MAX_RENDERED_BYTES / 1024
+        ));
+    }
+    Ok(text)
 }
 
 impl Templates {
@@ -59,7 +99,8 @@ impl Templates {
                 .env
                 .get_template(name)
                 .and_then(|t| t.render(&context.value))
-                .map_err(|e| describe(&e)),
+                .map_err(|e| describe(&e))
+                .and_then(capped),
         }
     }
 }
@@ -68,8 +109,7 @@ impl Templates {
 /// filter, test or function (`{{ row.x | uper }}`) is a config error, not a surprise on the first
 /// row. Columns are unknown until the query runs, so missing ones are allowed here.
 fn sample_render(source: &str) -> Result<(), String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    let env = environment(UndefinedBehavior::Chainable);
     let row: BTreeMap<String, minijinja::Value> = BTreeMap::new();
     let context = minijinja::context! { row => row, check => "check", source => "source" };
     match env.render_str(source, context) {
@@ -80,11 +120,13 @@ fn sample_render(source: &str) -> Result<(), String> {
                     | ErrorKind::UnknownTest
                     | ErrorKind::UnknownFunction
                     | ErrorKind::UnknownMethod
+                    | ErrorKind::OutOfFuel
             ) =>
         {
             Err(describe(&error))
         }
-        _ => Ok(()),
+        Ok(text) => capped(text).map(drop),
+        Err(_) => Ok(()),
     }
 }
 
@@ -120,6 +162,11 @@ fn to_template_value(value: &Value) -> minijinja::Value {
 }
 
 fn describe(error: &minijinja::Error) -> String {
+    if error.kind() == ErrorKind::OutOfFuel {
+        return format!(
+            "the template does too much work (over {FUEL} steps, or megabytes of text); simplify its loops and filters"
+        );
+    }
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -161,6 +208,45 @@ mod tests {
         assert_eq!(
             templates.render(&names, &context()).unwrap(),
             "tablespace_full@prod none"
+        );
+    }
+
+    #[test]
+    fn null_renders_as_nothing() {
+        let mut templates = Templates::default();
+        let team = templates
+            .add(
+                "n",
+                "team={{ row.note }};{% if row.note is none %}null{% endif %}",
+            )
+            .unwrap();
+        assert_eq!(templates.render(&team, &context()).unwrap(), "team=;null");
+    }
+
+    #[test]
+    fn runaway_templates_are_refused_at_load_and_at_render() {
+        let mut templates = Templates::default();
+        for source in [
+            "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+            "{{ 'x' | indent(2000000000) }}",
+            "{{ '%2000000000d' | format(1) }}",
+        ] {
+            let error = templates.add("r", source).unwrap_err();
+            assert!(error.contains("too much work"), "{source}: {error}");
+        }
+        let error = templates.add("big", "{{ 'x' * 70000 }}").unwrap_err();
+        assert!(error.contains("over the 64 KiB"), "{error}");
+        // Loops that depend on the row are only known when a row comes.
+        let by_row = templates
+            .add(
+                "row",
+                "{% for i in range(row.pct * 1000) %}{{ 'y' * 1000 }}{% endfor %}",
+            )
+            .unwrap();
+        let error = templates.render(&by_row, &context()).unwrap_err();
+        assert!(
+            error.contains("too much work") || error.contains("64 KiB"),
+            "{error}"
         );
     }
 

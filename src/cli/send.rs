@@ -10,14 +10,18 @@ use super::{Cli, Failure, load_config, runtime};
 use crate::alert::Severity;
 use crate::config::secret::Secret;
 use crate::config::{ReceiverKind, ReceiverName};
+use crate::render::text::CUT_MARKER;
 use crate::render::{Message, blockkit};
 use crate::sink::slack::{SlackReceiverConfig, check_webhook_url};
 use crate::sink::stdout::print_payload;
 use crate::sink::{SendError, Sink};
 
-/// The most read from stdin; the rest is drained and the text marked as cut. Slack shows far
-/// less than this anyway.
+/// The most read from stdin. Past it, text is cut with a marker (Slack shows far less anyway)
+/// and `--json` is refused (a payload Slack takes is far smaller).
 const STDIN_MAX_BYTES: u64 = 1 << 20;
+/// How much more is read and dropped after a cut, so that a writer with a little more to say
+/// does not get a broken pipe; past it dbalert stops reading, so endless input cannot hang it.
+const STDIN_DRAIN_BYTES: u64 = 16 << 20;
 
 /// The environment variable that holds a webhook URL for `send` without a config file.
 pub const WEBHOOK_ENV: &str = "DBALERT_WEBHOOK_URL";
@@ -66,6 +70,12 @@ fn parse_field(arg: &str) -> Result<(String, String), String> {
 
 fn parse_link(arg: &str) -> Result<reqwest::Url, String> {
     match reqwest::Url::parse(arg) {
+        Ok(url) if crate::render::text::link_target(&url).chars().count() > blockkit::MAX_LINK => {
+            Err(format!(
+                "the link is over {} characters, more than a Slack message holds; shorten it",
+                blockkit::MAX_LINK
+            ))
+        }
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
         Ok(_) => Err("only http and https links are allowed".to_owned()),
         Err(e) => Err(format!("not a URL ({e})")),
@@ -88,8 +98,14 @@ pub fn run(cli: &Cli, args: &SendArgs) -> Result<ExitCode, Failure> {
 
 fn build_payload(args: &SendArgs) -> Result<serde_json::Value, Failure> {
     if args.json {
-        let input = read_stdin()?;
-        let payload: serde_json::Value = serde_json::from_str(&input).map_err(|e| {
+        let Stdin::Whole(input) = read_stdin()? else {
+            return Err(Failure::usage(anyhow!(
+                "--json: stdin holds more than {} MiB, far more than a Slack payload (its text is at most {} characters); send a smaller payload",
+                STDIN_MAX_BYTES >> 20,
+                blockkit::MAX_TEXT
+            )));
+        };
+        let payload: serde_json::Value = serde_json::from_slice(&input).map_err(|e| {
             Failure::usage(anyhow!("--json: stdin is not valid JSON ({e}); send a complete Slack payload such as {{\"text\": \"hi\"}}"))
         })?;
         blockkit::validate(&payload).map_err(|problems| {
@@ -101,8 +117,8 @@ fn build_payload(args: &SendArgs) -> Result<serde_json::Value, Failure> {
         return Ok(payload);
     }
     let text = match args.text.as_slice() {
-        [] => read_stdin()?,
-        [dash] if dash == "-" => read_stdin()?,
+        [] => read_stdin()?.into_text(),
+        [dash] if dash == "-" => read_stdin()?.into_text(),
         words => words.join(" "),
     };
     let has_title = args.title.as_deref().is_some_and(|t| !t.trim().is_empty());
@@ -120,22 +136,38 @@ fn build_payload(args: &SendArgs) -> Result<serde_json::Value, Failure> {
     }))
 }
 
-/// Reads stdin as text: invalid UTF-8 becomes U+FFFD, and past [`STDIN_MAX_BYTES`] the rest is
-/// read and dropped (so the writer does not get EPIPE) and the text marked as cut.
-fn read_stdin() -> Result<String, Failure> {
+/// What stdin held: all of it, or its first [`STDIN_MAX_BYTES`] when it held more.
+enum Stdin {
+    Whole(Vec<u8>),
+    Cut(Vec<u8>),
+}
+
+impl Stdin {
+    /// As text: invalid UTF-8 becomes U+FFFD, and a cut is marked.
+    fn into_text(self) -> String {
+        match self {
+            Self::Whole(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Self::Cut(bytes) => String::from_utf8_lossy(&bytes).into_owned() + CUT_MARKER,
+        }
+    }
+}
+
+/// Reads stdin up to [`STDIN_MAX_BYTES`]; past that, drops up to [`STDIN_DRAIN_BYTES`] more
+/// and stops.
+fn read_stdin() -> Result<Stdin, Failure> {
     let mut bytes = Vec::new();
     let mut stdin = std::io::stdin().lock();
     let read_error = |e: std::io::Error| Failure::usage(anyhow!("cannot read stdin: {e}"));
     (&mut stdin)
-        .take(STDIN_MAX_BYTES)
+        .take(STDIN_MAX_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
-    let rest = std::io::copy(&mut stdin, &mut std::io::sink()).map_err(read_error)?;
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if rest > 0 {
-        text.push_str(crate::render::text::CUT_MARKER);
+    if bytes.len() as u64 <= STDIN_MAX_BYTES {
+        return Ok(Stdin::Whole(bytes));
     }
-    Ok(text)
+    bytes.truncate(STDIN_MAX_BYTES as usize);
+    std::io::copy(&mut stdin.take(STDIN_DRAIN_BYTES), &mut std::io::sink()).map_err(read_error)?;
+    Ok(Stdin::Cut(bytes))
 }
 
 /// Where the message goes: `--to`, else `--webhook`, else `$DBALERT_WEBHOOK_URL`.

@@ -23,7 +23,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
     let path = &config.state.path;
     let mut firing: Vec<AlertRecord> = if path.exists() {
         StateStore::open(path)
-            .and_then(|store| store.alerts())
+            .and_then(|store| store.check_integrity().and_then(|()| store.alerts()))
             .map_err(Failure::failed)?
             .into_iter()
             .filter(|a| a.resolved_at.is_none())

@@ -22,13 +22,14 @@ impl Duration {
     }
 
     /// Parses `1h30m`-style text: one or more numbers, each followed by a unit
-    /// (`ms`, `s`, `m`, `h`, `d`, `w`).
+    /// (`ms`, `s`, `m`, `h`, `d`, `w`), each unit once and the largest first.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err(format!("empty duration; {HINT}"));
         }
         let mut total = StdDuration::ZERO;
+        let mut previous_unit = StdDuration::MAX;
         let mut rest = text;
         while !rest.is_empty() {
             let digits = rest
@@ -54,6 +55,13 @@ impl Duration {
                 "" => return Err(format!("`{text}` has a number without a unit; {HINT}")),
                 other => return Err(format!("`{other}` is not a unit in `{text}`; {HINT}")),
             };
+            // `1h1h1h` or `30m1h` is more likely a slip than a sum.
+            if unit >= previous_unit {
+                return Err(format!(
+                    "`{text}` repeats a unit or puts a smaller one first; write each unit once, largest first, as in 1h30m"
+                ));
+            }
+            previous_unit = unit;
             rest = &rest[unit_len..];
             let part = u32::try_from(number)
                 .ok()
@@ -67,10 +75,40 @@ impl Duration {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "…")]` on an optional duration that must be at
+/// least a second: a check's `interval` (shorter would query the database in a loop) and a
+/// receiver's `timeout` and `deadline` (shorter would fail every delivery).
+pub fn at_least_1s<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    at_least(d, StdDuration::from_secs(1))
+}
+
+/// For `#[serde(default, deserialize_with = "…")]` on a database timeout, where 0 would turn
+/// the timeout off rather than make it short.
+pub fn non_zero<'de, D: de::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    at_least(d, StdDuration::from_millis(1))
+}
+
+fn at_least<'de, D: de::Deserializer<'de>>(
+    d: D,
+    min: StdDuration,
+) -> Result<Option<Duration>, D::Error> {
+    let value = Option::<Duration>::deserialize(d)?;
+    match value {
+        Some(duration) if duration.0 < min => Err(de::Error::custom(format!(
+            "{duration} is too short; this key takes at least {}",
+            Duration(min)
+        ))),
+        _ => Ok(value),
+    }
+}
+
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut secs = self.0.as_secs();
         let millis = self.0.subsec_millis();
+        if self.0.is_zero() {
+            return f.write_str("0s");
+        }
         if secs == 0 {
             return write!(f, "{millis}ms");
         }
@@ -144,9 +182,35 @@ mod tests {
             "5x",
             "-5s",
             "99999999999999999999s",
+            "1h1h1h",
+            "30m1h",
+            "1s1s",
         ] {
             assert!(Duration::parse(text).is_err(), "{text} should fail");
         }
+    }
+
+    #[test]
+    fn minimums_are_enforced() {
+        #[derive(Debug, Deserialize)]
+        struct Keys {
+            #[serde(default, deserialize_with = "at_least_1s")]
+            interval: Option<Duration>,
+            #[serde(default, deserialize_with = "non_zero")]
+            timeout: Option<Duration>,
+        }
+        let parse = |json| serde_json::from_value::<Keys>(json).map_err(|e| e.to_string());
+        let error = parse(serde_json::json!({"interval": "0s"})).unwrap_err();
+        assert!(
+            error.contains("0s is too short; this key takes at least 1s"),
+            "{error}"
+        );
+        assert!(parse(serde_json::json!({"interval": "999ms"})).is_err());
+        assert!(parse(serde_json::json!({"timeout": "0s"})).is_err());
+        let keys = parse(serde_json::json!({"interval": "1s", "timeout": "1ms"})).unwrap();
+        assert_eq!(keys.interval, Some(Duration::from_secs(1)));
+        assert_eq!(keys.timeout, Some(Duration(StdDuration::from_millis(1))));
+        assert!(parse(serde_json::json!({})).unwrap().interval.is_none());
     }
 
     #[test]

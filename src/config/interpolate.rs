@@ -12,6 +12,9 @@ use regex::Regex;
 static REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\$\$\{|\$\{([^}]*)\}").expect("the reference pattern is valid"));
 
+/// The largest file `${file:}` reads: it holds one secret, a URL or a token.
+pub const MAX_FILE_BYTES: u64 = 64 << 10;
+
 /// The outcome of expanding one string.
 #[derive(Debug, Default, PartialEq)]
 pub struct Expanded {
@@ -47,16 +50,14 @@ pub fn expand(input: &str, base: &FsPath, env: &dyn Fn(&str) -> Option<String>) 
                     "environment variable `{name}` is not set; export it before running dbalert, or use `${{file:PATH}}`"
                 )),
             },
-            Some(("file", path)) => {
-                let full = base.join(path);
-                match std::fs::read_to_string(&full) {
-                    Ok(contents) => out.text.push_str(contents.trim()),
-                    Err(err) => out.problems.push(format!(
-                        "cannot read `{}` for `${{file:{path}}}`: {err}; check the path and that dbalert's user may read it",
-                        full.display()
-                    )),
-                }
-            }
+            Some(("file", path)) => match read(&base.join(path)) {
+                Ok(contents) => out.text.push_str(contents.trim()),
+                Err(reason) => out.problems.push(format!(
+                    "cannot read `{}` for `${{file:{path}}}`: {reason}; point it at a regular file of at most {} KiB that dbalert's user may read",
+                    base.join(path).display(),
+                    MAX_FILE_BYTES / 1024
+                )),
+            },
             _ => out.problems.push(format!(
                 "`${{{inner}}}` is not a reference dbalert knows; write `${{env:NAME}}` or `${{file:PATH}}` (or `$${{` for a literal `${{`)"
             )),
@@ -64,6 +65,19 @@ pub fn expand(input: &str, base: &FsPath, env: &dyn Fn(&str) -> Option<String>) 
     }
     out.text.push_str(&input[last..]);
     out
+}
+
+/// Reads the file a `${file:}` names, once: a regular file, capped, UTF-8.
+fn read(path: &FsPath) -> Result<String, String> {
+    let bytes = super::read_file(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+}
+
+/// Whether `input` holds a `${kind:arg}` reference, without resolving it (reading no file).
+pub fn has_reference(input: &str) -> bool {
+    REFERENCE
+        .captures_iter(input)
+        .any(|caps| caps.get(1).is_some())
 }
 
 #[cfg(test)]

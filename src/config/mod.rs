@@ -94,13 +94,19 @@ pub enum ConfigError {
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotFound { searched: Vec<PathBuf> },
-    #[error("cannot read config file {}: {source}", .file.display())]
+    /// The io error is the source, printed once after this by the error chain.
+    #[error("cannot read config file {}", .file.display())]
     Read {
         file: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: not valid YAML: {message}", .file.display())]
-    Syntax { file: PathBuf, message: String },
+    /// Not UTF-8, or not YAML: nothing below the position can be read.
+    #[error("{}:{}:{}: {message}", .file.display(), .position.line, .position.column)]
+    Syntax {
+        file: PathBuf,
+        position: yaml::Position,
+        message: String,
+    },
     #[error("{}", Invalid { file, problems })]
     Invalid {
         file: PathBuf,
@@ -136,6 +142,9 @@ impl fmt::Display for Invalid<'_> {
         Ok(())
     }
 }
+
+/// The largest config file read. Configs are a few kilobytes; this stops `-c /dev/zero`.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// Looks up `${env:NAME}`; tests pass their own instead of the process environment.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
@@ -174,22 +183,88 @@ pub fn load(file: &FsPath) -> Result<Config, ConfigError> {
 /// Reads and checks the config file at `file`. With [`References::Deferred`] (commands that
 /// send nothing), references that cannot be resolved are left as written.
 pub fn load_with(file: &FsPath, references: References) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+    let bytes = read_file(file, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
         file: file.to_owned(),
         source,
     })?;
     let env: EnvLookup = Box::new(|name| std::env::var(name).ok());
-    let mut config = parse_with(&text, file, env, references)?;
+    let mut config = parse_bytes(&bytes, file, env, references)?;
     if let Some(warning) = permission_warning(file, &config.inline_secrets) {
         config.warnings.push(warning);
     }
     Ok(config)
 }
 
+/// Reads a regular file of at most `max_bytes`. Anything else is refused before it is opened:
+/// a device such as `/dev/zero` never ends, and opening a FIFO waits for a writer.
+pub(crate) fn read_file(path: &FsPath, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is {}, not a regular file", file_kind(kind)),
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max_bytes + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::new(
+            ErrorKind::FileTooLarge,
+            format!(
+                "it is larger than {} KiB, the most dbalert reads",
+                max_bytes / 1024
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn file_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
 /// Checks config text. `file` names it in messages and anchors relative `${file:}` paths;
 /// `env` looks up `${env:}` references.
 pub fn parse(text: &str, file: &FsPath, env: EnvLookup) -> Result<Config, ConfigError> {
     parse_with(text, file, env, References::Required)
+}
+
+/// [`parse_with`] on the bytes of a file, which may not be UTF-8: that is reported with the
+/// line and column of the first byte that is not.
+pub fn parse_bytes(
+    bytes: &[u8],
+    file: &FsPath,
+    env: EnvLookup,
+    references: References,
+) -> Result<Config, ConfigError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_with(text, file, env, references),
+        Err(err) => {
+            let valid = err.valid_up_to();
+            Err(ConfigError::Syntax {
+                file: file.to_owned(),
+                position: yaml::position_of_offset(&bytes[..valid]),
+                message: format!(
+                    "not valid UTF-8 (byte 0x{:02x} at offset {valid}); save the file as UTF-8",
+                    bytes[valid]
+                ),
+            })
+        }
+    }
 }
 
 /// [`parse`], choosing what an unresolvable reference is.
@@ -201,7 +276,8 @@ pub fn parse_with(
 ) -> Result<Config, ConfigError> {
     let root = yaml::parse(text).map_err(|err| ConfigError::Syntax {
         file: file.to_owned(),
-        message: err.to_string(),
+        position: err.position,
+        message: err.message,
     })?;
     let base = file.parent().unwrap_or(FsPath::new("."));
     let mut reader = Reader::new(root, base, env, references);

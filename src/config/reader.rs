@@ -15,8 +15,9 @@ pub struct Reader {
     base: PathBuf,
     env: EnvLookup,
     problems: Vec<Problem>,
-    /// Every value that came from `${env:}` or `${file:}`; scrubbed from messages.
-    secrets: Vec<String>,
+    /// Every value that came from `${env:}` or `${file:}`, with its key: a message about that
+    /// key (or a section holding it) must not quote it.
+    referenced: Vec<(Path, String)>,
     /// Whether a reference that cannot be resolved is a problem (it is, unless the config is
     /// read by a command that delivers nothing).
     references: References,
@@ -41,7 +42,7 @@ impl Reader {
             base: base.to_owned(),
             env,
             problems: Vec::new(),
-            secrets: Vec::new(),
+            referenced: Vec::new(),
             references,
             unresolved: Vec::new(),
         }
@@ -75,9 +76,7 @@ impl Reader {
     /// `${env:}` or `${file:}`.
     pub fn is_literal(&self, path: &Path) -> bool {
         match self.node(path) {
-            Some(Node::Str(text)) => {
-                !interpolate::expand(text, &self.base, &|_| Some(String::new())).referenced
-            }
+            Some(Node::Str(text)) => !interpolate::has_reference(text),
             _ => false,
         }
     }
@@ -85,9 +84,9 @@ impl Reader {
     pub fn problem(&mut self, path: &Path, message: impl Into<String>) {
         let position = yaml::locate(&self.root, path);
         let mut message = message.into();
-        for secret in &self.secrets {
-            if !secret.is_empty() {
-                message = message.replace(secret.as_str(), "(redacted)");
+        for (at, value) in &self.referenced {
+            if at.segments().starts_with(path.segments()) {
+                message = redact_quoted(&message, value);
             }
         }
         self.problems.push(Problem {
@@ -129,8 +128,8 @@ impl Reader {
             Node::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             Node::Str(text) => {
                 let expanded = interpolate::expand(text, &self.base, &*self.env);
-                if expanded.referenced {
-                    self.secrets.push(expanded.text.clone());
+                if expanded.referenced && !expanded.text.is_empty() {
+                    self.referenced.push((path.clone(), expanded.text.clone()));
                 }
                 if !expanded.problems.is_empty() && self.references == References::Deferred {
                     self.unresolved.push(path.clone());
@@ -164,6 +163,18 @@ impl Reader {
     }
 }
 
+/// Replaces `value` where `message` quotes it, in backticks or double quotes: that is how
+/// messages repeat a value. Text that merely contains the same characters (`u32` when the value
+/// is `2`) is left alone.
+fn redact_quoted(message: &str, value: &str) -> String {
+    ['`', '"'].iter().fold(message.to_owned(), |text, quote| {
+        text.replace(
+            &format!("{quote}{value}{quote}"),
+            &format!("{quote}(redacted){quote}"),
+        )
+    })
+}
+
 /// serde quotes the offending value (`invalid type: string "https://hooks…"`); a value written
 /// inline may be a secret, so it is never repeated.
 static QUOTED_STRING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -194,7 +205,15 @@ fn explain(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::explain;
+    use super::{explain, redact_quoted};
+
+    #[test]
+    fn only_quoted_values_are_redacted() {
+        assert_eq!(
+            redact_quoted("`2` is not a duration; expected u32, \"2\"", "2"),
+            "`(redacted)` is not a duration; expected u32, \"(redacted)\""
+        );
+    }
 
     #[test]
     fn values_are_never_repeated() {

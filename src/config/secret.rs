@@ -3,13 +3,27 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, de};
 
 /// Holds a secret string. `Debug` and `Display` print `(redacted)`; the only way to the value is
 /// [`Secret::expose`], which is called where the value is handed to a client library.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+///
+/// A value with a line break or another control character is refused when it is read: no URL,
+/// token or password holds one, and in an HTTP header it would fail every request.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        if value.chars().any(char::is_control) {
+            return Err(de::Error::custom(
+                "holds a line break or another control character, which no URL, token or password has; remove it (a `${file:}` file may end with one line break)",
+            ));
+        }
+        Ok(Self(value))
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -69,6 +83,20 @@ mod tests {
     fn never_prints_the_value() {
         let secret = Secret::new("https://hooks.slack.com/services/T0/B0/SECRETPATH");
         assert_eq!(format!("{secret} {secret:?}"), "(redacted) (redacted)");
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        let read = |v: &str| serde_json::from_value::<Secret>(serde_json::json!(v));
+        assert!(read("xoxb-1-2-abc").is_ok());
+        for bad in ["xoxb-1\nabc", "Bearer a\r", "tab\there", "nul\0"] {
+            let error = read(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("line break or another control character"),
+                "{error}"
+            );
+            assert!(!error.contains("xoxb"), "{error}");
+        }
     }
 
     #[test]

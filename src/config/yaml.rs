@@ -107,6 +107,17 @@ pub fn position<T>(node: &Spanned<T>) -> Position {
     }
 }
 
+/// The position just after `valid`, a prefix of the file that is valid UTF-8 (columns count
+/// characters, as the YAML parser's do).
+pub fn position_of_offset(valid: &[u8]) -> Position {
+    let text = std::str::from_utf8(valid).unwrap_or_default();
+    let line_start = text.rfind('\n').map_or(0, |i| i + 1);
+    Position {
+        line: text.matches('\n').count() as u64 + 1,
+        column: text[line_start..].chars().count() as u64 + 1,
+    }
+}
+
 /// Finds the position of `path`. When the path reaches into something that is not in the
 /// document (a key that is missing, say), the position of the deepest node that exists is
 /// returned, which is where the user has to add or fix something.
@@ -223,8 +234,15 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
+/// A document that is not valid YAML: where, and what is wrong in words a user can act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub position: Position,
+    pub message: String,
+}
+
 /// Parses a whole document. An empty file is an empty map: every section is optional.
-pub fn parse(text: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
+pub fn parse(text: &str) -> Result<Spanned<Node>, SyntaxError> {
     if text.trim().is_empty() {
         return Ok(Spanned::new(
             Node::Map(Vec::new()),
@@ -232,7 +250,54 @@ pub fn parse(text: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
             serde_saphyr::Location::UNKNOWN,
         ));
     }
-    serde_saphyr::from_str::<Spanned<Node>>(text)
+    // The position goes in front of the message, as for every other config problem, so the
+    // parser's own snippet (headed `<input>`) is not wanted.
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options).map_err(|err| {
+        let location = err.location().unwrap_or(serde_saphyr::Location::UNKNOWN);
+        SyntaxError {
+            // An error without a known place is reported at the start of the file.
+            position: Position {
+                line: location.line().max(1),
+                column: location.column().max(1),
+            },
+            message: describe(&err),
+        }
+    })
+}
+
+/// The parser's message for `err`, with the advice dbalert can give, and without the names of
+/// the parser's settings or internals (`DuplicateKeyPolicy`, budget counters).
+fn describe(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error;
+    use serde_saphyr::MessageFormatter;
+    // The parser wraps the error it found in the places it passed through (aliases, snippets).
+    let mut err = err;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = err {
+        err = error;
+    }
+    match err {
+        Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("`{key}` is written twice in the same map; keep one of them")
+        }
+        Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is written twice in the same map; keep one of them".to_owned()
+        }
+        Error::Budget { .. }
+        | Error::AliasReplayCounterOverflow { .. }
+        | Error::AliasReplayLimitExceeded { .. }
+        | Error::AliasExpansionLimitExceeded { .. }
+        | Error::AliasReplayStackDepthExceeded { .. } => {
+            "the document is too large or too deeply nested (or its aliases expand too far) to be a config file; simplify it".to_owned()
+        }
+        Error::NullIntoString { .. } => {
+            "a key is empty (null); write a name before the `:`".to_owned()
+        }
+        other => format!(
+            "not valid YAML: {}; fix the YAML at this line and column",
+            serde_saphyr::UserMessageFormatter.format_message(other)
+        ),
+    }
 }
 
 #[cfg(test)]

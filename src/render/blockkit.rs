@@ -28,6 +28,10 @@ pub const MAX_ATTACHMENTS: usize = 100;
 pub const MAX_TEXT: usize = 40_000;
 /// What dbalert puts in the top-level `text` fallback at most (Slack advises under 4000).
 pub const FALLBACK_TEXT: usize = 3000;
+/// The longest link `send --link` takes, once encoded: it goes in a context element as
+/// `<link|host>`, which holds at most [`MAX_SECTION_TEXT`] characters, and a host name takes
+/// up to 253 of them. A cut link would lead nowhere, so a longer one is refused.
+pub const MAX_LINK: usize = 2700;
 /// A field's name is cut shorter than its value so both fit one field.
 const FIELD_NAME: usize = 100;
 /// Field sections after which the remaining fields are counted instead of shown.

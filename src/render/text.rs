@@ -9,13 +9,31 @@
 pub const CUT_MARKER: &str = "… (cut)";
 
 /// Removes characters that have no place in a chat message: NUL and the other control
-/// characters except newline and tab, and a carriage return before a newline.
+/// characters except newline and tab, a carriage return before a newline, and the invisible
+/// format characters that reorder or hide text (see [`is_hidden_format`]).
 pub fn clean(input: &str) -> String {
     input
         .replace("\r\n", "\n")
         .chars()
-        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
+        .filter(|&c| (c == '\n' || c == '\t' || !c.is_control()) && !is_hidden_format(c))
         .collect()
+}
+
+/// Bidirectional controls (U+202E turns the rest of the line around, dbalert's own words
+/// included), invisible marks and spaces, and the byte order mark. The zero-width joiner and
+/// non-joiner stay: emoji sequences and some scripts need them.
+fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Escapes `&`, `<`, `>` for Slack mrkdwn.
@@ -120,6 +138,19 @@ mod tests {
     #[test]
     fn control_characters_are_removed() {
         assert_eq!(clean("a\0b\r\nc\u{1b}[31md\te"), "ab\nc[31md\te");
+    }
+
+    #[test]
+    fn bidi_and_invisible_format_characters_are_removed() {
+        assert_eq!(
+            clean("a\u{202E}b\u{2066}c\u{2069}d\u{200F}e\u{200B}f\u{FEFF}g"),
+            "abcdefg"
+        );
+        // The joiner inside an emoji sequence stays.
+        assert_eq!(
+            clean("\u{1F469}\u{200D}\u{1F4BB}"),
+            "\u{1F469}\u{200D}\u{1F4BB}"
+        );
     }
 
     #[test]

@@ -28,10 +28,12 @@ struct ReceiverConfig {
     /// Retries after a 429, a 5xx or a network error before the notification counts as failed
     /// (it is retried again on the next run). Default 5.
     max_retries: Option<u32>,
-    /// Time allowed for one HTTP request, connecting included. Default 10s.
+    /// Time allowed for one HTTP request, connecting included. Default 10s, at least 1s.
+    #[serde(default, deserialize_with = "crate::config::duration::at_least_1s")]
     timeout: Option<Duration>,
     /// Time allowed for one notification, every retry and `Retry-After` wait included.
-    /// Default 2m.
+    /// Default 2m, at least 1s.
+    #[serde(default, deserialize_with = "crate::config::duration::at_least_1s")]
     deadline: Option<Duration>,
     /// Whether resolved alerts are announced. Default true.
     send_resolved: Option<bool>,

@@ -122,7 +122,16 @@ pub async fn exchange(
         endpoint: endpoint.to_owned(),
         message: describe_transport(e),
     };
-    let response = request.send().await.map_err(transport)?;
+    let response = request.send().await.map_err(|e| {
+        if e.is_builder() {
+            SendError::Request {
+                endpoint: endpoint.to_owned(),
+                message: error_chain(&e.without_url()),
+            }
+        } else {
+            transport(e)
+        }
+    })?;
     let status = response.status().as_u16();
     let retry_after = retry_after(&response);
     let body = response.text().await.map_err(transport)?;
@@ -227,6 +236,31 @@ mod tests {
         ] {
             assert_eq!(class(status), want, "{status}");
         }
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_built_is_not_retried() {
+        let client = client(
+            &ReceiverName("r".into()),
+            &TransportConfig::default(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        // A header value with a line break: reqwest refuses it before connecting.
+        let request = client
+            .post("http://127.0.0.1:9/hook")
+            .header("authorization", "Bearer a\nb");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let error = runtime
+            .block_on(exchange(request, "127.0.0.1:9"))
+            .err()
+            .unwrap();
+        assert!(matches!(error, SendError::Request { .. }), "{error:?}");
+        assert!(!error.is_retryable());
+        assert!(!error.to_string().contains("Bearer"), "{error}");
     }
 
     #[test]

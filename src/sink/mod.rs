@@ -53,6 +53,12 @@ pub enum SendError {
         status: u16,
         reason: String,
     },
+    /// The request could not be made from the receiver's settings (a header value it cannot
+    /// hold, say); sending it again cannot help.
+    #[error(
+        "cannot make a request to {endpoint}: {message}; check the receiver's url, token and headers"
+    )]
+    Request { endpoint: String, message: String },
     /// No HTTP answer: connection refused or reset, timeout, TLS or proxy failure.
     #[error("cannot reach {endpoint}: {message}")]
     Transport { endpoint: String, message: String },

@@ -61,7 +61,8 @@ pub struct PostgresSourceConfig {
     /// Usually `${env:NAME}` or `${file:PATH}`, since it holds the password.
     pub url: Secret,
     /// Cancels a query that runs longer than this (PostgreSQL's `statement_timeout`), e.g.
-    /// `30s`. Default: the server's setting.
+    /// `30s`. Default: the server's setting. Not 0, which PostgreSQL reads as "no limit".
+    #[serde(default, deserialize_with = "crate::config::duration::non_zero")]
     pub statement_timeout: Option<Duration>,
     /// A PEM file of CA certificates to trust besides the system's, for a server certificate
     /// signed by a private CA. Needs `sslmode=require` in the URL.

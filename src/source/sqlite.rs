@@ -79,20 +79,36 @@ impl SqliteSource {
         outcome.map_err(|err| self.error(err))
     }
 
+    /// A query's own fault says "fix the sql"; the file's (missing, unreadable, damaged,
+    /// locked) names the file and what is wrong with it instead.
     fn error(&self, err: rusqlite::Error) -> SourceError {
         let name = self.name.clone();
-        match err.sqlite_error_code() {
-            Some(ErrorCode::CannotOpen | ErrorCode::NotADatabase | ErrorCode::PermissionDenied) => {
-                SourceError::Connect {
-                    name,
-                    message: format!("{}: {err}", self.path.display()),
-                }
+        let path = self.path.display();
+        let message = match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => format!(
+                "{path} is locked: a writer held it for over {}s; the check runs again next time",
+                BUSY_TIMEOUT.as_secs()
+            ),
+            Some(ErrorCode::DatabaseCorrupt) => {
+                format!("{path} is damaged ({err}); restore it or point `path` at a good copy")
             }
-            _ => SourceError::Query {
-                name,
-                message: err.to_string(),
-            },
-        }
+            Some(
+                ErrorCode::CannotOpen
+                | ErrorCode::NotADatabase
+                | ErrorCode::PermissionDenied
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::FileLockingProtocolFailed,
+            ) => {
+                format!("{path}: {err}; check that the file exists and dbalert's user may read it")
+            }
+            _ => {
+                return SourceError::Query {
+                    name,
+                    message: err.to_string(),
+                };
+            }
+        };
+        SourceError::Connect { name, message }
     }
 }
 

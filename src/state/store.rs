@@ -8,7 +8,9 @@
 //!   JSON text) so the file is readable with the `sqlite3` shell.
 //! - **Refusals.** A file that is not SQLite, a SQLite file dbalert did not write, a file with a
 //!   missing table, and a file from a newer dbalert are reported with what to do, and are never
-//!   written to: the checks that can refuse run before anything writes.
+//!   written to: the checks that can refuse run before anything writes. A file damaged
+//!   mid-way is reported as damaged wherever a read finds it (`status` reads it all).
+//!   An existing empty file is started afresh with a warning (it was probably truncated).
 //! - **Saving.** [`StateStore::save`] writes one run's [`Changes`] in one transaction. The caller
 //!   saves only after delivery was accepted, so a crash between sending and saving repeats a
 //!   notification and never loses one.
@@ -317,7 +319,7 @@ impl StateStore {
             .open(path)
         {
             Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => warn_if_empty(path)?,
             Err(source) => {
                 return Err(StateError::Io {
                     path: path.to_owned(),
@@ -351,6 +353,20 @@ impl StateStore {
         }
         store.check_tables()?;
         Ok(store)
+    }
+
+    /// Refuses the file if it is damaged: SQLite's `PRAGMA quick_check` of every page, then
+    /// every notification log entry read (alerts are read by the caller). It reads the whole
+    /// file, so it is for commands run by hand, such as `status`.
+    pub fn check_integrity(&self) -> Result<(), StateError> {
+        let first: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(|e| self.error(e))?;
+        if first != "ok" {
+            return Err(self.corrupt(format!("the SQLite file is damaged ({first})")));
+        }
+        self.notifications().map(drop)
     }
 
     /// What the store holds for `check`.
@@ -706,12 +722,21 @@ impl StateStore {
     }
 }
 
-/// Maps SQLite's "this is not a database" and "this database is damaged" to
+/// Maps what a damaged file makes SQLite (or reading its values) fail with to
 /// [`StateError::Corrupt`], which says what to do; everything else stays a SQLite error.
 fn sqlite_error(path: &Path, err: rusqlite::Error) -> StateError {
-    let reason = match err.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => "it is not a SQLite database",
-        Some(ErrorCode::DatabaseCorrupt) => "the SQLite file is damaged",
+    use rusqlite::Error as E;
+    let reason = match (&err, err.sqlite_error_code()) {
+        (_, Some(ErrorCode::NotADatabase)) => "it is not a SQLite database",
+        (_, Some(ErrorCode::DatabaseCorrupt)) => "the SQLite file is damaged",
+        // A damaged record can claim a huge size; SQLite then runs out of memory reading it.
+        (_, Some(ErrorCode::OutOfMemory)) => {
+            "the SQLite file is damaged (SQLite ran out of memory reading it)"
+        }
+        // dbalert writes only UTF-8 text, of the types its STRICT tables hold.
+        (E::Utf8Error(..) | E::FromSqlConversionFailure(..) | E::InvalidColumnType(..), _) => {
+            "the SQLite file is damaged (it holds values dbalert never wrote)"
+        }
         _ => {
             return StateError::Sqlite {
                 path: path.to_owned(),
@@ -723,6 +748,25 @@ fn sqlite_error(path: &Path, err: rusqlite::Error) -> StateError {
         path: path.to_owned(),
         reason: reason.to_owned(),
     }
+}
+
+/// A state file that exists but is empty was most likely truncated: taken as new, it sends
+/// events again and loses the resolves it owed, so that is said. It is not refused, since a
+/// run killed between creating the file and writing its header leaves one too.
+fn warn_if_empty(path: &Path) -> Result<(), StateError> {
+    let len = std::fs::metadata(path)
+        .map_err(|source| StateError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if len == 0 {
+        tracing::warn!(
+            path = %path.display(),
+            "The state file exists but is empty (0 bytes), as a truncated file is; starting it afresh, so events may be sent again and resolves it owed are lost. Restore it from a backup if it was truncated by accident."
+        );
+    }
+    Ok(())
 }
 
 /// Creates the directories above `path` that are missing, readable by the owner only.

@@ -75,17 +75,51 @@ fn each_mistake_is_named_by_line_and_key() {
             "receivers.cluster.alertmanager.urls",
             "at least one Alertmanager URL",
         ),
+        // Caught as it is read since issue 11, at the header itself rather than at `headers`.
         (
             "webhook-bad-header.yaml",
-            ":6:7:",
-            "receivers.tickets.webhook.headers",
-            "the value of `Authorization` has characters a header cannot hold",
+            ":7:9:",
+            "receivers.tickets.webhook.headers.Authorization",
+            "holds a line break or another control character",
         ),
         (
             "unknown-section.yaml",
             ":2:1:",
             "recievers",
             "unknown section `recievers`",
+        ),
+        // Issue 11 (item 8).
+        (
+            "interval-zero.yaml",
+            ":12:5:",
+            "checks[0].interval",
+            "0s is too short; this key takes at least 1s",
+        ),
+        (
+            "timeout-zero.yaml",
+            ":6:5:",
+            "receivers.dba.timeout",
+            "0s is too short; this key takes at least 1s",
+        ),
+        (
+            "duration-repeated-unit.yaml",
+            ":6:5:",
+            "receivers.dba.deadline",
+            "`1h1h1h` repeats a unit",
+        ),
+        // Issue 11 (item 6).
+        (
+            "file-reference-device.yaml",
+            ":5:7:",
+            "receivers.dba.slack.webhook_url",
+            "it is a device, not a regular file",
+        ),
+        // Issue 11 (item 11).
+        (
+            "sql-empty.yaml",
+            ":12:5:",
+            "checks[0].sql",
+            "`sql` is empty",
         ),
     ] {
         let stderr = check_fails(file);
@@ -99,6 +133,84 @@ fn each_mistake_is_named_by_line_and_key() {
             "{file}: expected `{words}` in:\n{stderr}"
         );
     }
+}
+
+// Issue 11 (item 11): FILE:L:C first, as for every other problem, and the parser's own
+// snippet heading and option names never shown.
+#[test]
+fn syntax_errors_are_named_by_line_and_column() {
+    for (file, want) in [
+        ("yaml-syntax.yaml", ":6:3: not valid YAML: "),
+        (
+            "yaml-duplicate-key.yaml",
+            ":5:3: `console` is written twice in the same map; keep one of them",
+        ),
+        ("invalid-utf8.yaml", ":5:6: not valid UTF-8 (byte 0xe9"),
+    ] {
+        let stderr = check_fails(file);
+        assert!(
+            stderr.contains(&format!("{file}{want}")),
+            "{file}: expected `{want}` in:\n{stderr}"
+        );
+        for jargon in ["<input>", "DuplicateKeyPolicy", "error: line", "Options"] {
+            assert!(!stderr.contains(jargon), "{file}: `{jargon}` in:\n{stderr}");
+        }
+    }
+}
+
+// Issue 11 (item 6): a device or a FIFO would be read forever or wait for a writer.
+#[test]
+fn config_and_file_references_must_be_regular_files() {
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  dba:\n    slack:\n      webhook_url: ${file:hook}\n",
+    )]);
+    let fifo = dir.path().join("hook");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = |config: &std::path::Path| {
+        let output = dbalert(dir.path())
+            .arg("-c")
+            .arg(config)
+            .arg("check")
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        stderr_of(&output)
+    };
+    let stderr = run(&dir.path().join("alerts.yaml"));
+    assert!(
+        stderr.contains("alerts.yaml:4:7: receivers.dba.slack.webhook_url: cannot read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("it is a FIFO, not a regular file"),
+        "{stderr}"
+    );
+    for (config, words) in [
+        (fifo.as_path(), "it is a FIFO, not a regular file"),
+        (
+            std::path::Path::new("/dev/zero"),
+            "it is a device, not a regular file",
+        ),
+        (dir.path(), "it is a directory, not a regular file"),
+    ] {
+        let stderr = run(config);
+        assert!(stderr.contains("cannot read config file"), "{stderr}");
+        assert!(stderr.contains(words), "{stderr}");
+    }
+    // The io error is printed once, not again as its own cause.
+    let stderr = run(&dir.path().join("missing.yaml"));
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -131,6 +243,34 @@ fn secrets_from_the_environment_never_appear_in_errors() {
         .clone();
     let stderr = stderr_of(&output);
     assert!(stderr.contains("receivers.dba.max_retries"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+// Issue 11 (item 12): a value from the environment is kept out of messages where they quote
+// it, and nothing else in them is rewritten (`u32` stays `u32` when the value is `2`).
+#[test]
+fn referenced_values_are_redacted_where_quoted_and_nowhere_else() {
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "receivers:\n  dba:\n    slack:\n      webhook_url: https://hooks.example/x\n    max_retries: ${env:RETRIES}\n  ops:\n    stdout: {}\n    timeout: ${env:TIMEOUT}\n",
+    )]);
+    let output = dbalert(dir.path())
+        .env("RETRIES", "2")
+        .env("TIMEOUT", "hunter2secret")
+        .arg("check")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("receivers.dba.max_retries: invalid type: a string, expected u32"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("receivers.ops.timeout: `(redacted)` is not a duration"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 

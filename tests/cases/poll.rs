@@ -1092,3 +1092,69 @@ fn issue_11_sigterm_stops_a_paced_batch_within_seconds_and_keeps_what_was_sent()
         assert!(delivered.iter().any(|t| t.contains(&id)), "{id} lost");
     }
 }
+
+// Issue 11 (item 12): a NULL column reads as nothing in templates, as it does as a column,
+// so it neither shows "None" nor routes as `team=None`.
+#[test]
+fn null_renders_as_nothing_in_labels_and_annotations() {
+    let checks = "  - name: problem\n    source: app\n    sql: select name, owner from problems\n    labels: {team: '{{ row.owner }}'}\n    annotations: {summary: 'owner={{ row.owner }}.'}\n";
+    let dir = workdir(&[("alerts.yaml", &config("  group_by: [team]\n", checks))]);
+    database(dir.path())
+        .execute("insert into problems values ('a', NULL)", [])
+        .unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", "https://hooks.slack.com/services/T0/B0/unused")
+        .args(["poll", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let stdout = stdout_of(&output);
+    assert!(stdout.contains("owner=."), "{stdout}");
+    assert!(!stdout.contains("None"), "{stdout}");
+}
+
+// Issue 11 (item 10): a damaged state file is named as damaged, by `poll` and by `status`
+// (which exits 1), and an emptied one is warned about rather than silently taken as new.
+#[test]
+fn damaged_state_file_is_refused_and_an_emptied_one_warned_about() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-damaged-state");
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    database(dir.path())
+        .execute("insert into problems values ('a', 'ORDERS')", [])
+        .unwrap();
+    assert_eq!(poll(dir.path(), &hook).status.code(), Some(0));
+    let state = dir.path().join("state.db");
+    // What a damaged page reads as: text that dbalert never wrote.
+    rusqlite::Connection::open(&state)
+        .unwrap()
+        .execute_batch(
+            "UPDATE notifications SET firing = CAST(x'5bff5d' AS TEXT);
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+    let status = dbalert(dir.path())
+        .env("HOOK", &hook)
+        .arg("status")
+        .output()
+        .unwrap();
+    let polled = poll(dir.path(), &hook);
+    for output in [&status, &polled] {
+        assert_eq!(output.status.code(), Some(1), "{}", stderr_of(output));
+        let stderr = stderr_of(output);
+        assert!(stderr.contains("the SQLite file is damaged"), "{stderr}");
+        assert!(stderr.contains("move it aside"), "{stderr}");
+    }
+
+    std::fs::write(&state, "").unwrap();
+    for file in ["state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let polled = poll(dir.path(), &hook);
+    assert_eq!(polled.status.code(), Some(0), "{}", stderr_of(&polled));
+    let stderr = stderr_of(&polled);
+    assert!(
+        stderr.contains("The state file exists but is empty (0 bytes)"),
+        "{stderr}"
+    );
+}

@@ -543,3 +543,107 @@ fn an_absurd_retry_after_fails_cleanly_instead_of_panicking() {
         stderr_of(&output)
     );
 }
+
+// Issue 11 (item 9): `yes | dbalert send` returns, with the text cut and marked.
+#[test]
+fn endless_stdin_is_cut_and_send_returns() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = workdir(&[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbalert"))
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .args(["send", "--dry-run"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Writes until dbalert stops reading, as `yes` does.
+    let writer = std::thread::spawn(move || {
+        let block = "y\n".repeat(32 * 1024);
+        while stdin.write_all(block.as_bytes()).is_ok() {}
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("send kept reading an endless stdin");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let payload: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    let text = payload["text"].as_str().unwrap();
+    assert!(text.ends_with("… (cut)"), "{text}");
+}
+
+// Issue 11 (item 9): a payload over the stdin cap is too large, not invalid JSON.
+#[test]
+fn json_over_the_cap_is_too_large_not_invalid() {
+    let dir = workdir(&[]);
+    let big = serde_json::json!({"text": "x".repeat(1_200_000)}).to_string();
+    let output = dbalert(dir.path())
+        .args(["send", "--json", "--dry-run"])
+        .write_stdin(big)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("more than 1 MiB"), "{stderr}");
+    assert!(!stderr.contains("not valid JSON"), "{stderr}");
+}
+
+// Issue 11 (item 9): a link Slack would refuse is refused before anything is sent; one that
+// fits makes a payload within Slack's limits.
+#[test]
+fn link_longer_than_slack_takes_is_refused() {
+    let dir = workdir(&[]);
+    let link = |len: usize| format!("https://x.example/?q={}", "a".repeat(len));
+    let output = dbalert(dir.path())
+        .args(["send", "--dry-run", "--link", &link(2_980), "hello"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(
+        stderr_of(&output).contains("shorten it"),
+        "{}",
+        stderr_of(&output)
+    );
+    let output = dbalert(dir.path())
+        .args(["send", "--dry-run", "--link", &link(2_600), "hello"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let printed: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    dbalert::render::blockkit::validate(&printed).unwrap();
+}
+
+// Issue 11 (item 12): bidirectional controls in the text cannot turn dbalert's own words around.
+#[test]
+fn bidi_controls_are_removed_from_the_message() {
+    let dir = workdir(&[]);
+    let output = dbalert(dir.path())
+        .args([
+            "send",
+            "--dry-run",
+            "--title",
+            "disk\u{202E}lluf",
+            "db\u{2066}x\u{2069}",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&output);
+    for control in ['\u{202E}', '\u{2066}', '\u{2069}'] {
+        assert!(!stdout.contains(control), "{stdout:?}");
+    }
+    assert!(stdout.contains("disklluf"), "{stdout}");
+}

@@ -245,6 +245,32 @@ async fn sqlite_missing_or_foreign_file_fails_check() {
     assert!(matches!(err, SourceError::Unsupported { .. }), "{err:?}");
 }
 
+// Issue 11 (item 12): a locked or damaged file is the file's fault, not the query's.
+#[tokio::test]
+async fn sqlite_locked_or_damaged_file_is_not_blamed_on_the_sql() {
+    let (dir, source) = sqlite(
+        "CREATE TABLE t (a);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+         INSERT INTO t SELECT i FROM n;",
+    );
+    let path = dir.path().join("demo.db");
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = source.fetch("SELECT a FROM t", None).await.unwrap_err();
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("demo.db is locked"), "{err}");
+    assert!(!err.to_string().contains("fix the check's sql"), "{err}");
+    drop(writer);
+
+    // The table's root page (the second) overwritten, as a damaged disk would.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4096..8192].fill(0xff);
+    std::fs::write(&path, bytes).unwrap();
+    let err = source.fetch("SELECT a FROM t", None).await.unwrap_err();
+    assert!(err.to_string().contains("demo.db is damaged"), "{err}");
+    assert!(!err.to_string().contains("fix the check's sql"), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 

@@ -43,7 +43,8 @@ pub struct OracleSourceConfig {
     /// The Instant Client directory, when it is not on the library path.
     pub lib_dir: Option<PathBuf>,
     /// The longest one round trip to the database may take (a query included), e.g. `30s`.
-    /// Needs an 18c or later client. Default: no limit.
+    /// Needs an 18c or later client. Default: no limit. Not 0, which Oracle reads as no limit.
+    #[serde(default, deserialize_with = "crate::config::duration::non_zero")]
     pub call_timeout: Option<Duration>,
 }
 
