@@ -33,13 +33,19 @@ fn git_commit(dir: &str) -> Option<String> {
     // Rebuild when HEAD moves: HEAD itself, the branch it points to, packed refs.
     for file in ["HEAD", "packed-refs"] {
         if let Some(path) = git(&["rev-parse", "--git-path", file]) {
-            println!("cargo:rerun-if-changed={}", Path::new(dir).join(path).display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                Path::new(dir).join(path).display()
+            );
         }
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
         && let Some(path) = git(&["rev-parse", "--git-path", &branch])
     {
-        println!("cargo:rerun-if-changed={}", Path::new(dir).join(path).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            Path::new(dir).join(path).display()
+        );
     }
     git(&["rev-parse", "--short=12", "HEAD"])
 }

@@ -50,7 +50,9 @@ out=target/dist
 work=$out/work
 rm -rf "$work"
 mkdir -p "$out" "$work"
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
+# The packages' timestamps. Not exported: C build scripts watch SOURCE_DATE_EPOCH, and a new
+# value every run would rebuild them every time.
+stamp=${SOURCE_DATE_EPOCH:-$(date +%s)}
 
 log() { printf '== %s\n' "$*"; }
 
@@ -67,7 +69,7 @@ awk -v h="$heading" 'index($0, h) == 1 { on = 1; next } on && /^## \[/ { exit } 
 if [ -n "$section_date" ]; then
   changelog_epoch=$(date -u -d "$section_date 12:00" +%s)
 else
-  changelog_epoch=$SOURCE_DATE_EPOCH
+  changelog_epoch=$stamp
 fi
 # One "Kind: text" line per entry, the Keep a Changelog subsection ("### Added") as its kind.
 entries=$work/entries.txt
@@ -85,7 +87,7 @@ build() { # arch -> path of the binary
   rustup target list --installed | grep -qx "$t" || rustup target add "$t" >&2
   log "build $t (glibc $glibc, profile $profile)" >&2
   cargo zigbuild --locked --profile "$profile" --target "$t.$glibc" >&2
-  echo "target/$t/$profile/$name"
+  echo "${CARGO_TARGET_DIR:-target}/$t/$profile/$name"
 }
 
 declare -A bin
@@ -211,7 +213,7 @@ tarball() {
   cp -r docs examples sql packaging/systemd "$root/"
   gunzip -c "$gen/$name.1.gz" >"$root/man/$name.1"
   cp "$gen/completions/"* "$root/completions/"
-  tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+  tar --sort=name --mtime="@$stamp" --owner=0 --group=0 --numeric-owner \
     -C "$work/tar" -czf "$out/$dir.tar.gz" "$dir"
 }
 

@@ -166,13 +166,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 /// What `--version` prints; `verbose` adds the compiler and the target.
 pub fn version_text(verbose: bool) -> String {
-    let features: &[&str] = if cfg!(feature = "oracle") { &["oracle"] } else { &[] };
+    let features: &[&str] = if cfg!(feature = "oracle") {
+        &["oracle"]
+    } else {
+        &[]
+    };
     let mut text = format!(
         "dbalert {}\ncommit: {}\nbuilt: {}\nfeatures: {}\n",
         env!("CARGO_PKG_VERSION"),
         env!("DBALERT_GIT_COMMIT"),
         env!("DBALERT_BUILD_DATE"),
-        if features.is_empty() { "none".to_owned() } else { features.join(" ") },
+        if features.is_empty() {
+            "none".to_owned()
+        } else {
+            features.join(" ")
+        },
     );
     if verbose {
         text += &format!(
