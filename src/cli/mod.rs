@@ -19,8 +19,19 @@ use crate::config::{self, Config};
 
 /// Routes alerts out of databases to the Slack channels of the teams that own them.
 #[derive(Debug, Parser)]
-#[command(name = "dbalert", version, about, max_term_width = 100)]
+#[command(
+    name = "dbalert",
+    version,
+    about,
+    max_term_width = 100,
+    disable_version_flag = true,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// Print the version, git commit, build date and features (with -v also rustc and target).
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// The config file [default: ./alerts.yaml, then $XDG_CONFIG_HOME/dbalert/alerts.yaml, then
     /// /etc/dbalert/alerts.yaml]
     #[arg(
@@ -41,7 +52,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,8 +129,17 @@ impl Failure {
 
 /// Runs the command `cli` asks for.
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let Some(command) = &cli.command else {
+        if !cli.version {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "no command given; see `dbalert --help`"
+            )));
+        }
+        print!("{}", version_text(cli.verbose > 0));
+        return Ok(ExitCode::SUCCESS);
+    };
     init_logging(cli.verbose, cli.quiet, cli.log_format);
-    match &cli.command {
+    match command {
         Command::Send(args) => send::run(&cli, args),
         Command::Poll(args) => poll::run(&cli, args),
         Command::Run(args) => run::run(&cli, args),
@@ -142,6 +162,34 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `--version` prints; `verbose` adds the compiler and the target.
+pub fn version_text(verbose: bool) -> String {
+    let features: &[&str] = if cfg!(feature = "oracle") {
+        &["oracle"]
+    } else {
+        &[]
+    };
+    let mut text = format!(
+        "dbalert {}\ncommit: {}\nbuilt: {}\nfeatures: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("DBALERT_GIT_COMMIT"),
+        env!("DBALERT_BUILD_DATE"),
+        if features.is_empty() {
+            "none".to_owned()
+        } else {
+            features.join(" ")
+        },
+    );
+    if verbose {
+        text += &format!(
+            "rustc: {}\ntarget: {}\n",
+            env!("DBALERT_RUSTC_VERSION"),
+            env!("DBALERT_TARGET")
+        );
+    }
+    text
 }
 
 /// Finds and loads the config, logging its warnings.

@@ -1,4 +1,4 @@
-//! The small commands and global flags: completions, man page, log format.
+//! The small commands and global flags: version, completions, man page, log format.
 
 use crate::support::fake_slack::{FakeSlack, Reply};
 use crate::support::{dbalert, stderr_of, stdout_of, workdir};
@@ -32,6 +32,61 @@ fn completions_and_man_page_are_printed() {
     let man = stdout_of(&man);
     assert!(man.contains(".TH dbalert 1"), "{man}");
     assert!(man.contains("send"), "subcommands are listed");
+}
+
+#[test]
+fn version_names_commit_date_features_and_with_v_the_compiler() {
+    let dir = workdir(&[]);
+    let short = dbalert(dir.path())
+        .arg("--version")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let short = stdout_of(&short);
+    let lines: Vec<&str> = short.lines().collect();
+    assert_eq!(
+        lines[0],
+        concat!("dbalert ", env!("CARGO_PKG_VERSION")),
+        "{short}"
+    );
+    assert!(
+        lines[1].starts_with("commit: ") && lines[1].len() > "commit: ".len(),
+        "{short}"
+    );
+    let date = lines[2].strip_prefix("built: ").expect(&short);
+    assert!(
+        date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-',
+        "a YYYY-MM-DD date: {short}"
+    );
+    let features = if cfg!(feature = "oracle") {
+        "oracle"
+    } else {
+        "none"
+    };
+    assert_eq!(lines[3], format!("features: {features}"), "{short}");
+    assert_eq!(lines.len(), 4, "{short}");
+
+    let long = dbalert(dir.path())
+        .args(["-v", "-V"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let long = stdout_of(&long);
+    assert!(long.starts_with(&short), "{long}");
+    assert!(long.contains("\nrustc: 1."), "{long}");
+    assert!(
+        long.contains("\ntarget: x86_64-") || long.contains("\ntarget: aarch64-"),
+        "{long}"
+    );
+
+    // A command with --version is a usage error, and no command at all prints the help.
+    dbalert(dir.path())
+        .args(["--version", "check"])
+        .assert()
+        .code(2);
+    dbalert(dir.path()).assert().code(2);
 }
 
 #[test]
