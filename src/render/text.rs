@@ -10,7 +10,7 @@ pub const CUT_MARKER: &str = "… (cut)";
 
 /// Removes characters that have no place in a chat message: NUL and the other control
 /// characters except newline and tab, a carriage return before a newline, and the invisible
-/// format characters that reorder or hide text (see [`is_hidden_format`]).
+/// format characters that reorder or hide text (see `is_hidden_format`).
 pub fn clean(input: &str) -> String {
     input
         .replace("\r\n", "\n")

@@ -28,7 +28,7 @@
 //! - Any number of resources (TX, TM, …) and of sessions; `\r\n` line ends; a graph header whose
 //!   first column is `instId` instead of `process`.
 //!
-//! The layouts come from `../shared/notes/oracle.md` §3.3 and from the public samples kept in
+//! The layouts come from Oracle's documented trace format and from the public samples kept in
 //! `tests/fixtures/oracle/` (their `README.md` says where each came from).
 //!
 //! # Reading the graph
@@ -53,7 +53,7 @@ pub const MAX_LABEL_CHARS: usize = 300;
 /// The text of one trace file, line by line, as `V$DIAG_TRACE_FILE_CONTENTS` (12.2+) shows it:
 /// `:trace_filename` is the file's name without its directory; `:adr_home`, when the check's
 /// query returns one, picks the ADR home (NULL: any). Lines come in file order: the view reads
-/// the file and the query sorts nothing ([unverified] on a real database; the live suite
+/// the file and the query sorts nothing (unverified on a real database; the live suite
 /// checks the labels it yields). Capped at [`MAX_TRACE_LINES`], since a process's trace grows
 /// over its life; a trace that reaches the cap is not parsed.
 pub const TRACE_SQL: &str = "\
