@@ -25,8 +25,7 @@ use crate::config::{self, Config};
     about,
     max_term_width = 100,
     disable_version_flag = true,
-    arg_required_else_help = true,
-    args_conflicts_with_subcommands = true
+    arg_required_else_help = true
 )]
 pub struct Cli {
     /// Print the version, git commit, build date and features (with -v also rustc and target).
@@ -129,14 +128,15 @@ impl Failure {
 
 /// Runs the command `cli` asks for.
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let Some(command) = &cli.command else {
-        if !cli.version {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "no command given; see `dbalert --help`"
-            )));
-        }
+    // --version wins over any command, as clap's own flag does.
+    if cli.version {
         print!("{}", version_text(cli.verbose > 0));
         return Ok(ExitCode::SUCCESS);
+    }
+    let Some(command) = &cli.command else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no command given; see `dbalert --help`"
+        )));
     };
     init_logging(cli.verbose, cli.quiet, cli.log_format);
     match command {

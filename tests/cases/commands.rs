@@ -81,12 +81,21 @@ fn version_names_commit_date_features_and_with_v_the_compiler() {
         "{long}"
     );
 
-    // A command with --version is a usage error, and no command at all prints the help.
-    dbalert(dir.path())
-        .args(["--version", "check"])
+    // --version wins over a command (nothing else runs); no command at all prints the help.
+    let with_command = dbalert(dir.path())
+        .args(["-c", "missing.yaml", "--version", "check"])
         .assert()
-        .code(2);
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(stdout_of(&with_command), short);
     dbalert(dir.path()).assert().code(2);
+    // Global options before a command still work.
+    dbalert(dir.path())
+        .args(["-c", "missing.yaml", "check"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("missing.yaml"));
 }
 
 #[test]
