@@ -114,6 +114,12 @@ fn each_mistake_is_named_by_line_and_key() {
             "receivers.dba.slack.webhook_url",
             "it is a device, not a regular file",
         ),
+        (
+            "ca-file-device.yaml",
+            ":6:7:",
+            "receivers.dba.slack.ca_file",
+            "it is a device, not a regular file",
+        ),
         // Issue 11 (item 11).
         (
             "sql-empty.yaml",
