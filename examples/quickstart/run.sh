@@ -6,7 +6,9 @@
 # read in Slack (stdout receivers); nothing is sent anywhere.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cargo build --release --quiet --manifest-path "$here/../../Cargo.toml"
+# A first release build takes a few minutes (about five on two cores); cargo shows its progress.
+echo "=== building dbalert (release); the first build takes a few minutes"
+cargo build --release --manifest-path "$here/../../Cargo.toml"
 dbalert="$here/../../target/release/dbalert"
 state_dir=$(mktemp -d)
 trap 'rm -rf "$state_dir"' EXIT

@@ -146,6 +146,9 @@ impl fmt::Display for Invalid<'_> {
 /// The largest config file read. Configs are a few kilobytes; this stops `-c /dev/zero`.
 pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
+/// The largest `ca_file` read; a system's whole CA bundle is a few hundred kilobytes.
+pub const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
 /// Looks up `${env:NAME}`; tests pass their own instead of the process environment.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 

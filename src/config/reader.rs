@@ -181,9 +181,35 @@ static QUOTED_STRING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::n
     regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("the pattern is valid")
 });
 
-/// Rewrites serde's messages into ones that say what to do, without the values they quote.
+/// Rust's names for what serde expected, and the words a config's reader knows them by.
+static RUST_TYPES: std::sync::LazyLock<[(regex::Regex, &str); 6]> =
+    std::sync::LazyLock::new(|| {
+        let pattern = |p: &str| regex::Regex::new(p).expect("the pattern is valid");
+        [
+            (pattern(r"struct \w+"), "a map of settings"),
+            (pattern(r"enum \w+"), "one of the kinds this key takes"),
+            (
+                pattern(r"map with a single key"),
+                "a map with one key, the kind",
+            ),
+            (
+                pattern(r"\bu(?:8|16|32|64|size)\b"),
+                "a whole number, 0 or more",
+            ),
+            (pattern(r"\bi(?:8|16|32|64|size)\b"), "a whole number"),
+            (pattern(r"\bf(?:32|64)\b"), "a number"),
+        ]
+    });
+
+/// Rewrites serde's messages into ones that say what to do, in the config's words rather
+/// than Rust's, without the values they quote.
 fn explain(message: &str) -> String {
-    let message = &*QUOTED_STRING.replace_all(message, "a string");
+    let mut message = QUOTED_STRING.replace_all(message, "a string").into_owned();
+    for (pattern, words) in RUST_TYPES.iter() {
+        message = pattern.replace_all(&message, *words).into_owned();
+    }
+    let message = message.replace("a sequence", "a list");
+    let message = message.as_str();
     if let Some(rest) = message.strip_prefix("unknown field ") {
         return format!(
             "unknown key {}; check the spelling (the annotated alerts.yaml lists every key)",
@@ -222,7 +248,19 @@ mod tests {
         );
         assert_eq!(
             message,
-            "invalid type: a string, expected struct SlackReceiverConfig; see alerts.yaml for what this key takes"
+            "invalid type: a string, expected a map of settings; see alerts.yaml for what this key takes"
+        );
+    }
+
+    #[test]
+    fn rust_type_names_are_put_in_the_configs_words() {
+        assert_eq!(
+            explain("invalid type: sequence, expected u32"),
+            "invalid type: sequence, expected a whole number, 0 or more; see alerts.yaml for what this key takes"
+        );
+        assert_eq!(
+            explain("invalid value: map, expected map with a single key"),
+            "invalid value: map, expected a map with one key, the kind"
         );
     }
 }

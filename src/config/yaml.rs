@@ -100,10 +100,12 @@ pub struct Position {
     pub column: u64,
 }
 
+/// Where `node` is written; a node with no known place (the root of an empty file) is at the
+/// start of the file, so that every problem has a position.
 pub fn position<T>(node: &Spanned<T>) -> Position {
     Position {
-        line: node.referenced.line(),
-        column: node.referenced.column(),
+        line: node.referenced.line().max(1),
+        column: node.referenced.column().max(1),
     }
 }
 

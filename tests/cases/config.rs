@@ -114,6 +114,12 @@ fn each_mistake_is_named_by_line_and_key() {
             "receivers.dba.slack.webhook_url",
             "it is a device, not a regular file",
         ),
+        (
+            "ca-file-device.yaml",
+            ":6:7:",
+            "receivers.dba.slack.ca_file",
+            "it is a device, not a regular file",
+        ),
         // Issue 11 (item 11).
         (
             "sql-empty.yaml",
@@ -247,7 +253,8 @@ fn secrets_from_the_environment_never_appear_in_errors() {
 }
 
 // Issue 11 (item 12): a value from the environment is kept out of messages where they quote
-// it, and nothing else in them is rewritten (`u32` stays `u32` when the value is `2`).
+// it, and nothing else in them is rewritten (`u32` became `u3(redacted)` when the value was
+// `2`; here the value is a word of the message).
 #[test]
 fn referenced_values_are_redacted_where_quoted_and_nowhere_else() {
     let dir = workdir(&[(
@@ -255,7 +262,7 @@ fn referenced_values_are_redacted_where_quoted_and_nowhere_else() {
         "receivers:\n  dba:\n    slack:\n      webhook_url: https://hooks.example/x\n    max_retries: ${env:RETRIES}\n  ops:\n    stdout: {}\n    timeout: ${env:TIMEOUT}\n",
     )]);
     let output = dbalert(dir.path())
-        .env("RETRIES", "2")
+        .env("RETRIES", "whole")
         .env("TIMEOUT", "hunter2secret")
         .arg("check")
         .assert()
@@ -264,7 +271,9 @@ fn referenced_values_are_redacted_where_quoted_and_nowhere_else() {
         .clone();
     let stderr = stderr_of(&output);
     assert!(
-        stderr.contains("receivers.dba.max_retries: invalid type: a string, expected u32"),
+        stderr.contains(
+            "receivers.dba.max_retries: invalid type: a string, expected a whole number, 0 or more"
+        ),
         "{stderr}"
     );
     assert!(
