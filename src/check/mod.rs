@@ -327,7 +327,7 @@ fn resolve_one(
                 Err(error) => {
                     reader.problem(
                         &path.key(section).key(&name),
-                        format!("template does not compile: {error}"),
+                        format!("the template cannot be used: {error}"),
                     );
                     ok = false;
                 }

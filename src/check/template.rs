@@ -66,7 +66,7 @@ fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
 fn capped(text: String) -> Result<String, String> {
     if text.len() > MAX_RENDERED_BYTES {
         return Err(format!(
-            "the template renders {} KiB, over the {} KiB a label or annotation may hold; make it shorter",
+            "it renders {} KiB, over the {} KiB a label or annotation may hold; make it shorter",
             text.len() / 1024,
             MAX_RENDERED_BYTES / 1024
         ));
@@ -164,7 +164,7 @@ fn to_template_value(value: &Value) -> minijinja::Value {
 fn describe(error: &minijinja::Error) -> String {
     if error.kind() == ErrorKind::OutOfFuel {
         return format!(
-            "the template does too much work (over {FUEL} steps, or megabytes of text); simplify its loops and filters"
+            "it does too much work (over {FUEL} steps, or megabytes of text); simplify its loops and filters"
         );
     }
     let mut message = error.to_string();

@@ -127,6 +127,20 @@ fn each_mistake_is_named_by_line_and_key() {
             "checks[0].sql",
             "`sql` is empty",
         ),
+        // Issue 11 (item 12).
+        (
+            "secret-line-break.yaml",
+            ":5:7:",
+            "receivers.bot.slack.token",
+            "holds a line break or another control character",
+        ),
+        // Issue 11 (item 7).
+        (
+            "template-runaway.yaml",
+            ":14:7:",
+            "checks[0].annotations.summary",
+            "the template cannot be used: it does too much work",
+        ),
     ] {
         let stderr = check_fails(file);
         let want = format!("{file}{location} {key}: ");
