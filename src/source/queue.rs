@@ -454,15 +454,18 @@ impl QueueBatch {
                 .await
                 .map_err(|err| errors.query(&err))?;
         }
-        let select =
-            format!("SELECT id, payload FROM {table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED");
+        // The payload is read as text and parsed here, so that one that cannot be read as JSON
+        // (nested deeper than the parser allows, say) is sent as text instead of failing the
+        // check on every run and blocking every message behind it.
+        let select = format!(
+            "SELECT id::bigint, payload::text, pg_typeof(payload) IN ('json'::regtype, 'jsonb'::regtype) \
+             FROM {table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+        );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement = client
             .prepare(&select)
             .await
             .map_err(|err| errors.query(&err))?;
-        let columns = ["id".to_owned(), "payload".to_owned()];
-        let decoders = errors.decoders(statement.columns(), &columns)?;
         let rows = client
             .query(&statement, &[&limit])
             .await
@@ -470,14 +473,17 @@ impl QueueBatch {
         let mut messages = Vec::with_capacity(rows.len());
         let mut ids = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut values = errors.decode_row(row, &decoders, &columns)?.into_iter();
-            let (Some(Value::Int(id)), Some(payload)) = (values.next(), values.next()) else {
+            let read = || -> Result<(i64, Option<String>, bool), tokio_postgres::Error> {
+                Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+            };
+            let Ok((id, payload, is_json)) = read() else {
                 return Err(errors.query_text(&format!(
-                    "`id` of queue table {table} must be a bigint that is never NULL"
+                    "`id` of queue table {table} must be an integer that is never NULL"
                 )));
             };
             ids.push(id);
-            messages.push(QueueMessage::event(id.to_string(), payload, Vec::new()));
+            let (payload, warnings) = json_payload(payload, is_json);
+            messages.push(QueueMessage::event(id.to_string(), payload, warnings));
         }
         Ok(Self {
             messages,
@@ -488,6 +494,24 @@ impl QueueBatch {
                 ids,
             }),
         })
+    }
+}
+
+/// A queue payload read as text: parsed when its column is JSON. JSON that cannot be parsed
+/// is kept as text, with a warning saying why, so the message is still delivered.
+fn json_payload(text: Option<String>, is_json: bool) -> (Value, Vec<String>) {
+    let Some(text) = text else {
+        return (Value::Null, Vec::new());
+    };
+    if !is_json {
+        return (Value::text(text), Vec::new());
+    }
+    match serde_json::from_str(&text) {
+        Ok(json) => (Value::Json(json), Vec::new()),
+        Err(error) => {
+            let warning = format!("payload is not JSON that can be read ({error}); sent as text");
+            (Value::text(text), vec![warning])
+        }
     }
 }
 

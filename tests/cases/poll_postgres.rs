@@ -483,6 +483,42 @@ async fn postgres_queue_text_payload_becomes_the_summary() {
     assert_eq!(count(&schema, "text_queue").await, 0);
 }
 
+// Issue 11, item 1: one message whose JSON nests deeper than the parser allows used to fail
+// the queue check on every run, and no message behind it was ever delivered.
+#[tokio::test]
+async fn issue_11_a_message_that_cannot_be_read_as_json_is_sent_as_text_and_blocks_nothing() {
+    let Some(schema) = db::schema("postgres_queue_poison").await else {
+        return;
+    };
+    queue_ddl(&schema).await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    sql(
+        &schema,
+        &format!(
+            r#"select dbalert_enqueue('{deep}');
+               select dbalert_enqueue('{{"summary": "behind the bad one", "team": "orders"}}');"#
+        ),
+    )
+    .await;
+    let poller = Poller::new(&schema);
+    poller.configure("", "  group_by: ['...']\n", &pg_queue("dbalert_queue"));
+    let run = poller.poll(&[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr_of(&run));
+    assert!(
+        stderr_of(&run).contains("sent as text"),
+        "the unreadable payload is named in a warning: {}",
+        stderr_of(&run)
+    );
+    let texts = poller.texts();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("behind the bad one")),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.contains("[[[[")), "{texts:?}");
+    assert_eq!(count(&schema, "dbalert_queue").await, 0, "both committed");
+}
+
 #[tokio::test]
 async fn postgres_queue_json_string_payload_becomes_the_summary_without_quotes() {
     let Some(schema) = db::schema("postgres_queue_json_string_payload").await else {
