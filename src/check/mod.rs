@@ -26,7 +26,7 @@ use template::{Templates, Text};
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::Path;
-use crate::source::{Queue, QueueKeys, SourceError, SourceName};
+use crate::source::{Queue, QueueKeys, SourceError, SourceName, Value};
 
 /// The default `interval` of a check under `dbalert run`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -79,6 +79,39 @@ struct EventsConfig {
     /// On the first run: `now` (default) skips what is already there; `all` sends it.
     #[serde(default)]
     start: Start,
+    /// The cursor bound on the first run, so that `id > :cursor` works from the start (as
+    /// Logstash's `sql_last_value`): a number (`0`), or a time (`1970-01-01T00:00:00Z`, or
+    /// `1970-01-01 00:00:00` for a column without a time zone). Without it the first run binds
+    /// NULL on SQLite and Oracle; PostgreSQL binds the zero of `$1`'s type.
+    initial: Option<Initial>,
+}
+
+/// `events.initial` as written.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Initial {
+    Number(i64),
+    Text(String),
+}
+
+impl Initial {
+    /// The value to bind: a number, a point in time, a date and time, a date, or text.
+    fn value(self) -> Value {
+        match self {
+            Self::Number(n) => Value::Int(n),
+            Self::Text(text) => {
+                if let Ok(at) = text.parse() {
+                    Value::Timestamp(at)
+                } else if let Ok(at) = text.replacen(' ', "T", 1).parse() {
+                    Value::DateTime(at)
+                } else if let Ok(day) = text.parse() {
+                    Value::Date(day)
+                } else {
+                    Value::text(text)
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -101,7 +134,12 @@ pub enum NoRows {
 #[derive(Debug, Clone)]
 pub enum CheckKind {
     State,
-    Events { cursor: String, start: Start },
+    Events {
+        cursor: String,
+        start: Start,
+        /// Bound on the first run (`events.initial`).
+        initial: Option<Value>,
+    },
     Queue(Queue),
 }
 
@@ -155,7 +193,9 @@ pub(crate) fn resolve(
         };
         let before = checks.len();
         if let Some(check) = resolve_one(reader, &path, raw, sources, templates) {
-            if let Some(warning) = check.first_run_warning() {
+            // PostgreSQL binds the zero of `$1`'s type on a first run, not NULL.
+            let postgres = sources.kinds.get(&check.source.0) == Some(&"postgres");
+            if let Some(warning) = check.first_run_warning().filter(|_| !postgres) {
                 warnings.push(format!("{}: {warning}", path.key("sql")));
             }
             if !names.insert(check.name.clone()) {
@@ -236,6 +276,7 @@ fn resolve_one(
         (Some(events), None) => CheckKind::Events {
             cursor: events.cursor.to_lowercase(),
             start: events.start,
+            initial: events.initial.map(Initial::value),
         },
         (None, Some(queue)) if sources.kinds.contains_key(&raw.source) => {
             match queue.resolve(&raw.source, sources.kinds[&raw.source]) {
@@ -358,12 +399,17 @@ impl Check {
     /// yet); a query that compares with it without handling NULL returns nothing, on every run,
     /// silently. Said when the query does not mention NULL at all.
     pub fn first_run_warning(&self) -> Option<String> {
-        let CheckKind::Events { cursor, .. } = &self.kind else {
+        let CheckKind::Events {
+            cursor,
+            initial: None,
+            ..
+        } = &self.kind
+        else {
             return None;
         };
         (!self.sql.to_ascii_lowercase().contains("null")).then(|| {
             format!(
-                "check `{}`: the first run binds NULL as the cursor and this query does not handle NULL, so it may never return a row; write `(:cursor is null or {cursor} > :cursor)` (`$1` on PostgreSQL, cast: `$1::bigint is null`)",
+                "check `{}`: the first run binds NULL as the cursor and this query does not handle NULL, so it may never return a row; set `events.initial` (e.g. `initial: 0`) or write `(:cursor is null or {cursor} > :cursor)` (`$1` on PostgreSQL, cast: `$1::bigint is null`)",
                 self.name
             )
         })

@@ -145,6 +145,7 @@ async fn fetch_one(
         CheckKind::Events {
             cursor: column,
             start,
+            ..
         } => Fetched::Events {
             rows: query(source, check, cursor).await?,
             cursor: column.clone(),

@@ -16,7 +16,7 @@ use super::plan::Event;
 use crate::alert::Fingerprint;
 use crate::check::alerts::{failure_alert, failure_fingerprint, no_rows_alert, queue_alert};
 use crate::check::template::Templates;
-use crate::check::{Check, CheckFailure, NoRows, Start};
+use crate::check::{Check, CheckFailure, CheckKind, NoRows, Start};
 use crate::source::{Effect, QueueBatch, Rows, Value};
 use crate::state::{CheckState, StateError, StateStore};
 
@@ -197,15 +197,19 @@ fn queue(intake: &mut Intake, check: &Check, batch: QueueBatch, now: Timestamp) 
     intake.batches.push((check.name.clone(), batch));
 }
 
-/// The saved cursor of each event check among `checks`, to bind on their next fetch.
+/// The cursor each event check among `checks` binds on its next fetch: the saved one, or its
+/// `initial` value until a run has seen a row.
 pub fn load_cursors(
     store: &StateStore,
     checks: &[&Check],
 ) -> Result<HashMap<String, Option<Value>>, StateError> {
     let mut cursors = HashMap::new();
     for check in checks {
-        if matches!(check.kind, crate::check::CheckKind::Events { .. }) {
-            cursors.insert(check.name.clone(), store.load(&check.name)?.cursor);
+        if let CheckKind::Events { initial, .. } = &check.kind {
+            // Until a run has seen a row, the check's `initial` value stands in.
+            let saved = store.load(&check.name)?.cursor;
+            let saved = saved.filter(|v| !matches!(v, Value::Null));
+            cursors.insert(check.name.clone(), saved.or_else(|| initial.clone()));
         }
     }
     Ok(cursors)

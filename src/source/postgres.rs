@@ -222,7 +222,10 @@ impl PostgresSource {
         let mut rows = Rows::new(statement.columns().iter().map(|c| c.name()));
         let cursor = match statement.params().len() {
             0 => None,
-            1 => Some(CursorParam(cursor.and_then(bind_text))),
+            1 => {
+                let first = || first_cursor(&statement.params()[0]);
+                Some(CursorParam(cursor.and_then(bind_text).or_else(first)))
+            }
             n => {
                 return Err(SourceError::Query {
                     name: errors.name.clone(),
@@ -446,6 +449,20 @@ fn bind_text(value: &Value) -> Option<String> {
         Value::Bytes(_) => Some(format!("\\x{value}")),
         _ => Some(value.to_string()),
     }
+}
+
+/// The cursor of a first run (nothing saved yet): the lowest value of `$1`'s type as the server
+/// inferred it, so that `id > $1` and `ts > $1` return every row rather than none (`> NULL` is
+/// never true). NULL for types with no such value.
+fn first_cursor(ty: &Type) -> Option<String> {
+    let text = match *ty {
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::NUMERIC | Type::FLOAT4 | Type::FLOAT8 => "0",
+        Type::TIMESTAMPTZ | Type::TIMESTAMP => "1970-01-01 00:00:00+00",
+        Type::DATE => "1970-01-01",
+        Type::TEXT | Type::VARCHAR => "",
+        _ => return None,
+    };
+    Some(text.to_owned())
 }
 
 /// The cursor, sent in text format whatever `$1`'s type is (see [`bind_text`]).

@@ -1158,3 +1158,58 @@ fn damaged_state_file_is_refused_and_an_emptied_one_warned_about() {
         "{stderr}"
     );
 }
+
+// Issue 11: the natural event query `id > :cursor` never returned a row, since the first run
+// bound NULL. With `events.initial` it works from the first run, and `start` keeps its meaning.
+#[test]
+fn issue_11_an_event_check_with_an_initial_cursor_works_from_the_first_run() {
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("poll-initial");
+    let natural = |start: &str| {
+        format!(
+            "  - name: natural\n    source: app\n    events: {{cursor: id, initial: 0{start}}}\n    sql: select id, msg from events where id > :cursor\n"
+        )
+    };
+    for (start, history_sent) in [("", false), (", start: all", true)] {
+        let dir = workdir(&[(
+            "alerts.yaml",
+            &config("  group_by: ['...']\n", &natural(start)),
+        )]);
+        let db = database(dir.path());
+        db.execute("insert into events values (1, 'history')", [])
+            .unwrap();
+        let check = dbalert(dir.path())
+            .env("HOOK", &hook)
+            .arg("check")
+            .output()
+            .unwrap();
+        assert!(
+            !stderr_of(&check).contains("binds NULL"),
+            "{}",
+            stderr_of(&check)
+        );
+        let before = texts(&slack, &hook).len();
+        assert_eq!(poll(dir.path(), &hook).status.code(), Some(0));
+        let first = texts(&slack, &hook)[before..].to_vec();
+        assert_eq!(
+            first.iter().any(|t| t.contains("history")),
+            history_sent,
+            "{start}: {first:?}"
+        );
+        db.execute("insert into events values (2, 'new')", [])
+            .unwrap();
+        assert_eq!(poll(dir.path(), &hook).status.code(), Some(0));
+        let after = texts(&slack, &hook)[before..].to_vec();
+        assert_eq!(
+            after.iter().filter(|t| t.contains("id=2,")).count(),
+            1,
+            "{start}: {after:?}"
+        );
+        assert_eq!(poll(dir.path(), &hook).status.code(), Some(0));
+        assert_eq!(
+            texts(&slack, &hook).len() - before,
+            after.len(),
+            "nothing sent twice"
+        );
+    }
+}

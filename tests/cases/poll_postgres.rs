@@ -329,6 +329,45 @@ async fn postgres_bigint_cursor_sends_each_event_once_with_no_gaps_and_skips_his
     );
 }
 
+// Issue 11: `id > $1` and `ts > $1` work from the first run on PostgreSQL, with no
+// `initial`: the first run binds the zero of the type the server inferred for `$1`.
+#[tokio::test]
+async fn issue_11_the_natural_event_query_works_from_the_first_run_on_postgres() {
+    let Some(schema) = db::schema("postgres_natural_cursor").await else {
+        return;
+    };
+    sql(
+        &schema,
+        "create table events (id bigint primary key, at timestamptz not null, msg text);
+         insert into events values (1, now(), 'h1');",
+    )
+    .await;
+    for (cursor, query) in [
+        ("id", "select id, msg from events where id > $1"),
+        ("at", "select at, msg from events where at > $1"),
+    ] {
+        let poller = Poller::new(&schema);
+        poller.configure("", "  group_by: ['...']\n", &pg_event(cursor, query));
+        poller.poll_ok();
+        assert!(
+            poller.texts().is_empty(),
+            "{cursor}: start: now skips history"
+        );
+        let id = 10 + poller.texts().len() as i64 + if cursor == "at" { 100 } else { 0 };
+        sql(
+            &schema,
+            &format!(
+                "insert into events values ({id}, now() + interval '1 second', 'new {cursor}')"
+            ),
+        )
+        .await;
+        poller.poll_ok();
+        assert_eq!(poller.titles(), [format!("Event new {cursor}")], "{cursor}");
+        poller.poll_ok();
+        assert_eq!(poller.titles().len(), 1, "{cursor}: sent once");
+    }
+}
+
 #[tokio::test]
 async fn postgres_timestamptz_cursor_keeps_microseconds_across_runs() {
     let Some(schema) = db::schema("postgres_timestamptz_cursor").await else {
