@@ -110,13 +110,9 @@ fn state(
     let no_rows =
         (alerts.len() == 0 && check.no_rows == NoRows::Alert).then(|| no_rows_alert(check));
     let alerts = alerts.chain(no_rows);
-    lifecycle::apply_run(
-        &mut intake.records,
-        &check.name,
-        alerts,
-        now,
-        &mut intake.changed,
-    );
+    let (records, changed) = (&mut intake.records, &mut intake.changed);
+    let repeated = lifecycle::apply_run(records, &check.name, alerts, now, changed);
+    warn_repeated(check, repeated);
     Ok(())
 }
 
@@ -170,12 +166,25 @@ fn events(
         intake.skipped.extend(skipped);
         return Ok(());
     }
+    let mut ids = HashSet::new();
+    warn_repeated(
+        check,
+        alerts.iter().filter(|a| !ids.insert(a.fingerprint)).count(),
+    );
     let seen: &HashSet<Fingerprint> = &cursor.stored.seen_events;
     let fresh = alerts
         .into_iter()
         .filter(|a| !seen.contains(&a.fingerprint));
     intake.events.extend(fresh.map(|alert| Event { alert }));
     Ok(())
+}
+
+/// Says, once per check and run, that rows shared an identity (the same `key` values, NULL
+/// ones included), so that their merging into one alert is not silent.
+fn warn_repeated(check: &Check, repeated: usize) {
+    if repeated > 0 {
+        warn!(check = %check.name, rows = repeated, "Rows with the same key as an earlier row merged into one alert; make `key` name columns that tell the rows apart (a NULL key column reads as empty).");
+    }
 }
 
 /// A queue check: each message is an event, or fires or resolves a state alert (Oracle server

@@ -29,17 +29,19 @@ pub type Changed = BTreeSet<Fingerprint>;
 
 /// Applies a successful run of state check `check` that returned `current`. Each alert is
 /// dropped as soon as it is applied, so the alerts of a large result are never all held at
-/// once beside the records.
+/// once beside the records. Returns how many rows had the identity of an earlier row (they
+/// merge into one alert).
 pub fn apply_run(
     records: &mut Records,
     check: &str,
     current: impl IntoIterator<Item = Alert>,
     now: Timestamp,
     changed: &mut Changed,
-) {
+) -> usize {
     let mut seen = HashSet::new();
+    let mut repeated = 0;
     for alert in current {
-        seen.insert(alert.fingerprint);
+        repeated += usize::from(!seen.insert(alert.fingerprint));
         fire(records, alert, now, changed);
     }
     for (fingerprint, record) in records.iter_mut() {
@@ -48,6 +50,7 @@ pub fn apply_run(
             changed.insert(*fingerprint);
         }
     }
+    repeated
 }
 
 /// What one queue message does to the alert it names.
@@ -200,7 +203,7 @@ mod tests {
     fn fire_keep_resolve_and_fire_again() {
         let mut records = Records::new();
         // (run at minute, keys returned, expected (key, starts_at, resolved_at) sorted by fingerprint)
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "c",
             vec![alert("c", "a"), alert("c", "b")],
@@ -211,7 +214,7 @@ mod tests {
         got.sort();
         assert_eq!(got, [("a".into(), 0, None), ("b".into(), 0, None)]);
 
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "c",
             vec![alert("c", "a")],
@@ -226,7 +229,7 @@ mod tests {
             "b resolved, a keeps its start"
         );
 
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "c",
             vec![alert("c", "a")],
@@ -241,7 +244,7 @@ mod tests {
             "a resolution is kept, not moved"
         );
 
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "c",
             vec![alert("c", "a"), alert("c", "b")],
@@ -260,14 +263,14 @@ mod tests {
     #[test]
     fn alerts_of_checks_no_longer_configured_resolve() {
         let mut records = Records::new();
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "old",
             vec![alert("old", "a")],
             at(0),
             &mut Changed::new(),
         );
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "kept",
             vec![alert("kept", "b")],
@@ -283,14 +286,14 @@ mod tests {
     #[test]
     fn a_run_touches_only_its_own_check() {
         let mut records = Records::new();
-        apply_run(
+        let _ = apply_run(
             &mut records,
             "c",
             vec![alert("c", "a")],
             at(0),
             &mut Changed::new(),
         );
-        apply_run(&mut records, "d", vec![], at(1), &mut Changed::new());
+        let _ = apply_run(&mut records, "d", vec![], at(1), &mut Changed::new());
         assert!(records.values().all(|r| r.resolved_at.is_none()));
     }
 
