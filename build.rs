@@ -31,21 +31,19 @@ fn git_commit(dir: &str) -> Option<String> {
         return None;
     }
     // Rebuild when HEAD moves: HEAD itself, the branch it points to, packed refs.
-    for file in ["HEAD", "packed-refs"] {
+    // Only files that exist: cargo reruns a build script on every build for a missing one.
+    let watch = |file: &str| {
         if let Some(path) = git(&["rev-parse", "--git-path", file]) {
-            println!(
-                "cargo:rerun-if-changed={}",
-                Path::new(dir).join(path).display()
-            );
+            let path = Path::new(dir).join(path);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(path) = git(&["rev-parse", "--git-path", &branch])
-    {
-        println!(
-            "cargo:rerun-if-changed={}",
-            Path::new(dir).join(path).display()
-        );
+    };
+    watch("HEAD");
+    watch("packed-refs");
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch(&branch);
     }
     git(&["rev-parse", "--short=12", "HEAD"])
 }

@@ -101,8 +101,10 @@ check "systemd-analyze verify the units" systemd-analyze verify \
   /usr/lib/systemd/system/dbalert-run.service
 check "units are not enabled" test ! -e /etc/systemd/system/timers.target.wants/dbalert-poll.timer \
   -a ! -e /etc/systemd/system/multi-user.target.wants/dbalert-run.service
+# The shipped config names its secrets as ${env:}: check it with placeholders for them.
 check "the dbalert user can read and check the shipped config" \
-  runuser -u dbalert -- /usr/bin/dbalert -c /etc/dbalert/alerts.yaml check
+  runuser -u dbalert -- env PROD_ORACLE_CONNECT=//db.invalid:1521/PROD PROD_DBALERT_PASSWORD=x \
+  SLACK_DBA_WEBHOOK=https://hooks.slack.com/services/T0/B0/X /usr/bin/dbalert -c /etc/dbalert/alerts.yaml check
 check "the dbalert user can read /etc/dbalert and write its state directory" \
   runuser -u dbalert -- sh -c 'cat /etc/dbalert/alerts.yaml >/dev/null && touch /var/lib/dbalert/probe && rm /var/lib/dbalert/probe'
 
