@@ -1213,3 +1213,33 @@ fn issue_11_an_event_check_with_an_initial_cursor_works_from_the_first_run() {
         );
     }
 }
+
+// Issue 11, item 12: rows with the same key (NULL keys among them) merged silently.
+#[test]
+fn issue_11_rows_that_share_a_key_are_warned_about_once_per_run() {
+    let dir = workdir(&[("alerts.yaml", &config("", PROBLEMS))]);
+    let db = database(dir.path());
+    db.execute_batch(
+        "create table dup (name text, owner text);
+         insert into dup values (null, 'A'), (null, 'B'), ('x', 'C'), ('x', 'D');",
+    )
+    .unwrap();
+    let checks = "  - name: problem\n    source: app\n    sql: select name, owner from dup\n    key: [name]\n";
+    std::fs::write(dir.path().join("alerts.yaml"), config("", checks)).unwrap();
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .args(["poll", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("merged into one alert"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("check=problem") && warnings[0].contains("rows=2"),
+        "{stderr}"
+    );
+}
