@@ -13,7 +13,7 @@ use super::CheckOutcome;
 use super::fetch::{Fetch, Fetched};
 use super::lifecycle::{self, Changed, Records, Transition};
 use super::plan::Event;
-use crate::alert::Fingerprint;
+use crate::alert::{Alert, Fingerprint};
 use crate::check::alerts::{failure_alert, failure_fingerprint, no_rows_alert, queue_alert};
 use crate::check::template::Templates;
 use crate::check::{Check, CheckFailure, CheckKind, NoRows, Start};
@@ -172,10 +172,18 @@ fn events(
         alerts.iter().filter(|a| !ids.insert(a.fingerprint)).count(),
     );
     let seen: &HashSet<Fingerprint> = &cursor.stored.seen_events;
-    let fresh = alerts
-        .into_iter()
-        .filter(|a| !seen.contains(&a.fingerprint));
-    intake.events.extend(fresh.map(|alert| Event { alert }));
+    // Announced in cursor order, whatever order the query returned them in.
+    let mut fresh: Vec<(&Value, Alert)> = rows
+        .rows
+        .iter()
+        .map(|row| &row[column])
+        .zip(alerts)
+        .filter(|(_, a)| !seen.contains(&a.fingerprint))
+        .collect();
+    fresh.sort_by(|(a, _), (b, _)| a.compare(b).unwrap_or(std::cmp::Ordering::Equal));
+    intake
+        .events
+        .extend(fresh.into_iter().map(|(_, alert)| Event { alert }));
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use super::lifecycle::Records;
 use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
 use crate::config::{Config, ReceiverName};
+use crate::render::notification::MAX_LISTED;
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
 use crate::state::{AlertRecord, NotificationEntry, Thread};
 
@@ -180,53 +181,95 @@ pub fn plan<'a>(
         if !decision.notifies() {
             continue;
         }
-        let mut firing: Vec<AlertView> = group
-            .firing
-            .iter()
-            .map(|r| view(r))
-            .chain(group.events.iter().map(|e| AlertView {
-                fingerprint: e.alert.fingerprint,
-                labels: e.alert.labels.clone(),
-                annotations: e.alert.annotations.clone(),
-                starts_at: now,
-                ends_at: None,
-            }))
-            .collect();
-        firing.sort_by(|a, b| {
-            a.starts_at
-                .cmp(&b.starts_at)
-                .then_with(|| a.labels.cmp(&b.labels))
-        });
-        let mut resolved: Vec<AlertView> = group
-            .resolved
-            .iter()
-            .filter(|r| send_resolved || r.last_notified_at.is_none())
-            .map(|r| view(r))
-            .collect();
-        resolved.sort_by(|a, b| {
-            a.ends_at
-                .cmp(&b.ends_at)
-                .then_with(|| a.labels.cmp(&b.labels))
-        });
-        plan.notifications.push(Notification {
+        let thread = entry.and_then(|e| e.thread.clone());
+        let message = Message {
             receiver,
             group_key,
-            message: GroupMessage {
-                group_labels: group.labels,
-                firing,
-                resolved,
-            },
-            firing: group.firing.iter().map(|r| r.fingerprint).collect(),
-            resolved: group.resolved.iter().map(|r| r.fingerprint).collect(),
-            events: group
-                .events
+            send_resolved,
+            thread,
+        };
+        plan.notifications
+            .extend(notifications(group, message, now));
+    }
+    plan
+}
+
+/// Where a group's notification goes.
+struct Message {
+    receiver: ReceiverName,
+    group_key: String,
+    send_resolved: bool,
+    thread: Option<Thread>,
+}
+
+/// The notifications that announce `group`: one, unless it has more events than a message
+/// lists ([`MAX_LISTED`]); then the events are spread over as many messages as they need, in
+/// the order their checks returned them (cursor order), so none is only counted.
+fn notifications(group: Group, to: Message, now: Timestamp) -> Vec<Notification> {
+    let mut firing: Vec<AlertView> = group.firing.iter().map(|r| view(r)).collect();
+    firing.sort_by(|a, b| {
+        a.starts_at
+            .cmp(&b.starts_at)
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    let mut resolved: Vec<AlertView> = group
+        .resolved
+        .iter()
+        .filter(|r| to.send_resolved || r.last_notified_at.is_none())
+        .map(|r| view(r))
+        .collect();
+    resolved.sort_by(|a, b| {
+        a.ends_at
+            .cmp(&b.ends_at)
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    let state_firing: BTreeSet<Fingerprint> = group.firing.iter().map(|r| r.fingerprint).collect();
+    let state_resolved: BTreeSet<Fingerprint> =
+        group.resolved.iter().map(|r| r.fingerprint).collect();
+    // The first message lists the state alerts and as many events as fit beside them; the
+    // other events follow, a message's worth at a time.
+    let room = MAX_LISTED.saturating_sub(firing.len() + resolved.len());
+    let (first, rest) = group.events.split_at(room.min(group.events.len()));
+    let mut chunks = std::iter::once(first)
+        .chain(rest.chunks(MAX_LISTED))
+        .peekable();
+    let mut out = Vec::new();
+    loop {
+        let events = chunks.next().unwrap_or_default();
+        let mut message = GroupMessage {
+            group_labels: group.labels.clone(),
+            firing: std::mem::take(&mut firing),
+            resolved: std::mem::take(&mut resolved),
+        };
+        message
+            .firing
+            .extend(events.iter().map(|e| event_view(e, now)));
+        out.push(Notification {
+            receiver: to.receiver.clone(),
+            group_key: to.group_key.clone(),
+            message,
+            firing: state_firing.clone(),
+            resolved: state_resolved.clone(),
+            events: events
                 .iter()
                 .map(|e| (e.alert.check.clone(), e.alert.fingerprint))
                 .collect(),
-            thread: entry.and_then(|e| e.thread.clone()),
+            thread: to.thread.clone(),
         });
+        if chunks.peek().is_none() {
+            return out;
+        }
     }
-    plan
+}
+
+fn event_view(event: &Event, now: Timestamp) -> AlertView {
+    AlertView {
+        fingerprint: event.alert.fingerprint,
+        labels: event.alert.labels.clone(),
+        annotations: event.alert.annotations.clone(),
+        starts_at: now,
+        ends_at: None,
+    }
 }
 
 fn view(record: &AlertRecord) -> AlertView {

@@ -1243,3 +1243,43 @@ fn issue_11_rows_that_share_a_key_are_warned_about_once_per_run() {
         "{stderr}"
     );
 }
+
+// Issue 11, item 12: events beyond the 20 a message lists were only counted, and chosen by
+// string order; they are spread over more messages, in cursor order. Read from the generic
+// webhook's documents, whose alert list is pinned (docs/webhook.md).
+#[test]
+fn issue_11_many_events_are_spread_over_messages_in_cursor_order() {
+    let server = FakeSlack::start();
+    let hook = server.plain_webhook("many-events");
+    let events = "  - name: event\n    source: app\n    events: {cursor: id, initial: 0}\n    sql: select id, msg from events where id > :cursor order by msg\n";
+    let config = config("", events).replace(
+        "    slack:\n      webhook_url: ${env:HOOK}\n",
+        "    webhook:\n      url: ${env:HOOK}\n",
+    );
+    let dir = workdir(&[("alerts.yaml", &config)]);
+    let db = database(dir.path());
+    poll(dir.path(), &hook); // nothing yet; the cursor starts at 0
+    for id in 1..=45 {
+        let msg = format!("m{}", 100 - id); // string order is the reverse of cursor order
+        db.execute(
+            "insert into events values (?1, ?2)",
+            rusqlite::params![id, msg],
+        )
+        .unwrap();
+    }
+    let run = poll(dir.path(), &hook);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr_of(&run));
+    let documents: Vec<serde_json::Value> =
+        server.requests_to(&hook).iter().map(|r| r.json()).collect();
+    assert_eq!(documents.len(), 3, "45 events, 20 listed per message");
+    let listed: Vec<i64> = documents
+        .iter()
+        .flat_map(|d| d["alerts"].as_array().unwrap().clone())
+        .map(|a| a["labels"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        (1..=45).collect::<Vec<_>>(),
+        "each listed once, in cursor order"
+    );
+}
