@@ -90,7 +90,7 @@ fn alerts() -> Vec<Labels> {
 
 fn main() {
     let started = Instant::now();
-    let config = dbalert::config::parse(&config(), Path::new("bench.yaml"), Box::new(|_| None))
+    let config = dbalert::settings::parse(&config(), Path::new("bench.yaml"), Box::new(|_| None))
         .expect("the benchmark config is valid");
     let route = config.route.expect("the benchmark config has a route");
     let load = started.elapsed();

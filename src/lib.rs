@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod poll;
 pub mod render;
 pub mod route;
+pub mod settings;
 pub mod sink;
 pub mod source;
 pub mod state;

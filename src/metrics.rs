@@ -128,8 +128,8 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ReceiverName;
     use crate::poll::{CheckOutcome, Deliveries};
+    use crate::sink::ReceiverName;
     use crate::source::SourceName;
 
     fn summary(ok: bool) -> Summary {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Cli, Failure, load_config};
-use crate::config::Config;
 use crate::poll::Fetched;
+use crate::settings::Config;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

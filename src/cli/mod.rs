@@ -15,7 +15,8 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing::warn;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{self, Config};
+use crate::config;
+use crate::settings::{self, Config};
 
 /// Routes alerts out of databases to the Slack channels of the teams that own them.
 #[derive(Debug, Parser)]
@@ -200,8 +201,8 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
 /// [`load_config`] for commands that send nothing: `${env:}` and `${file:}` references that
 /// cannot be resolved are left as written, so no secret is needed to run them.
 fn load_config_with(cli: &Cli, references: config::References) -> Result<Config, Failure> {
-    let file = config::find(cli.config.as_deref()).map_err(Failure::usage)?;
-    let config = config::load_with(&file, references).map_err(Failure::usage)?;
+    let file = settings::find(cli.config.as_deref()).map_err(Failure::usage)?;
+    let config = settings::load_with(&file, references).map_err(Failure::usage)?;
     for warning in &config.warnings {
         warn!("{warning}");
     }

@@ -9,10 +9,10 @@ use clap::Args;
 use super::{Cli, Failure, FailureKind, load_config};
 use tracing::{debug, warn};
 
-use crate::config::ReceiverName;
 use crate::config::duration::Duration;
 use crate::config::secret::{Secret, redact_url};
 use crate::poll::{self, Options, PollError};
+use crate::sink::ReceiverName;
 use crate::sink::http::{self, TransportConfig};
 use crate::state::{StateError, StateLock, StateStore};
 

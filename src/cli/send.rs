@@ -9,11 +9,11 @@ use clap::Args;
 use super::{Cli, Failure, load_config, runtime};
 use crate::alert::Severity;
 use crate::config::secret::Secret;
-use crate::config::{ReceiverKind, ReceiverName};
 use crate::render::text::CUT_MARKER;
 use crate::render::{Message, blockkit};
 use crate::sink::slack::{SlackReceiverConfig, check_webhook_url};
 use crate::sink::stdout::print_payload;
+use crate::sink::{ReceiverKind, ReceiverName};
 use crate::sink::{SendError, Sink};
 
 /// The most read from stdin. Past it, text is cut with a marker (Slack shows far less anyway)

@@ -69,7 +69,7 @@ pub fn expand(input: &str, base: &FsPath, env: &dyn Fn(&str) -> Option<String>) 
 
 /// Reads the file a `${file:}` names, once: a regular file, capped, UTF-8.
 fn read(path: &FsPath) -> Result<String, String> {
-    let bytes = super::read_file(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    let bytes = super::file::read_file(path, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
 }
 

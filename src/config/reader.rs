@@ -6,9 +6,12 @@ use std::path::{Path as FsPath, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
+use super::Problem;
 use super::interpolate;
 use super::yaml::{self, Node, Path};
-use super::{EnvLookup, Problem};
+
+/// Looks up `${env:NAME}`; tests pass their own instead of the process environment.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 
 pub struct Reader {
     root: Spanned<Node>,

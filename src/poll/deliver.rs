@@ -14,7 +14,8 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
 use super::plan::Notification;
-use crate::config::{Config, ReceiverName};
+use crate::settings::Config;
+use crate::sink::ReceiverName;
 use crate::sink::{BuildError, Notice, Receipt, Sink};
 
 /// Every receiver's sink by name.

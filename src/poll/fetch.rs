@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::check::{Check, CheckFailure, CheckKind, FailureReason, Start};
-use crate::config::Config;
+use crate::settings::Config;
 use crate::source::{Queue, QueueBatch, QueueWait, Rows, Source, SourceError, SourceName, Value};
 
 /// The most messages one queue check takes off its queue in one run.

@@ -33,8 +33,9 @@ use jiff::Timestamp;
 use tracing::{info, warn};
 
 use crate::check::Check;
-use crate::config::{Config, ReceiverName};
+use crate::settings::Config;
 use crate::sink::BuildError;
+use crate::sink::ReceiverName;
 use crate::source::{QueueWait, SourceError, SourceName};
 use crate::state::{StateError, StateStore};
 pub use deliver::{Sinks, Stop, build_sinks};
@@ -279,7 +280,7 @@ mod tests {
             receivers:\n  dba: {stdout: {format: json}}\n\
             route: {receiver: dba, group_by: [alertname, object_name]}\n\
             checks:\n  - {name: server_alerts, source: prod, queue: {table: dbalert_queue}}\n";
-        crate::config::parse(text, &dir.join("alerts.yaml"), Box::new(|_| None)).unwrap()
+        crate::settings::parse(text, &dir.join("alerts.yaml"), Box::new(|_| None)).unwrap()
     }
 
     fn message(effect: Effect, level: &str) -> QueueMessage {

@@ -8,9 +8,10 @@ use jiff::Timestamp;
 
 use super::lifecycle::Records;
 use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
-use crate::config::{Config, ReceiverName};
 use crate::render::notification::MAX_LISTED;
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
+use crate::settings::Config;
+use crate::sink::ReceiverName;
 use crate::state::{AlertRecord, NotificationEntry, Thread};
 
 /// An event to announce once (an event check's row, a queue message).

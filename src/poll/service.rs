@@ -18,7 +18,7 @@ use super::fetch::{build_sources, fetch_all};
 use super::ingest::load_cursors;
 use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
 use crate::check::Check;
-use crate::config::Config;
+use crate::settings::Config;
 use crate::source::{QueueWait, SourceName};
 use crate::state::StateStore;
 

@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use super::lifecycle::Records;
 use super::plan::Notification;
 use crate::alert::Fingerprint;
-use crate::config::ReceiverName;
+use crate::sink::ReceiverName;
 use crate::source::Value;
 use crate::state::{AlertRecord, Changes, NotificationEntry, Thread};
 

@@ -33,7 +33,8 @@ pub(crate) mod testing {
 
     use super::Route;
     use crate::alert::Labels;
-    use crate::config::{self, Config, ConfigError, Problem};
+    use crate::config::Problem;
+    use crate::settings::{self as config, Config, ConfigError};
 
     pub fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs

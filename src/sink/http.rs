@@ -71,7 +71,7 @@ pub fn client(
 
 /// Reads a PEM bundle of CA certificates; the error says what is wrong with the file.
 pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = crate::config::read_file(path, crate::config::MAX_CA_FILE_BYTES)
+    let pem = crate::config::file::read_file(path, crate::config::file::MAX_CA_FILE_BYTES)
         .map_err(|e| e.to_string())?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| format!("not a PEM certificate bundle ({e})"))?;

@@ -297,7 +297,7 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, String> {
 }
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = crate::config::read_file(path, crate::config::MAX_CA_FILE_BYTES)
+    let pem = crate::config::file::read_file(path, crate::config::file::MAX_CA_FILE_BYTES)
         .map_err(|err| format!("cannot read ca_file {}: {err}", path.display()))?;
     let certificates = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()

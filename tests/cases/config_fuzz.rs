@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dbalert::config::{self, ConfigError, References};
+use dbalert::config::{self, References};
+use dbalert::settings::{self, ConfigError};
 
 /// Mutated configs checked per run, spread over the shipped files.
 const CASES: usize = 400;
@@ -173,7 +174,7 @@ fn load(file: &Path, bytes: Vec<u8>) -> Option<Result<(), ConfigError>> {
         // Every reference resolves, so that mutations reach past interpolation.
         let env: config::EnvLookup =
             Box::new(|_| Some("https://hooks.slack.com/services/T0/B0/fuzz".to_owned()));
-        let outcome = config::parse_bytes(&bytes, &file, env, References::Required).map(drop);
+        let outcome = settings::parse_bytes(&bytes, &file, env, References::Required).map(drop);
         let _ = done.send(outcome);
     });
     result.recv_timeout(TIME_LIMIT).ok()

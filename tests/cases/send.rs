@@ -260,7 +260,7 @@ fn messages_to_one_webhook_are_a_second_apart() {
         ..Default::default()
     }
     .build(
-        &dbalert::config::ReceiverName("ops".into()),
+        &dbalert::sink::ReceiverName("ops".into()),
         &Default::default(),
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dbalert::alert::{Fingerprint, Labels};
-use dbalert::config::ReceiverName;
+use dbalert::sink::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
     AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION, StateError,
