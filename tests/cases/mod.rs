@@ -1,5 +1,6 @@
 mod commands;
 mod config;
+mod deadlock;
 mod oracle_kit;
 mod oracle_live;
 mod peers;

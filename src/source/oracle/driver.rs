@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tracing::warn;
 
 use super::aq::{self as oracle_aq, Attribute, Envelope, Reason, ServerAlert};
-use super::trace::{self as oracle_trace, TraceError};
+use super::trace::{self as oracle_trace, TraceError, TraceRef};
 use super::value::value_of;
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
@@ -145,9 +145,7 @@ impl OracleSource {
         let outcome = self
             .blocking(move |conn| {
                 let mut rows = rows;
-                let warnings = oracle_trace::add_labels(&mut rows, |adr_home, name| {
-                    read_trace(conn, adr_home, name)
-                });
+                let warnings = oracle_trace::add_labels(&mut rows, |trace| read_trace(conn, trace));
                 Ok((rows, warnings))
             })
             .await;
@@ -397,17 +395,13 @@ fn reason(conn: &oracle::Connection, alert: &ServerAlert) -> oracle::Result<Opti
     }
 }
 
-/// The text of trace file `name` ([`oracle_trace::TRACE_SQL`]).
-fn read_trace(
-    conn: &oracle::Connection,
-    adr_home: Option<&str>,
-    name: &str,
-) -> Result<String, TraceError> {
+/// The text of a trace file ([`oracle_trace::TRACE_SQL`]).
+fn read_trace(conn: &oracle::Connection, trace: TraceRef<'_>) -> Result<String, TraceError> {
     let classify = |err: oracle::Error| match err.oci_code() {
         // Table or view does not exist (before 12.2, or not granted), invalid identifier
         // (an older layout), insufficient privileges.
         Some(942 | 904 | 1031) => TraceError::Unavailable(format!(
-            "V$DIAG_TRACE_FILE_CONTENTS cannot be read ({err}); it needs Oracle 12.2 or later and GRANT SELECT ON SYS.V_$DIAG_TRACE_FILE_CONTENTS (sql/oracle/01_user.sql)"
+            "GV$DIAG_TRACE_FILE_CONTENTS cannot be read ({err}); it needs Oracle 12.2 or later and GRANT SELECT ON SYS.GV_$DIAG_TRACE_FILE_CONTENTS (sql/oracle/01_user.sql)"
         )),
         _ => TraceError::Failed(err.to_string()),
     };
@@ -418,7 +412,11 @@ fn read_trace(
         .build()
         .map_err(classify)?;
     let lines = statement
-        .query_named(&[("trace_filename", &name), ("adr_home", &adr_home)])
+        .query_named(&[
+            ("trace_filename", &trace.name),
+            ("adr_home", &trace.adr_home),
+            ("inst_id", &trace.inst_id),
+        ])
         .map_err(classify)?;
     let mut text = String::new();
     let mut count = 0;
