@@ -360,7 +360,7 @@ fn resolve_one(
             problem(
                 reader,
                 "deadlock_trace",
-                "`deadlock_trace` needs `key:` (e.g. `key: [adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is".to_owned(),
+                "`deadlock_trace` needs `key:` (e.g. `key: [inst_id, adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is".to_owned(),
             );
         }
     }
