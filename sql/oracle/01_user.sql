@@ -1,7 +1,8 @@
 -- sql/oracle/01_user.sql: the least-privilege runtime account of dbalert.
 --
 -- Run as SYS (or a DBA with ADMIN OPTION on the privileges below), in the PDB that dbalert
--- connects to (or in CDB$ROOT for a common C##DBALERT user; see docs/oracle.md):
+-- connects to, once per PDB (in a multitenant database one dbalert source per PDB is the
+-- supported set-up; docs/oracle.md says why), or in a non-CDB:
 --     sqlplus / as sysdba @01_user.sql
 -- Re-running it is safe: an existing user or role is kept (ORA-01920, ORA-01921 ignored) and
 -- GRANT is idempotent. It sets the password only when it creates the user.

@@ -870,3 +870,34 @@ print(json.dumps(out))
         "{rows:?}"
     );
 }
+
+/// One source per PDB is the supported multitenant set-up: no script or pack comment promises
+/// a CDB$ROOT common user (there is no `C##` kit), and docs/oracle.md says so plainly.
+#[test]
+fn nothing_promises_a_cdb_root_set_up() {
+    let mut files = scripts();
+    files.push((
+        "examples/oracle/alerts.yaml".to_owned(),
+        read("examples/oracle/alerts.yaml"),
+    ));
+    for (name, text) in &files {
+        let upper = text.to_uppercase();
+        for promise in ["C##", "CONTAINER_DATA", "CONTAINER=ALL", "CONTAINER = ALL"] {
+            assert!(!upper.contains(promise), "{name} mentions {promise}");
+        }
+    }
+    for (name, text) in [
+        ("sql/oracle/01_user.sql", read("sql/oracle/01_user.sql")),
+        (
+            "examples/oracle/alerts.yaml",
+            read("examples/oracle/alerts.yaml"),
+        ),
+    ] {
+        assert!(
+            text.contains("one source per PDB") || text.contains("one dbalert source per PDB"),
+            "{name}"
+        );
+    }
+    let docs = read("docs/oracle.md");
+    assert!(docs.contains("**One source per PDB is the supported set-up.**"));
+}
