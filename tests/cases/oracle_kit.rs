@@ -390,6 +390,23 @@ fn alert_que_scripts_grant_what_the_reason_lookup_reads() {
     );
 }
 
+/// ALERT_QUE's object payloads are dequeued by a PL/SQL block calling DBMS_AQ.DEQUEUE, and
+/// PL/SQL (unlike OCI) checks EXECUTE on DBMS_AQ: 03 grants it to DBALERT, and 04 takes it back.
+#[cfg(feature = "oracle")]
+#[test]
+fn alert_que_scripts_grant_the_package_the_dequeue_block_calls() {
+    let block = dbalert::source::oracle::aq::ObjectDequeue::new("SYS", "ALERT_TYPE", &[]);
+    assert!(block.plsql.contains("dbms_aq.dequeue("));
+    let grant =
+        regex::Regex::new(r"(?im)^\s*GRANT\s+EXECUTE\s+ON\s+SYS\.DBMS_AQ\s+TO\s+dbalert\s*;")
+            .unwrap();
+    assert!(grant.is_match(&read("sql/oracle/03_alert_que.sql")));
+    assert!(
+        read("sql/oracle/04_remove_alert_que.sql")
+            .contains("REVOKE EXECUTE ON SYS.DBMS_AQ FROM dbalert")
+    );
+}
+
 #[test]
 fn check_pack_loads() {
     let dir = workdir(&[]);
