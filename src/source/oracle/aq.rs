@@ -166,6 +166,10 @@ pub fn hint(ora: i32) -> Option<&'static str> {
         25215 => {
             "the queue's payload type is not the check's `queue.payload`: `raw` for a RAW queue, `{object: OWNER.TYPE}` for an object queue"
         }
+        // The PL/SQL block object payloads are dequeued with does not compile.
+        6550 => {
+            "object payloads are dequeued with PL/SQL (DBMS_AQ.DEQUEUE): the user needs EXECUTE on SYS.DBMS_AQ (sql/oracle/03_alert_que.sql grants it for SYS.ALERT_QUE) and on the payload type when another schema owns it"
+        }
         _ => return None,
     })
 }
@@ -575,6 +579,7 @@ mod tests {
         assert!(hint(24010).unwrap().contains("queue.name"));
         assert!(hint(25231).unwrap().contains("queue.consumer"));
         assert!(hint(25215).unwrap().contains("queue.payload"));
+        assert!(hint(6550).unwrap().contains("EXECUTE on SYS.DBMS_AQ"));
         assert_eq!(hint(942), None);
     }
 
