@@ -49,9 +49,10 @@
 //!   with the two `ext` parts when printed) and the instance (`inst N`; the last number of the
 //!   10g and 11.1 forms is the 0-based node, note 1443482.1, reported plus one). `* Cancel
 //!   deadlock victim lockp 0x…` marks the session rolled back.
-//! - **the 12.2+ header** `Global Wait-For-Graph(WFG) for GES Deadlock ID=[…]`: its id becomes
-//!   `deadlock_id`, and `BLOCKED`/`BLOCKER` lines under it are read as above. No public 12.2+
-//!   trace was found to check the rest of that block against (see `tests/fixtures/oracle/`).
+//! - **the 12.2+ `GES Deadlock ID`**: a line holding those words starts a RAC deadlock, the id
+//!   after them (`=[2_1_17]`) becomes `deadlock_id`, and `BLOCKED`/`BLOCKER` lines after it are
+//!   read as above. No public 12.2+ trace was found: the layout around those words is a guess
+//!   (see `tests/fixtures/oracle/README.md`).
 //! - **`user session for deadlock lock 0x…` blocks**, with `sid: … ser: … user: …` (11g and
 //!   later) or `pid=… serial=… user: …` (10g), `pdb:`, `program:`, `application name:` and
 //!   `current SQL:` / `Current SQL Statement:`. A block names its session by lock pointer, which
