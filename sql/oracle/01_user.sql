@@ -1,7 +1,8 @@
 -- sql/oracle/01_user.sql: the least-privilege runtime account of dbalert.
 --
 -- Run as SYS (or a DBA with ADMIN OPTION on the privileges below), in the PDB that dbalert
--- connects to (or in CDB$ROOT for a common C##DBALERT user; see docs/oracle.md):
+-- connects to, once per PDB (in a multitenant database one dbalert source per PDB is the
+-- supported set-up; docs/oracle.md says why), or in a non-CDB:
 --     sqlplus / as sysdba @01_user.sql
 -- Re-running it is safe: an existing user or role is kept (ORA-01920, ORA-01921 ignored) and
 -- GRANT is idempotent. It sets the password only when it creates the user.
@@ -62,11 +63,14 @@ END;
 GRANT CREATE SESSION TO dbalert;
 
 -- One grant per view the check pack reads; the check that reads it is named on the right.
-GRANT SELECT ON SYS.V_$DIAG_ALERT_EXT TO dbalert_reader;               -- oracle_deadlock
--- oracle_deadlock with deadlock_trace: true reads the trace file its ORA-00060 line names
--- (12.2 and later; on older releases leave it out: the check then warns and sends the
--- deadlock without its deadlock_* labels).
-GRANT SELECT ON SYS.V_$DIAG_TRACE_FILE_CONTENTS TO dbalert_reader;     -- oracle_deadlock (trace labels)
+-- oracle_deadlock reads the alert log of every RAC instance (GV$, INST_ID in its key; on a
+-- single instance GV$ shows the one instance), ORA-00060 and RAC "Global Enqueue Services
+-- Deadlock detected" lines alike.
+GRANT SELECT ON SYS.GV_$DIAG_ALERT_EXT TO dbalert_reader;              -- oracle_deadlock
+-- oracle_deadlock with deadlock_trace: true reads the trace file its alert-log line names, on
+-- the instance that wrote it (12.2 and later; on older releases leave it out: the check then
+-- warns and sends the deadlock without its deadlock_* labels).
+GRANT SELECT ON SYS.GV_$DIAG_TRACE_FILE_CONTENTS TO dbalert_reader;    -- oracle_deadlock (trace labels)
 GRANT SELECT ON SYS.GV_$SESSION TO dbalert_reader;                     -- oracle_blocking_session
 GRANT SELECT ON SYS.DBA_TABLESPACE_USAGE_METRICS TO dbalert_reader;    -- oracle_tablespace_usage
 GRANT SELECT ON SYS.DBA_TABLESPACES TO dbalert_reader;                 -- oracle_tablespace_usage (block size)

@@ -16,7 +16,11 @@
 --   2. on a secure queue, the agent mapped to the database user that dequeues
 --      (DBMS_AQADM.ENABLE_DB_ACCESS);
 --   3. the DEQUEUE object privilege on the queue: from 12.2, DEQUEUE ANY QUEUE no longer covers
---      SYS-owned queues. EXECUTE on SYS.ALERT_TYPE is granted to PUBLIC by catalrt.sql.
+--      SYS-owned queues. EXECUTE on SYS.ALERT_TYPE is granted to PUBLIC by catalrt.sql;
+--   4. EXECUTE on DBMS_AQ: dbalert dequeues object payloads with a PL/SQL block calling
+--      DBMS_AQ.DEQUEUE (the driver's own object dequeue releases memory twice; see
+--      docs/oracle.md, "How messages are dequeued"), and PL/SQL checks that right, which an
+--      OCI dequeue does not.
 -- The payload carries no text: dbalert reads the reason text by the message's SEQUENCE_ID
 -- from DBA_OUTSTANDING_ALERTS (granted by 01_user.sql) and, for cleared and stateless
 -- alerts, DBA_ALERT_HISTORY (granted here), so no EXECUTE on DBMS_SERVER_ALERT is needed.
@@ -68,6 +72,9 @@ BEGIN
   DBMS_OUTPUT.PUT_LINE('DBALERT subscribed to SYS.ALERT_QUE');
 END;
 /
+
+-- 4. The PL/SQL dequeue. Granted to the user, not the role: one right, for this one use.
+GRANT EXECUTE ON SYS.DBMS_AQ TO dbalert;
 
 -- Reason and resolution of cleared and stateless alerts.
 GRANT SELECT ON SYS.DBA_ALERT_HISTORY TO dbalert_reader;

@@ -53,6 +53,17 @@ BEGIN
       END IF;
   END;
 
+  -- 03 granted DBMS_AQ for the PL/SQL dequeue of ALERT_QUE's object payloads. If dbalert
+  -- also reads an object-type queue of yours, grant it again after this script.
+  BEGIN
+    EXECUTE IMMEDIATE 'REVOKE EXECUTE ON SYS.DBMS_AQ FROM dbalert';
+  EXCEPTION
+    WHEN OTHERS THEN
+      IF SQLCODE NOT IN (-1927, -1917) THEN  -- not granted / no such user
+        RAISE;
+      END IF;
+  END;
+
   BEGIN
     EXECUTE IMMEDIATE 'REVOKE SELECT ON SYS.DBA_ALERT_HISTORY FROM dbalert_reader';
   EXCEPTION

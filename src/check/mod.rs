@@ -59,8 +59,10 @@ struct CheckConfig {
     /// PostgreSQL: `{table: dbalert_queue}`; Oracle AQ: `{name: OWNER.QUEUE, consumer: NAME}`.
     queue: Option<QueueKeys>,
     /// Oracle: read the deadlock trace file each row names (its `trace_file` column, and
-    /// `adr_home` if returned) and add the sessions' users, programs, SQL and objects as
-    /// `deadlock_*` labels. Needs `key:`, so that the labels do not change the alert's identity.
+    /// `adr_home` and `inst_id` if returned) and add the sessions' users, programs, SQL and
+    /// objects as `deadlock_*` labels (single-instance and RAC traces; `dbalert deadlock FILE`
+    /// shows them for a file). Needs `key:`, so that the labels do not change the alert's
+    /// identity.
     #[serde(default)]
     deadlock_trace: bool,
     /// `alert` raises an alert while the query returns no rows (for views where an empty
@@ -348,7 +350,7 @@ fn resolve_one(
             problem(
                 reader,
                 "deadlock_trace",
-                "`deadlock_trace` needs `key:` (e.g. `key: [adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is".to_owned(),
+                "`deadlock_trace` needs `key:` (e.g. `key: [inst_id, adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is".to_owned(),
             );
         }
     }

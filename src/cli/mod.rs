@@ -1,6 +1,7 @@
 //! The command line: arguments, logging, and the one place that picks the exit code.
 
 mod check;
+mod deadlock;
 mod poll;
 mod routes;
 mod run;
@@ -77,6 +78,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
+    /// Read Oracle deadlock trace files: who waited on whom, and the labels `deadlock_trace` adds.
+    Deadlock(deadlock::DeadlockArgs),
     /// Print shell completions for SHELL on stdout.
     Completions {
         #[arg(value_enum)]
@@ -147,6 +150,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Check(args) => check::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
+        Command::Deadlock(args) => deadlock::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -1,6 +1,6 @@
 //! The toolbox every config section uses, whatever its domain: the YAML tree that keeps
 //! positions ([`yaml`]), typed reading that collects every problem ([`reader`]), `${env:}` and
-//! `${file:}` references, durations, secrets, and reading files safely ([`file`]). It knows no
+//! `${file:}` references, durations, secrets, and reading files safely ([`mod@file`]). It knows no
 //! domain; [`crate::settings`] reads the whole file and resolves each section through its own.
 
 pub mod duration;

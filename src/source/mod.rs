@@ -149,7 +149,7 @@ impl Source {
     }
 
     /// Adds the `deadlock_*` columns of [`oracle::trace::Deadlock::labels`] to rows that name a
-    /// deadlock trace file (`trace_file`, and `adr_home` when the query has it). A trace that
+    /// deadlock trace file (`trace_file`, and `adr_home` and `inst_id` when the query has them). A trace that
     /// cannot be read leaves its row as it is, with a warning; the check does not fail.
     pub async fn add_deadlock_labels(&self, check: &str, rows: Rows) -> Rows {
         match self {

@@ -195,8 +195,14 @@ print(json.dumps(failed))
 "#;
 
 fn parse_all(items: &[(String, String, bool)]) -> Vec<String> {
+    let failed = python(PARSE, &serde_json::json!(items));
+    serde_json::from_value(failed).expect("the script prints a JSON list")
+}
+
+/// Runs a Python `script` with `input` as JSON on stdin; returns the JSON it prints.
+fn python(script: &str, input: &serde_json::Value) -> serde_json::Value {
     let mut child = Command::new("python3")
-        .args(["-c", PARSE])
+        .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -206,7 +212,7 @@ fn parse_all(items: &[(String, String, bool)]) -> Vec<String> {
         .stdin
         .take()
         .unwrap()
-        .write_all(serde_json::to_string(items).unwrap().as_bytes())
+        .write_all(input.to_string().as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
@@ -214,21 +220,27 @@ fn parse_all(items: &[(String, String, bool)]) -> Vec<String> {
         "sqlglot script failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("the script prints a JSON list")
+    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
+}
+
+/// Whether the sqlglot tests can run; under CI they must.
+fn require_sqlglot(test: &str) -> bool {
+    if sqlglot_available() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "python3 cannot import sqlglot: .ci/run must install it \
+             (python3 -m pip install 'sqlglot>=25')"
+        );
+    }
+    eprintln!("SKIPPED {test}: python3 -m pip install 'sqlglot>=25'");
+    false
 }
 
 #[test]
 fn every_shipped_oracle_statement_parses() {
-    if !sqlglot_available() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "python3 cannot import sqlglot: .ci/run must install it \
-                 (python3 -m pip install 'sqlglot>=25')"
-            );
-        }
-        eprintln!(
-            "SKIPPED every_shipped_oracle_statement_parses: python3 -m pip install 'sqlglot>=25'"
-        );
+    if !require_sqlglot("every_shipped_oracle_statement_parses") {
         return;
     }
     let mut items: Vec<(String, String, bool)> = pack_statements()
@@ -330,9 +342,9 @@ fn granted_in(script: &str) -> BTreeSet<String> {
 fn grant_script_covers_every_view_the_checks_read() {
     let read = objects_read();
     assert!(
-        read.contains("SYS.V_$DIAG_ALERT_EXT")
+        read.contains("SYS.GV_$DIAG_ALERT_EXT")
             && read.contains("SYS.GV_$SESSION")
-            && read.contains("SYS.V_$DIAG_TRACE_FILE_CONTENTS"),
+            && read.contains("SYS.GV_$DIAG_TRACE_FILE_CONTENTS"),
         "extraction found {read:?}"
     );
     let granted = granted_in("01_user.sql");
@@ -375,6 +387,23 @@ fn alert_que_scripts_grant_what_the_reason_lookup_reads() {
     assert!(
         missing.is_empty(),
         "01 and 03 grant no SELECT on {missing:?}"
+    );
+}
+
+/// ALERT_QUE's object payloads are dequeued by a PL/SQL block calling DBMS_AQ.DEQUEUE, and
+/// PL/SQL (unlike OCI) checks EXECUTE on DBMS_AQ: 03 grants it to DBALERT, and 04 takes it back.
+#[cfg(feature = "oracle")]
+#[test]
+fn alert_que_scripts_grant_the_package_the_dequeue_block_calls() {
+    let block = dbalert::source::oracle::aq::ObjectDequeue::new("SYS", "ALERT_TYPE", &[]);
+    assert!(block.plsql.contains("dbms_aq.dequeue("));
+    let grant =
+        regex::Regex::new(r"(?im)^\s*GRANT\s+EXECUTE\s+ON\s+SYS\.DBMS_AQ\s+TO\s+dbalert\s*;")
+            .unwrap();
+    assert!(grant.is_match(&read("sql/oracle/03_alert_que.sql")));
+    assert!(
+        read("sql/oracle/04_remove_alert_que.sql")
+            .contains("REVOKE EXECUTE ON SYS.DBMS_AQ FROM dbalert")
     );
 }
 
@@ -573,4 +602,319 @@ fn pack_routes_deadlocks_by_the_users_in_their_trace() {
             .clone();
         assert_eq!(stdout_of(&output), receivers, "{labels:?}");
     }
+}
+
+/// What sqlglot reads in one Oracle statement (`{"sql", "messages", "values"}` on stdin):
+/// the tables, the select-list names, each WHERE conjunct that is an OR of LIKEs (as
+/// `[column, pattern]` pairs), the pattern of each REGEXP_SUBSTR column and what it extracts
+/// from `messages`, and each text conversion (TO_DSINTERVAL, TO_DATE) with the REGEXP_LIKE
+/// patterns of the CASE WHEN that guards it (null: unguarded) and whether they accept
+/// `values`. Python's `re` reads these patterns as Oracle does (bracket classes, `\s`, `\S`,
+/// lazy `+?`, `{n}`).
+const FACTS: &str = r#"
+import json, re, sys, sqlglot
+from sqlglot import exp
+req = json.load(sys.stdin)
+tree = sqlglot.parse_one(req["sql"], read="oracle")
+def conj(e):
+    if e is None:
+        return []
+    e = e.unnest()
+    return conj(e.left) + conj(e.right) if isinstance(e, exp.And) else [e]
+def disj(e):
+    e = e.unnest()
+    return disj(e.left) + disj(e.right) if isinstance(e, exp.Or) else [e]
+where = tree.args.get("where")
+likes = []
+for c in conj(where.this if where else None):
+    ds = disj(c)
+    if all(isinstance(d, exp.Like) for d in ds):
+        likes.append([[d.this.sql().lower(), d.expression.this] for d in ds])
+regexp_substr = {}
+for s in tree.selects:
+    f = s.this if isinstance(s, exp.Alias) else s
+    if isinstance(f, exp.RegexpSubstr):
+        regexp_substr[s.alias_or_name.lower()] = f.expression.this
+def guards(node):
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, exp.If) and parent.args.get("true") is child:
+            found = [r.expression.this for r in parent.this.find_all(exp.RegexpLike)]
+            if found:
+                return found
+        child, parent = parent, parent.parent
+    return None
+conversions = []
+for n in tree.walk():
+    anonymous = n.name.upper() if isinstance(n, exp.Anonymous) else ""
+    if isinstance(n, (exp.StrToDate, exp.StrToTime)) or anonymous == "TO_DSINTERVAL":
+        g = guards(n)
+        conversions.append({
+            "call": n.sql("oracle"),
+            "guards": g,
+            "accepts": [any(re.search(p, v) for p in g) for v in req.get("values", [])] if g else None,
+        })
+def extract(pattern, text):
+    m = re.search(pattern, text, re.M)
+    return (m.group(1) if m.re.groups else m.group(0)) if m else None
+print(json.dumps({
+    "tables": sorted({t.name.lower() for t in tree.find_all(exp.Table)}),
+    "columns": [s.alias_or_name.lower() for s in tree.selects],
+    "likes": likes,
+    "extracted": {a: [extract(p, t) for t in req.get("messages", [])] for a, p in regexp_substr.items()},
+    "conversions": conversions,
+}))
+"#;
+
+fn facts(sql: &str, messages: &[&str], values: &[&str]) -> serde_json::Value {
+    python(
+        FACTS,
+        &serde_json::json!({"sql": sql, "messages": messages, "values": values}),
+    )
+}
+
+fn pack_check(name: &str) -> serde_json::Value {
+    pack_checks()
+        .into_iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("the pack has no check {name}"))
+}
+
+/// On RAC the alert log says "Global Enqueue Services Deadlock detected" and no ORA-00060, and
+/// each instance writes its own: the pack's deadlock check selects both message forms from
+/// GV$DIAG_ALERT_EXT, keys on the instance, finds the trace in both forms, and reads only
+/// views 01_user.sql grants.
+#[test]
+fn the_deadlock_check_reads_both_message_forms_on_every_instance() {
+    if !require_sqlglot("the_deadlock_check_reads_both_message_forms_on_every_instance") {
+        return;
+    }
+    let check = pack_check("oracle_deadlock");
+    assert_eq!(check["deadlock_trace"], true);
+    let key: Vec<&str> = check["key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        key.contains(&"inst_id") && key.contains(&"adr_home") && key.contains(&"record_id"),
+        "{key:?}"
+    );
+    let path = "/u01/diag/rdbms/rac/RAC1/trace/RAC1_ora_3457040.trc";
+    let messages = [
+        format!(
+            "ORA-00060: Deadlock detected. See Note 60.1 at My Oracle Support for Troubleshooting ORA-60 Errors. More info in file {path}."
+        ),
+        format!("PDB1(3):ORA-00060: Deadlock detected. More info in file {path}."),
+        format!("Global Enqueue Services Deadlock detected. More info in file\n{path}."),
+        "Global Enqueue Services Deadlock detected. More info in file\n/u01/diag/rdbms/rac/RAC1/trace/RAC1_lmd0_30429.trc.".to_owned(),
+    ];
+    let messages: Vec<&str> = messages.iter().map(String::as_str).collect();
+    let sql = check["sql"].as_str().unwrap();
+    let found = facts(sql, &messages, &[]);
+
+    assert_eq!(found["tables"], serde_json::json!(["gv$diag_alert_ext"]));
+    let columns = found["columns"].as_array().unwrap();
+    for column in ["inst_id", "adr_home", "trace_file", "record_id"] {
+        assert!(columns.contains(&column.into()), "{column}: {columns:?}");
+    }
+    // Some WHERE conjunct ORs LIKEs on message_text; every message form passes it.
+    let alternatives: Vec<Vec<(String, String)>> =
+        serde_json::from_value(found["likes"].clone()).unwrap();
+    let on_message: Vec<&Vec<(String, String)>> = alternatives
+        .iter()
+        .filter(|alt| alt.iter().all(|(column, _)| column == "message_text"))
+        .collect();
+    assert_eq!(on_message.len(), 1, "{alternatives:?}");
+    let patterns: Vec<&str> = on_message[0].iter().map(|(_, p)| p.as_str()).collect();
+    assert!(
+        patterns.contains(&"%ORA-00060%")
+            && patterns.contains(&"%Global Enqueue Services Deadlock detected%"),
+        "{patterns:?}"
+    );
+    for message in &messages {
+        assert!(
+            patterns.iter().any(|p| {
+                let inner = p.trim_matches('%');
+                !inner.contains(['%', '_']) && message.contains(inner)
+            }),
+            "{message:?} is not selected by {patterns:?}"
+        );
+    }
+    // The trace_file column finds the path of either form, as trace_file() does.
+    let extracted = found["extracted"]["trace_file"].as_array().unwrap();
+    for (message, got) in messages.iter().zip(extracted) {
+        let want = dbalert::source::oracle::trace::trace_file(message);
+        assert_eq!(got.as_str(), want, "{message:?}");
+        assert!(want.is_some(), "{message:?}");
+    }
+
+    // The trace read goes to the instance that wrote the trace, and both views are granted.
+    let trace = facts(dbalert::source::oracle::trace::TRACE_SQL, &[], &[]);
+    assert_eq!(
+        trace["tables"],
+        serde_json::json!(["gv$diag_trace_file_contents"])
+    );
+    let granted = granted_in("01_user.sql");
+    for view in ["SYS.GV_$DIAG_ALERT_EXT", "SYS.GV_$DIAG_TRACE_FILE_CONTENTS"] {
+        assert!(granted.contains(view), "01_user.sql does not grant {view}");
+    }
+}
+
+/// VALUE of V$DATAGUARD_STATS is an interval only on the lag rows: no conversion of the Data
+/// Guard check may run on a row before the row's form was checked (ORA-01867).
+#[test]
+fn the_data_guard_check_converts_only_text_of_the_right_form() {
+    if !require_sqlglot("the_data_guard_check_converts_only_text_of_the_right_form") {
+        return;
+    }
+    let sql = pack_check("oracle_dataguard_lag")["sql"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Values V$DATAGUARD_STATS shows: lag intervals, then what the other rows hold.
+    let values = ["+00 00:00:03", "+00 01:12:09", "+01 00:00:00.5"];
+    let found = facts(&sql, &[], &values);
+    let conversions = found["conversions"].as_array().unwrap();
+    let dsinterval = conversions
+        .iter()
+        .filter(|c| c["call"].as_str().unwrap().starts_with("TO_DSINTERVAL"))
+        .count();
+    assert_eq!(dsinterval, 4, "{conversions:#?}");
+    for conversion in conversions {
+        assert!(
+            conversion["guards"].is_array(),
+            "not inside CASE WHEN regexp_like(...) THEN: {}",
+            conversion["call"]
+        );
+    }
+    for conversion in conversions
+        .iter()
+        .filter(|c| c["call"].as_str().unwrap().starts_with("TO_DSINTERVAL"))
+    {
+        assert_eq!(
+            conversion["accepts"],
+            serde_json::json!([true, true, true]),
+            "lag values pass the guard: {conversion}"
+        );
+        let refused = facts(&sql, &[], &["16", "0", "", "+00 00:00", "1 day"]);
+        let refused = &refused["conversions"][0]["accepts"];
+        assert_eq!(
+            refused,
+            &serde_json::json!([false, false, false, false, false]),
+            "other text does not pass"
+        );
+    }
+    let dates = facts(
+        &sql,
+        &[],
+        &["11/23/2026 08:14:02", "2026-11-23 08:14:02", "N/A"],
+    );
+    let to_date = dates["conversions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["call"].as_str().unwrap().starts_with("TO_DATE"))
+        .expect("datum_time is converted")
+        .clone();
+    assert_eq!(to_date["accepts"], serde_json::json!([true, false, false]));
+}
+
+/// The reason lookup of ALERT_QUE messages, run on SQLite (sqlglot transpiles it) against
+/// tables shaped like the two views: a stateful alert raised and cleared before dbalert took
+/// the raise reads its `cleared` history row, not an `N/A` one.
+#[cfg(feature = "oracle")]
+#[test]
+fn the_reason_lookup_prefers_the_cleared_history_row() {
+    if !require_sqlglot("the_reason_lookup_prefers_the_cleared_history_row") {
+        return;
+    }
+    const RUN: &str = r#"
+import json, sqlite3, sys, sqlglot
+req = json.load(sys.stdin)
+sql = sqlglot.transpile(req["sql"], read="oracle", write="sqlite")[0]
+db = sqlite3.connect(":memory:")
+cols = "sequence_id, reason_id, owner, object_type, object_name, subobject_name, reason, suggested_action"
+db.execute(f"create table dba_outstanding_alerts ({cols})")
+db.execute(f"create table dba_alert_history ({cols}, resolution)")
+for row in req["outstanding"]:
+    db.execute("insert into dba_outstanding_alerts values (?, ?, ?, ?, ?, ?, ?, ?)", row)
+for row in req["history"]:
+    db.execute("insert into dba_alert_history values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+out = []
+for binds in req["lookups"]:
+    out.append(db.execute(sql, binds).fetchall())
+print(json.dumps(out))
+"#;
+    let alert = |seq: i64, reason: &str| {
+        serde_json::json!([
+            seq,
+            9,
+            null,
+            "TABLESPACE",
+            "USERS",
+            null,
+            reason,
+            "Add space"
+        ])
+    };
+    let history = |seq: i64, reason: &str, resolution: &str| {
+        let mut row = alert(seq, reason);
+        row.as_array_mut().unwrap().push(resolution.into());
+        row
+    };
+    let lookup = |seq: i64| {
+        serde_json::json!({"sequence_id": seq, "reason_id": 9, "owner": "SYS",
+            "object_type": "TABLESPACE", "object_name": "USERS", "subobject_name": null})
+    };
+    let input = serde_json::json!({
+        "sql": dbalert::source::oracle::aq::REASON_SQL,
+        "outstanding": [alert(1201, "USERS is 91% full")],
+        "history": [
+            history(1202, "USERS was 91% full", "N/A"),
+            history(1202, "USERS was 91% full", "cleared"),
+            history(1203, "Snapshot too old", "N/A"),
+        ],
+        "lookups": [lookup(1201), lookup(1202), lookup(1203), lookup(1299)],
+    });
+    let rows: Vec<Vec<(String, String, String)>> =
+        serde_json::from_value(python(RUN, &input)).unwrap();
+    let resolutions: Vec<&str> = rows.iter().map(|r| r[0].2.as_str()).collect();
+    assert_eq!(
+        resolutions,
+        ["outstanding", "cleared", "N/A", "outstanding"],
+        "{rows:?}"
+    );
+}
+
+/// One source per PDB is the supported multitenant set-up: no script or pack comment promises
+/// a CDB$ROOT common user (there is no `C##` kit), and docs/oracle.md says so plainly.
+#[test]
+fn nothing_promises_a_cdb_root_set_up() {
+    let mut files = scripts();
+    files.push((
+        "examples/oracle/alerts.yaml".to_owned(),
+        read("examples/oracle/alerts.yaml"),
+    ));
+    for (name, text) in &files {
+        let upper = text.to_uppercase();
+        for promise in ["C##", "CONTAINER_DATA", "CONTAINER=ALL", "CONTAINER = ALL"] {
+            assert!(!upper.contains(promise), "{name} mentions {promise}");
+        }
+    }
+    for (name, text) in [
+        ("sql/oracle/01_user.sql", read("sql/oracle/01_user.sql")),
+        (
+            "examples/oracle/alerts.yaml",
+            read("examples/oracle/alerts.yaml"),
+        ),
+    ] {
+        assert!(
+            text.contains("one source per PDB") || text.contains("one dbalert source per PDB"),
+            "{name}"
+        );
+    }
+    let docs = read("docs/oracle.md");
+    assert!(docs.contains("**One source per PDB is the supported set-up.**"));
 }

@@ -24,21 +24,24 @@ pub const LEVEL_CLEAR: i64 = 32;
 const HEX_SHOWN: usize = 64;
 
 /// The reason text of a server alert, by the `SEQUENCE_ID` of its message: outstanding alerts
-/// first, then the history (cleared and stateless alerts), then, for a message whose sequence
-/// id is in neither (a later raise of the same alert), the outstanding alert of the same
-/// reason and object. The runtime user reads both views (01_user.sql, 03_alert_que.sql), so no
-/// EXECUTE on DBMS_SERVER_ALERT (EXPAND_MESSAGE) is needed.
+/// first, then the history: its `cleared` row before any other, so that a stateful alert raised
+/// and cleared before dbalert dequeued the raise stays stateful (it fires, and its clear
+/// resolves it) instead of reading an `N/A` row and becoming a one-off event; then, for a
+/// message whose sequence id is in neither (a later raise of the same alert), the outstanding
+/// alert of the same reason and object. The runtime user reads both views (01_user.sql,
+/// 03_alert_que.sql), so no EXECUTE on DBMS_SERVER_ALERT (EXPAND_MESSAGE) is needed.
 pub const REASON_SQL: &str = "\
 select reason, suggested_action, resolution
   from (select reason, suggested_action, 'outstanding' as resolution, 1 as pref
           from dba_outstanding_alerts
          where sequence_id = :sequence_id
         union all
-        select reason, suggested_action, resolution, 2 as pref
+        select reason, suggested_action, resolution,
+               case when lower(resolution) = 'cleared' then 2 else 3 end as pref
           from dba_alert_history
          where sequence_id = :sequence_id
         union all
-        select reason, suggested_action, 'outstanding' as resolution, 3 as pref
+        select reason, suggested_action, 'outstanding' as resolution, 4 as pref
           from dba_outstanding_alerts
          where reason_id = :reason_id
            and nvl(owner, 'SYS') = :owner
@@ -47,6 +50,109 @@ select reason, suggested_action, resolution
            and nvl(subobject_name, '-') = nvl(:subobject_name, '-'))
  order by pref
  fetch first 1 rows only";
+
+/// Object payloads (application types and `SYS.ALERT_TYPE`) are dequeued through this PL/SQL
+/// block, never through the crate's `Queue::<Object>`: rust-oracle 0.6.3's `Object` payload
+/// wraps the handle `dpiMsgProps_getPayload` returns without taking a reference and releases
+/// it when dropped, and the message properties release the same object again when they are
+/// freed (a double release, heap corruption in `dbalert run`). Here `DBMS_AQ.DEQUEUE` runs on
+/// the server, in the session's transaction (visibility ON_COMMIT, mode REMOVE), one message
+/// per execution, and the attributes come back as OUT binds typed like the attributes, so
+/// that the driver reads them as it reads columns. An empty queue (ORA-25228 after the wait)
+/// sets `:found` to 0; a message whose payload is NULL has every attribute NULL.
+///
+/// `type_schema.type_name` is the payload type as the dictionary names it; `attributes` its
+/// attributes in order. The block's OUT binds are `:found`, `:enq_time` (DATE),
+/// `:attempts`, and `:a1`… for the attributes listed in [`ObjectDequeue::attributes`]
+/// (those that make a label (`makes_a_label`)); its IN binds `:queue_name`, `:consumer_name`,
+/// `:wait_seconds` and `:first_call` (1: `FIRST_MESSAGE`, a fresh look at the queue; else
+/// `NEXT_MESSAGE`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectDequeue {
+    pub plsql: String,
+    /// `(index of the attribute in the type, OUT bind name, bind type)`.
+    pub attributes: Vec<(usize, String, OracleType)>,
+}
+
+impl ObjectDequeue {
+    pub fn new(type_schema: &str, type_name: &str, attributes: &[(String, OracleType)]) -> Self {
+        let mut binds = Vec::new();
+        let mut assignments = String::new();
+        for (at, (name, oracle_type)) in attributes.iter().enumerate() {
+            if !makes_a_label(oracle_type) {
+                continue;
+            }
+            let bind = format!("a{}", binds.len() + 1);
+            assignments.push_str(&format!(
+                "    :{bind} := l_payload.{};\n",
+                quote_identifier(name)
+            ));
+            binds.push((at, bind, out_bind_type(oracle_type)));
+        }
+        let plsql = format!(
+            "declare
+  no_messages exception;
+  pragma exception_init(no_messages, -25228);
+  l_options dbms_aq.dequeue_options_t;
+  l_props   dbms_aq.message_properties_t;
+  l_payload {}.{};
+  l_msgid   raw(16);
+begin
+  l_options.wait := :wait_seconds;
+  l_options.visibility := dbms_aq.on_commit;
+  l_options.dequeue_mode := dbms_aq.remove;
+  if :first_call = 1 then
+    l_options.navigation := dbms_aq.first_message;
+  else
+    l_options.navigation := dbms_aq.next_message;
+  end if;
+  l_options.consumer_name := :consumer_name;
+  dbms_aq.dequeue(
+    queue_name         => :queue_name,
+    dequeue_options    => l_options,
+    message_properties => l_props,
+    payload            => l_payload,
+    msgid              => l_msgid);
+  :found := 1;
+  :enq_time := l_props.enqueue_time;
+  :attempts := l_props.attempts;
+  if l_payload is not null then
+{assignments}  end if;
+exception
+  when no_messages then
+    :found := 0;
+end;",
+            quote_identifier(type_schema),
+            quote_identifier(type_name),
+        );
+        Self {
+            plsql,
+            attributes: binds,
+        }
+    }
+}
+
+/// A dictionary name as a quoted identifier (dictionary names hold no `"`).
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', ""))
+}
+
+/// The type of the OUT bind an attribute is read through: character attributes as the
+/// largest PL/SQL VARCHAR2 (an attribute declared in characters may hold more bytes than its
+/// length), RAW as the largest RAW, the others as declared; the driver reads every one as
+/// text, as it reads a column.
+pub fn out_bind_type(oracle_type: &OracleType) -> OracleType {
+    match oracle_type {
+        OracleType::Varchar2(_)
+        | OracleType::NVarchar2(_)
+        | OracleType::Char(_)
+        | OracleType::NChar(_)
+        | OracleType::Rowid => OracleType::Varchar2(32767),
+        OracleType::Raw(_) => OracleType::Raw(32767),
+        OracleType::Long => OracleType::CLOB,
+        other => other.clone(),
+    }
+}
 
 /// What to do about the AQ errors a queue check's config causes, by ORA- number.
 pub fn hint(ora: i32) -> Option<&'static str> {
@@ -59,6 +165,10 @@ pub fn hint(ora: i32) -> Option<&'static str> {
         }
         25215 => {
             "the queue's payload type is not the check's `queue.payload`: `raw` for a RAW queue, `{object: OWNER.TYPE}` for an object queue"
+        }
+        // The PL/SQL block object payloads are dequeued with does not compile.
+        6550 => {
+            "object payloads are dequeued with PL/SQL (DBMS_AQ.DEQUEUE): the user needs EXECUTE on SYS.DBMS_AQ (sql/oracle/03_alert_que.sql grants it for SYS.ALERT_QUE) and on the payload type when another schema owns it"
         }
         _ => return None,
     })
@@ -219,11 +329,15 @@ pub(super) fn makes_a_label(oracle_type: &OracleType) -> bool {
 pub struct ServerAlert {
     /// The labels: `reason_id`, `owner` (the object owner, `SYS` when none, as in the
     /// `oracle_server_alert` check), `object_type`, `object_name`, `subobject_name`,
-    /// `instance`, `instance_number`, `message_level`, `message_group`, `metric_value`,
-    /// `advisor_name`, `host` and `severity` (level 1 critical, else warning).
+    /// `instance`, `pdb` (12.1 and later), `instance_number`, `message_level`,
+    /// `message_group`, `metric_value`, `advisor_name`, `host` and `severity` (level 1
+    /// critical, else warning).
     pub labels: Map<String, Json>,
-    /// What identifies the alert, so that its clear message finds it: reason, object and
-    /// instance (the container is the source's: one source connects to one container).
+    /// What identifies the alert, so that its clear message finds it: reason, object,
+    /// instance and, when the message names one, the PDB (`PDB_NAME`, the 42nd attribute of
+    /// `SYS.ALERT_TYPE` since 12.1): a queue read in CDB$ROOT gets the alerts of every PDB,
+    /// and the `USERS` tablespaces of two PDBs are two alerts. Messages without a PDB (11g,
+    /// a non-CDB) keep the identity they always had.
     pub identity: Vec<(String, String)>,
     /// `MESSAGE_LEVEL`; `None` when missing or not a number.
     pub level: Option<i64>,
@@ -232,7 +346,8 @@ pub struct ServerAlert {
     pub warnings: Vec<String>,
 }
 
-/// `SYS.ALERT_TYPE` attributes as labels and identity (catalrt.sql's attribute list).
+/// `SYS.ALERT_TYPE` attributes as labels and identity (catalrt.sql's attribute list, 41
+/// attributes before 12.1, 42 with `PDB_NAME` since).
 pub fn server_alert(attributes: &[Attribute]) -> ServerAlert {
     let (read, mut warnings) = object_labels(attributes);
     let get = |name: &str| read.get(name).and_then(Json::as_str).map(str::to_owned);
@@ -260,6 +375,10 @@ pub fn server_alert(attributes: &[Attribute]) -> ServerAlert {
         if let Some(value) = value {
             labels.insert(label.to_owned(), Json::String(value));
         }
+    }
+    if let Some(pdb) = get("pdb_name").filter(|pdb| !pdb.trim().is_empty()) {
+        identity.push(("pdb".to_owned(), pdb.clone()));
+        labels.insert("pdb".to_owned(), Json::String(pdb));
     }
     for (label, attribute) in [
         ("instance_number", "instance_number"),
@@ -378,11 +497,89 @@ mod tests {
         }
     }
 
+    fn attribute_types(attributes: &[Attribute]) -> Vec<(String, OracleType)> {
+        attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.oracle_type.clone()))
+            .collect()
+    }
+
+    /// The PL/SQL block object payloads are dequeued with: one message, in the session's
+    /// transaction, every label-making attribute as an OUT bind typed for reading as text.
+    #[test]
+    fn object_payloads_are_dequeued_by_a_plsql_block() {
+        let mut types = attribute_types(&alert_type(Some("5"), "1"));
+        types.push(("ATTACHMENT".into(), OracleType::BLOB));
+        let dequeue = ObjectDequeue::new("SYS", "ALERT_TYPE", &types);
+        let plsql = &dequeue.plsql;
+        for fragment in [
+            "l_payload \"SYS\".\"ALERT_TYPE\";",
+            "pragma exception_init(no_messages, -25228);",
+            "l_options.visibility := dbms_aq.on_commit;",
+            "l_options.dequeue_mode := dbms_aq.remove;",
+            "l_options.navigation := dbms_aq.first_message;",
+            "l_options.navigation := dbms_aq.next_message;",
+            "l_options.wait := :wait_seconds;",
+            "l_options.consumer_name := :consumer_name;",
+            "queue_name         => :queue_name,",
+            ":enq_time := l_props.enqueue_time;",
+            ":attempts := l_props.attempts;",
+            "if l_payload is not null then",
+            ":a42 := l_payload.\"PDB_NAME\";",
+            "when no_messages then\n    :found := 0;",
+        ] {
+            assert!(plsql.contains(fragment), "{fragment}\n{plsql}");
+        }
+        assert!(plsql.trim_end().ends_with("end;"));
+        assert!(!plsql.contains("ATTACHMENT"), "a BLOB makes no label");
+        // Every label-making attribute once, in order, with its bind type.
+        assert_eq!(dequeue.attributes.len(), 42);
+        assert_eq!(
+            dequeue.attributes[0],
+            (0, "a1".to_owned(), OracleType::TimestampTZ(6))
+        );
+        assert_eq!(
+            dequeue.attributes[1],
+            (1, "a2".to_owned(), OracleType::Varchar2(32767))
+        );
+        for (at, bind, _) in &dequeue.attributes {
+            let name = &types[*at].0;
+            assert_eq!(
+                plsql
+                    .matches(&format!(":{bind} := l_payload.\"{name}\";"))
+                    .count(),
+                1,
+                "{bind}"
+            );
+        }
+        // Each IN and OUT bind appears once (a repeated name binds one variable twice).
+        for bind in [
+            ":wait_seconds",
+            ":first_call",
+            ":consumer_name",
+            ":queue_name",
+            ":enq_time",
+            ":attempts",
+        ] {
+            assert_eq!(plsql.matches(bind).count(), 1, "{bind}");
+        }
+        assert_eq!(plsql.matches(":found").count(), 2, "set on both paths");
+        // Identifiers are quoted, so a type attribute named like a keyword still works.
+        let odd = ObjectDequeue::new(
+            "APP",
+            "ALERT_T",
+            &[("LEVEL".into(), OracleType::Number(0, -127))],
+        );
+        assert!(odd.plsql.contains(":a1 := l_payload.\"LEVEL\";"));
+        assert!(odd.plsql.contains("l_payload \"APP\".\"ALERT_T\";"));
+    }
+
     #[test]
     fn config_mistakes_in_aq_errors_say_what_to_change() {
         assert!(hint(24010).unwrap().contains("queue.name"));
         assert!(hint(25231).unwrap().contains("queue.consumer"));
         assert!(hint(25215).unwrap().contains("queue.payload"));
+        assert!(hint(6550).unwrap().contains("EXECUTE on SYS.DBMS_AQ"));
         assert_eq!(hint(942), None);
     }
 
@@ -542,9 +739,17 @@ mod tests {
         );
     }
 
-    /// A tablespace alert as catalrt.sql's SYS.ALERT_TYPE carries it (every attribute, in
-    /// order; the reason arguments are what EXPAND_MESSAGE would fill in).
+    /// A tablespace alert as catalrt.sql's SYS.ALERT_TYPE carries it since 12.1 (every
+    /// attribute, in order, PDB_NAME the 42nd; the reason arguments are what EXPAND_MESSAGE
+    /// would fill in).
     fn alert_type(level: Option<&str>, sequence_id: &str) -> Vec<Attribute> {
+        let mut attributes = alert_type_11g(level, sequence_id);
+        attributes.push(varchar("PDB_NAME", Some("APP1")));
+        attributes
+    }
+
+    /// The 41 attributes of SYS.ALERT_TYPE before 12.1 (no PDB_NAME).
+    fn alert_type_11g(level: Option<&str>, sequence_id: &str) -> Vec<Attribute> {
         let tz = |name: &str, value: &str| Attribute {
             name: name.into(),
             oracle_type: OracleType::TimestampTZ(6),
@@ -619,6 +824,7 @@ mod tests {
                 ("object_name", "USERS"),
                 ("object_type", "TABLESPACE"),
                 ("owner", "SYS"),
+                ("pdb", "APP1"),
                 ("reason_id", "9"),
                 ("severity", "warning"),
             ]
@@ -637,6 +843,7 @@ mod tests {
                 ("object_name", "USERS"),
                 ("subobject_name", ""),
                 ("instance", "PROD1"),
+                ("pdb", "APP1"),
             ]
         );
         let critical = server_alert(&alert_type(Some("1"), "1202"));
@@ -647,6 +854,37 @@ mod tests {
         assert_eq!(critical.identity, alert.identity);
         assert_eq!(clear.identity, alert.identity);
         assert!(clear.is_clear() && !alert.is_clear());
+    }
+
+    /// Read in CDB$ROOT, ALERT_QUE carries the alerts of every PDB: the USERS tablespaces of
+    /// two PDBs are two alerts, and each clear resolves its own.
+    #[test]
+    fn the_pdb_is_a_label_and_part_of_the_identity() {
+        let in_pdb = |pdb: Option<&str>, level: &str| {
+            let mut attributes = alert_type_11g(Some(level), "1201");
+            attributes.push(varchar("PDB_NAME", pdb));
+            server_alert(&attributes)
+        };
+        let app1 = in_pdb(Some("APP1"), "5");
+        let app2 = in_pdb(Some("APP2"), "5");
+        assert_eq!(app1.labels["pdb"], "APP1");
+        assert_eq!(app2.labels["pdb"], "APP2");
+        assert_ne!(app1.identity, app2.identity);
+        assert_eq!(in_pdb(Some("APP1"), "32").identity, app1.identity);
+        assert_ne!(in_pdb(Some("APP2"), "32").identity, app1.identity);
+        let message = app2.into_message(&envelope(), None);
+        assert!(
+            message
+                .identity
+                .contains(&("pdb".to_owned(), "APP2".to_owned()))
+        );
+
+        // 11g's 41 attributes, or a NULL PDB_NAME: the identity has no pdb, as before.
+        let old = server_alert(&alert_type_11g(Some("5"), "1201"));
+        assert!(!old.labels.contains_key("pdb"));
+        assert_eq!(old.identity.len(), 6);
+        assert_eq!(in_pdb(None, "5").identity, old.identity);
+        assert_eq!(in_pdb(Some(" "), "5").identity, old.identity);
     }
 
     #[test]

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use jiff::civil::DateTime;
 use oracle::aq::{DeqMode, DeqNavigation, DeqOptions, Visibility};
-use oracle::sql_type::{Object, OracleType, ToSql};
+use oracle::sql_type::{OracleType, ToSql};
 use serde::Deserialize;
 use tracing::warn;
 
-use super::aq::{self as oracle_aq, Attribute, Envelope, Reason, ServerAlert};
-use super::trace::{self as oracle_trace, TraceError};
+use super::aq::{self as oracle_aq, Attribute, Envelope, ObjectDequeue, Reason, ServerAlert};
+use super::trace::{self as oracle_trace, TraceError, TraceRef};
 use super::value::value_of;
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
@@ -146,9 +146,7 @@ impl OracleSource {
         let outcome = self
             .blocking(move |conn| {
                 let mut rows = rows;
-                let warnings = oracle_trace::add_labels(&mut rows, |adr_home, name| {
-                    read_trace(conn, adr_home, name)
-                });
+                let warnings = oracle_trace::add_labels(&mut rows, |trace| read_trace(conn, trace));
                 Ok((rows, warnings))
             })
             .await;
@@ -248,48 +246,62 @@ impl AqTransaction {
     }
 }
 
-/// One dequeue of up to `limit` messages, in the connection's transaction.
+/// Up to `limit` messages, dequeued one at a time in the connection's transaction (visibility
+/// ON_COMMIT, mode REMOVE): the first dequeue takes a fresh look at the queue and waits up to
+/// `wait_seconds`, the next ones take the following messages without waiting. One at a time,
+/// because the crate's `dequeue_many` is OCI array dequeue, which leaks client memory on
+/// every call (python-oracledb #340, node-oracledb #1524, godror #382, ODPI-C #198).
 fn dequeue_on(
     conn: &oracle::Connection,
     queue: &AqQueue,
     limit: usize,
     wait_seconds: u32,
 ) -> oracle::Result<Vec<QueueMessage>> {
-    let max = u32::try_from(limit).unwrap_or(u32::MAX);
+    let mut messages = Vec::new();
     match &queue.payload {
         AqPayload::Raw => {
             let mut aq = oracle::aq::Queue::<[u8]>::new(conn, &queue.name, &())?;
-            set_dequeue_options(aq.deq_options()?, queue, wait_seconds)?;
-            let batch = aq.dequeue_many(max)?;
-            let mut messages = Vec::with_capacity(batch.len());
-            for (i, props) in batch.iter().enumerate() {
-                let envelope = envelope(i, props.enq_time()?, props.num_attempts()?);
+            set_dequeue_options(aq.deq_options()?, queue, wait_seconds, true)?;
+            while messages.len() < limit {
+                if messages.len() == 1 {
+                    set_dequeue_options(aq.deq_options()?, queue, 0, false)?;
+                }
+                // `dequeue` (OCIAQDeq) copies a RAW payload. On an empty queue the crate
+                // returns properties with a NULL handle, which ODPI-C refuses with DPI-1002
+                // (it checks every handle): that is the end of the batch.
+                let props = aq.dequeue()?;
+                let attempts = match props.num_attempts() {
+                    Ok(attempts) => attempts,
+                    Err(err) if err.dpi_code() == Some(1002) => break,
+                    Err(err) => return Err(err),
+                };
+                let envelope = Envelope {
+                    position: messages.len() + 1,
+                    enq_time: props.enq_time()?.to_string(),
+                    attempts,
+                };
                 messages.push(oracle_aq::raw_message(&envelope, &props.payload()?));
             }
-            Ok(messages)
         }
         AqPayload::Object(OracleName(type_name)) => {
-            let object_type = conn.object_type(type_name)?;
-            let mut aq = oracle::aq::Queue::<Object>::new(conn, &queue.name, &object_type)?;
-            set_dequeue_options(aq.deq_options()?, queue, wait_seconds)?;
-            let batch = aq.dequeue_many(max)?;
-            let mut messages = Vec::with_capacity(batch.len());
-            for (i, props) in batch.iter().enumerate() {
-                let envelope = envelope(i, props.enq_time()?, props.num_attempts()?);
-                let attributes = attributes(&props.payload()?);
+            let mut dequeue = ObjectQueue::new(conn, queue, &conn.object_type(type_name)?)?;
+            while messages.len() < limit {
+                let Some((envelope, attributes)) = dequeue.next(messages.len(), wait_seconds)?
+                else {
+                    break;
+                };
                 messages.push(oracle_aq::object_message(&envelope, &attributes));
             }
-            Ok(messages)
         }
         AqPayload::ServerAlert => {
             let object_type = conn.object_type("SYS.ALERT_TYPE")?;
-            let mut aq = oracle::aq::Queue::<Object>::new(conn, &queue.name, &object_type)?;
-            set_dequeue_options(aq.deq_options()?, queue, wait_seconds)?;
-            let batch = aq.dequeue_many(max)?;
-            let mut messages = Vec::with_capacity(batch.len());
-            for (i, props) in batch.iter().enumerate() {
-                let envelope = envelope(i, props.enq_time()?, props.num_attempts()?);
-                let mut alert = oracle_aq::server_alert(&attributes(&props.payload()?));
+            let mut dequeue = ObjectQueue::new(conn, queue, &object_type)?;
+            while messages.len() < limit {
+                let Some((envelope, attributes)) = dequeue.next(messages.len(), wait_seconds)?
+                else {
+                    break;
+                };
+                let mut alert = oracle_aq::server_alert(&attributes);
                 // A clear resolves an alert that already has its text.
                 let reason = if alert.is_clear() {
                     None
@@ -306,60 +318,122 @@ fn dequeue_on(
                 };
                 messages.push(alert.into_message(&envelope, reason.as_ref()));
             }
-            Ok(messages)
         }
     }
+    Ok(messages)
 }
 
-/// Dequeue options, all set: the crate's default wait is forever, and the commit-after-delivery
-/// rule needs REMOVE with ON_COMMIT visibility. FIRST_MESSAGE takes a fresh look at the queue
-/// (messages enqueued since, in priority order).
+/// Dequeue options of a RAW queue, all set: the crate's default wait is forever, and the
+/// commit-after-delivery rule needs REMOVE with ON_COMMIT visibility. The first dequeue of a
+/// batch uses FIRST_MESSAGE (a fresh look at the queue, in priority order), the next ones
+/// NEXT_MESSAGE.
 fn set_dequeue_options(
     options: &mut DeqOptions,
     queue: &AqQueue,
     wait_seconds: u32,
+    first: bool,
 ) -> oracle::Result<()> {
     options.set_wait(&std::time::Duration::from_secs(wait_seconds.into()))?;
     options.set_visibility(&Visibility::OnCommit)?;
     options.set_mode(&DeqMode::Remove)?;
-    options.set_navigation(&DeqNavigation::FirstMessage)?;
+    options.set_navigation(if first {
+        &DeqNavigation::FirstMessage
+    } else {
+        &DeqNavigation::NextMessage
+    })?;
     if let Some(consumer) = &queue.consumer {
         options.set_consumer_name(consumer)?;
     }
     Ok(())
 }
 
-fn envelope(index: usize, enq_time: oracle::sql_type::Timestamp, attempts: i32) -> Envelope {
-    Envelope {
-        position: index + 1,
-        enq_time: enq_time.to_string(),
-        attempts,
-    }
+/// An object-payload queue, dequeued through the PL/SQL block of [`ObjectDequeue`] (never the
+/// crate's `Queue::<Object>`, whose payload is released twice): one prepared statement per
+/// batch, one execution per message.
+struct ObjectQueue {
+    statement: oracle::Statement,
+    block: ObjectDequeue,
+    /// Every attribute of the type, in order.
+    attributes: Vec<(String, OracleType)>,
 }
 
-/// Every attribute of an object payload, read as text with its type; attributes that make no
-/// label are not read at all.
-fn attributes(object: &Object) -> Vec<Attribute> {
-    object
-        .object_type()
-        .attributes()
-        .iter()
-        .map(|attribute| {
-            let oracle_type = attribute.oracle_type().clone();
-            let text = if oracle_aq::makes_a_label(&oracle_type) {
-                object
-                    .get::<Option<String>>(attribute.name())
-                    .map_err(|err| err.to_string())
-            } else {
-                Ok(None)
-            };
-            Attribute {
-                name: attribute.name().to_owned(),
-                oracle_type,
-                text,
-            }
+impl ObjectQueue {
+    fn new(
+        conn: &oracle::Connection,
+        queue: &AqQueue,
+        object_type: &oracle::sql_type::ObjectType,
+    ) -> oracle::Result<Self> {
+        let attributes: Vec<(String, OracleType)> = object_type
+            .attributes()
+            .iter()
+            .map(|a| (a.name().to_owned(), a.oracle_type().clone()))
+            .collect();
+        let block = ObjectDequeue::new(object_type.schema(), object_type.name(), &attributes);
+        let mut statement = conn.statement(&block.plsql).build()?;
+        statement.bind("queue_name", &queue.name)?;
+        statement.bind("consumer_name", &queue.consumer)?;
+        Ok(Self {
+            statement,
+            block,
+            attributes,
         })
-        .collect()
+    }
+
+    /// The next message, or `None` when the queue has no more (after waiting up to
+    /// `wait_seconds` for the first of a batch).
+    fn next(
+        &mut self,
+        position: usize,
+        wait_seconds: u32,
+    ) -> oracle::Result<Option<(Envelope, Vec<Attribute>)>> {
+        let first = position == 0;
+        let statement = &mut self.statement;
+        statement.bind(
+            "wait_seconds",
+            &i64::from(if first { wait_seconds } else { 0 }),
+        )?;
+        statement.bind("first_call", &i64::from(first))?;
+        // OUT binds start NULL each time: the block leaves the attributes of a NULL payload
+        // unset, and they must not keep the previous message's values.
+        statement.bind("found", &OracleType::Int64)?;
+        statement.bind("enq_time", &OracleType::Date)?;
+        statement.bind("attempts", &OracleType::Int64)?;
+        for (_, bind, bind_type) in &self.block.attributes {
+            statement.bind(bind.as_str(), bind_type)?;
+        }
+        statement.execute(&[])?;
+        if statement.bind_value::<_, Option<i64>>("found")? != Some(1) {
+            return Ok(None);
+        }
+        let enq_time: Option<oracle::sql_type::Timestamp> = statement.bind_value("enq_time")?;
+        let attempts: Option<i64> = statement.bind_value("attempts")?;
+        let envelope = Envelope {
+            position: position + 1,
+            enq_time: enq_time.map(|t| t.to_string()).unwrap_or_default(),
+            attempts: attempts.and_then(|a| i32::try_from(a).ok()).unwrap_or(0),
+        };
+        let attributes = self
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(at, (name, oracle_type))| {
+                let bind = self.block.attributes.iter().find(|(i, _, _)| *i == at);
+                // Attributes that make no label are not read at all.
+                let text = match bind {
+                    Some((_, bind, _)) => statement
+                        .bind_value::<_, Option<String>>(bind.as_str())
+                        .map_err(|err| err.to_string()),
+                    None => Ok(None),
+                };
+                Attribute {
+                    name: name.clone(),
+                    oracle_type: oracle_type.clone(),
+                    text,
+                }
+            })
+            .collect();
+        Ok(Some((envelope, attributes)))
+    }
 }
 
 /// The reason text of a server alert ([`oracle_aq::REASON_SQL`]).
@@ -398,17 +472,13 @@ fn reason(conn: &oracle::Connection, alert: &ServerAlert) -> oracle::Result<Opti
     }
 }
 
-/// The text of trace file `name` ([`oracle_trace::TRACE_SQL`]).
-fn read_trace(
-    conn: &oracle::Connection,
-    adr_home: Option<&str>,
-    name: &str,
-) -> Result<String, TraceError> {
+/// The text of a trace file ([`oracle_trace::TRACE_SQL`]).
+fn read_trace(conn: &oracle::Connection, trace: TraceRef<'_>) -> Result<String, TraceError> {
     let classify = |err: oracle::Error| match err.oci_code() {
         // Table or view does not exist (before 12.2, or not granted), invalid identifier
         // (an older layout), insufficient privileges.
         Some(942 | 904 | 1031) => TraceError::Unavailable(format!(
-            "V$DIAG_TRACE_FILE_CONTENTS cannot be read ({err}); it needs Oracle 12.2 or later and GRANT SELECT ON SYS.V_$DIAG_TRACE_FILE_CONTENTS (sql/oracle/01_user.sql)"
+            "GV$DIAG_TRACE_FILE_CONTENTS cannot be read ({err}); it needs Oracle 12.2 or later and GRANT SELECT ON SYS.GV_$DIAG_TRACE_FILE_CONTENTS (sql/oracle/01_user.sql)"
         )),
         _ => TraceError::Failed(err.to_string()),
     };
@@ -419,7 +489,11 @@ fn read_trace(
         .build()
         .map_err(classify)?;
     let lines = statement
-        .query_named(&[("trace_filename", &name), ("adr_home", &adr_home)])
+        .query_named(&[
+            ("trace_filename", &trace.name),
+            ("adr_home", &trace.adr_home),
+            ("inst_id", &trace.inst_id),
+        ])
         .map_err(classify)?;
     let mut text = String::new();
     let mut count = 0;
@@ -563,6 +637,32 @@ fn describe(name: &SourceName, err: &oracle::Error) -> SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The driver's own code, without its comments and this test module.
+    fn driver_code() -> String {
+        let source = include_str!("driver.rs");
+        source[..source.find("#[cfg(test)]").unwrap_or(source.len())]
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// No array dequeue (client memory leak) and no object payload through the crate (released
+    /// twice): messages come one at a time, objects through the PL/SQL block.
+    #[test]
+    fn dequeues_avoid_the_crate_pitfalls() {
+        let code = driver_code();
+        for pitfall in [
+            "dequeue_many(",
+            "Queue::<Object>",
+            "Queue::<oracle::sql_type::Object>",
+            ".message_id(",
+        ] {
+            assert!(!code.contains(pitfall), "driver.rs uses {pitfall}");
+        }
+        assert!(code.contains("ObjectDequeue::new("));
+    }
 
     #[test]
     fn user_and_password_come_together() {

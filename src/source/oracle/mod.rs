@@ -11,12 +11,15 @@
 //! per source kept between runs and reopened after an error.
 //!
 //! AQ queue checks dequeue here too (feature `aq_unstable` of the crate, pinned to 0.6.3, whose
-//! pitfalls are avoided by construction: `dequeue_many` only, since `dequeue` on an empty queue
-//! returns a dangling handle; never `message_id()`, which frees memory it does not own; the wait
-//! always set, since the default is forever; the `Queue`, which is not `Send`, built and dropped
-//! inside one blocking call). A batch is dequeued with visibility ON_COMMIT on a connection of
-//! its own, which the [`AqTransaction`] keeps until the poll engine commits or rolls it back.
-//! Decoding the payloads is pure and lives in [`aq`].
+//! pitfalls are avoided by construction): one message per dequeue up to the batch limit, never
+//! `dequeue_many` (OCI array dequeue leaks client memory on every call); RAW payloads through
+//! the crate's `dequeue`, whose NULL handle on an empty queue ends the batch; object payloads
+//! (and `SYS.ALERT_TYPE`) through a PL/SQL block calling `DBMS_AQ.DEQUEUE` ([`aq::ObjectDequeue`]),
+//! never through the crate's `Object` payload, which is released twice; never `message_id()`,
+//! which frees memory it does not own; the wait always set, since the default is forever; the
+//! `Queue`, which is not `Send`, built and dropped inside one blocking call. A batch is dequeued
+//! with visibility ON_COMMIT on a connection of its own, which the [`AqTransaction`] keeps until
+//! the poll engine commits or rolls it back. Decoding the payloads is pure and lives in [`aq`].
 //!
 //! Limits of what runs here: no Oracle server or client exists on the build machines, so the
 //! connection path is exercised only by the opt-in live tests (`DBALERT_TEST_ORACLE_DSN`).
