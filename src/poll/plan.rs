@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 
 use super::lifecycle::Records;
+use crate::alert::view::reported_start;
 use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
 use crate::config::{Config, ReceiverName};
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
@@ -188,7 +189,7 @@ pub fn plan<'a>(
                 fingerprint: e.alert.fingerprint,
                 labels: e.alert.labels.clone(),
                 annotations: e.alert.annotations.clone(),
-                starts_at: now,
+                starts_at: reported_start(&e.alert.labels).unwrap_or(now),
                 ends_at: None,
             }))
             .collect();
@@ -230,11 +231,12 @@ pub fn plan<'a>(
 }
 
 fn view(record: &AlertRecord) -> AlertView {
+    let labels = record.labels.parse();
     AlertView {
         fingerprint: record.fingerprint,
-        labels: record.labels.parse(),
+        starts_at: reported_start(&labels).unwrap_or(record.starts_at),
+        labels,
         annotations: record.annotations.parse(),
-        starts_at: record.starts_at,
         ends_at: record.resolved_at,
     }
 }
