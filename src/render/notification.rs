@@ -344,8 +344,8 @@ fn fields_of(labels: &[(&str, &str)]) -> Value {
     labels
         .iter()
         .map(|(name, value)| {
-            let name = text::mrkdwn(name, NAME_TEXT);
-            let value = text::mrkdwn(value, MAX_FIELD_TEXT - NAME_TEXT - 3);
+            let name = text::mrkdwn(name.trim(), NAME_TEXT);
+            let value = text::mrkdwn(value.trim(), MAX_FIELD_TEXT - NAME_TEXT - 3);
             json!({"type": "mrkdwn", "text": format!("*{name}*\n{value}")})
         })
         .collect()
@@ -383,10 +383,10 @@ fn quote(name: &str, value: &str, budget: usize) -> String {
 fn context_line(alert: &AlertView, unshown: usize) -> String {
     let mut parts = Vec::new();
     if let Some(source) = alert.labels.get("source") {
-        parts.push(format!("source *{}*", text::mrkdwn(source, NAME_TEXT)));
+        parts.push(format!("source *{}*", text::mrkdwn(source.trim(), NAME_TEXT)));
     }
     if let Some(check) = alert_name(alert) {
-        parts.push(format!("check *{}*", text::mrkdwn(check, NAME_TEXT)));
+        parts.push(format!("check *{}*", text::mrkdwn(check.trim(), NAME_TEXT)));
     }
     parts.push(times(alert));
     if unshown > 0 {
@@ -483,3 +483,278 @@ fn links(alert: &AlertView) -> impl Iterator<Item = (&str, String)> {
 // The most attachment blocks the layout makes (a storm: the shared labels, two headings, the
 // listed alerts, two "and more", the fields and the buttons) leave SPARE_BLOCKS free.
 const _: () = assert!(1 + 2 + MAX_LISTED + 2 + 2 + SPARE_BLOCKS <= MAX_BLOCKS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::blockkit::validate;
+    use crate::render::template::{MessageConfig, MessageTemplate};
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn tablespace(i: usize, severity: &str) -> AlertView {
+        AlertView {
+            fingerprint: crate::alert::Fingerprint(i as u64),
+            labels: labels(&[
+                ("alertname", "tablespace_full"),
+                ("owner", "ORDERS"),
+                ("pct", &format!("{}", 91 + i % 9)),
+                ("severity", severity),
+                ("source", "prod"),
+                ("tablespace_name", &format!("TS{i}")),
+            ]),
+            annotations: [
+                ("summary".to_owned(), format!("Tablespace TS{i} is full")),
+                (
+                    "runbook_url".to_owned(),
+                    "https://wiki.example/runbooks/tablespace".to_owned(),
+                ),
+            ]
+            .into(),
+            starts_at: at("2026-11-23T10:00:00Z"),
+            ends_at: None,
+        }
+    }
+
+    fn group(firing: usize, resolved: usize) -> GroupMessage {
+        let mut resolved_alerts: Vec<AlertView> = (0..resolved)
+            .map(|i| tablespace(1000 + i, "warning"))
+            .collect();
+        for a in &mut resolved_alerts {
+            a.ends_at = Some(at("2026-11-23T11:00:00Z"));
+        }
+        GroupMessage {
+            group_labels: labels(&[("alertname", "tablespace_full"), ("owner", "ORDERS")]),
+            firing: (0..firing)
+                .map(|i| tablespace(i, if i == 3 { "critical" } else { "warning" }))
+                .collect(),
+            resolved: resolved_alerts,
+        }
+    }
+
+    fn layout() -> Layout {
+        Layout {
+            receiver: "orders-team".into(),
+            template: None,
+            key_labels: Arc::new(
+                [("tablespace_full".to_owned(), vec!["tablespace_name".to_owned()])].into(),
+            ),
+        }
+    }
+
+    /// The payload, checked against Slack's limits with room for a receiver's own blocks.
+    fn checked(layout: &Layout, group: &GroupMessage) -> Value {
+        let message = layout.message(group);
+        assert!(message.details.len() + SPARE_BLOCKS <= MAX_BLOCKS);
+        let payload = message.into_payload();
+        validate(&payload).unwrap_or_else(|e| panic!("{e:?}\n{payload:#}"));
+        payload
+    }
+
+    fn deadlock() -> AlertView {
+        let sql = "UPDATE orders SET status = 'SHIPPED'\n WHERE order_id = :1\n   AND status <> 'CANCELLED'";
+        AlertView {
+            fingerprint: crate::alert::Fingerprint(7),
+            labels: labels(&[
+                ("alertname", "oracle_deadlock"),
+                ("deadlock_objects", "ORDERS.ORDERS,ORDERS.ORDER_LINES"),
+                ("deadlock_programs", "JDBC Thin Client,sqlplus@batch01"),
+                ("deadlock_sessions", "123,456"),
+                ("deadlock_sql", sql),
+                ("deadlock_users", "ORDERS_APP,BATCH"),
+                ("message_text", "ORA-00060: deadlock detected while waiting for resource"),
+                ("pdb", "ORDERSPDB"),
+                ("record_id", "1001"),
+                ("severity", "critical"),
+                ("source", "prod"),
+                ("starts_at", "2026-11-23T08:14:02Z"),
+                ("trace_file", "/u01/app/oracle/diag/rdbms/prod/PROD1/trace/PROD1_ora_4242.trc"),
+            ]),
+            annotations: [
+                ("summary".to_owned(), "Deadlock in ORDERSPDB".to_owned()),
+                (
+                    "description".to_owned(),
+                    "Sessions 123 and 456 waited on each other; Oracle rolled back one statement."
+                        .to_owned(),
+                ),
+                ("link:Trace viewer".to_owned(), "https://oem.example/trace?f=PROD1_ora_4242.trc".to_owned()),
+            ]
+            .into(),
+            starts_at: at("2026-11-23T08:14:02Z"),
+            ends_at: None,
+        }
+    }
+
+    #[test]
+    fn one_alert() {
+        let payload = checked(&layout(), &group(1, 0));
+        assert_eq!(
+            payload["text"],
+            ":warning: [FIRING:1] tablespace_full (owner=ORDERS): Tablespace TS0 is full"
+        );
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn group_of_three() {
+        insta::assert_json_snapshot!(checked(&layout(), &group(3, 0)));
+    }
+
+    #[test]
+    fn storm_of_500_is_one_summary() {
+        let payload = checked(&layout(), &group(500, 0));
+        assert_eq!(
+            payload["text"],
+            ":red_circle: [FIRING:500] tablespace_full (owner=ORDERS)"
+        );
+        let blocks = payload["attachments"][0]["blocks"].as_array().unwrap();
+        let listed = blocks.iter().filter(|b| b["type"] == "section").count();
+        assert_eq!(listed, MAX_LISTED);
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn resolved() {
+        let payload = checked(&layout(), &group(0, 1));
+        assert_eq!(payload["attachments"][0]["color"], "#2EB67D");
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn mixed() {
+        insta::assert_json_snapshot!(checked(&layout(), &group(2, 1)));
+    }
+
+    #[test]
+    fn event_with_trace_labels() {
+        let g = GroupMessage {
+            group_labels: labels(&[("alertname", "oracle_deadlock"), ("pdb", "ORDERSPDB")]),
+            firing: vec![deadlock()],
+            resolved: Vec::new(),
+        };
+        let payload = checked(&layout(), &g);
+        let shown = payload.to_string();
+        assert!(shown.contains(">UPDATE orders SET status = 'SHIPPED'\\n> WHERE order_id"));
+        assert!(
+            !shown.contains("*starts_at*"),
+            "the time is in the context line"
+        );
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn hostile_text_in_every_field() {
+        let evil = "<!channel> <@U123> & <https://evil.example|https://bank.example> \u{202E}\u{0}";
+        let mut alert = deadlock();
+        alert.labels = alert
+            .labels
+            .keys()
+            .map(|k| (k.clone(), format!("{evil}{}", "x".repeat(if k == "deadlock_sql" { 50_000 } else { 0 }))))
+            .chain([(evil.to_owned(), evil.to_owned())])
+            .collect();
+        alert.annotations = [
+            ("summary", evil.repeat(100)),
+            ("description", evil.repeat(1000)),
+            ("runbook_url", format!("javascript:alert(1)//{evil}")),
+            ("dashboard_url", format!("https://d.example/{}", "a".repeat(5000))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let g = GroupMessage {
+            group_labels: labels(&[(evil, evil)]),
+            firing: vec![alert; 2],
+            resolved: Vec::new(),
+        };
+        let payload = checked(&layout(), &g);
+        let raw = payload.to_string();
+        for forbidden in ["<!channel>", "<@U123>", "<https://evil", "\u{202E}", "javascript:"] {
+            assert!(!raw.contains(forbidden), "{forbidden} in {raw}");
+        }
+        assert!(payload["attachments"][0]["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["type"] != "actions"), "neither link is usable");
+        insta::assert_json_snapshot!(payload);
+    }
+
+    #[test]
+    fn link_buttons_come_once_each_and_only_for_web_urls() {
+        let mut g = group(2, 0);
+        g.firing[1]
+            .annotations
+            .insert("dashboard_url".into(), "ftp://files.example/x".into());
+        g.firing[1].annotations.insert(
+            "link:Grafana".into(),
+            "https://grafana.example/d/ts?var-ts=TS1".into(),
+        );
+        let payload = checked(&layout(), &g);
+        let blocks = payload["attachments"][0]["blocks"].as_array().unwrap();
+        assert_eq!(
+            blocks.last().unwrap()["elements"],
+            json!([
+                {"type": "button", "text": {"type": "plain_text", "text": "Runbook"}, "url": "https://wiki.example/runbooks/tablespace"},
+                {"type": "button", "text": {"type": "plain_text", "text": "Grafana"}, "url": "https://grafana.example/d/ts?var-ts=TS1"},
+            ])
+        );
+    }
+
+    #[test]
+    fn hidden_labels_and_a_template_title_and_fields() {
+        let template = MessageTemplate::compile(MessageConfig {
+            title: Some("{{ common_labels.owner }}: {{ firing | length }} tablespaces <!here>".into()),
+            fields: vec![crate::render::template::FieldConfig {
+                title: "Worst".into(),
+                value: "{{ firing | map(attribute='labels.pct') | max }}%".into(),
+            }],
+            hide_labels: vec!["pct".into()],
+            ..MessageConfig::default()
+        })
+        .unwrap();
+        let layout = Layout {
+            template: Some(Arc::new(template)),
+            ..layout()
+        };
+        let payload = checked(&layout, &group(2, 0));
+        assert_eq!(payload["text"], ":warning: ORDERS: 2 tablespaces <!here>");
+        assert_eq!(
+            payload["blocks"][0]["text"]["text"],
+            ":warning: *ORDERS: 2 tablespaces <!here>*"
+        );
+        let blocks = payload["attachments"][0]["blocks"].as_array().unwrap();
+        assert!(!payload.to_string().contains("*pct*"));
+        assert_eq!(blocks[blocks.len() - 2]["fields"][0]["text"], "*Worst*\n92%");
+    }
+
+    #[test]
+    fn a_template_text_too_long_for_slack_is_cut_with_a_marker() {
+        let template = MessageTemplate::compile(MessageConfig {
+            text: Some(
+                "{% for a in alerts %}{% for i in range(10) %}{{ a.title }}: line {{ i }} of its report\n{% endfor %}{% endfor %}"
+                    .into(),
+            ),
+            ..MessageConfig::default()
+        })
+        .unwrap();
+        let layout = Layout {
+            template: Some(Arc::new(template)),
+            ..layout()
+        };
+        let payload = checked(&layout, &group(60, 0));
+        let blocks = payload["attachments"][0]["blocks"].as_array().unwrap();
+        let sections: Vec<&Value> = blocks.iter().filter(|b| b["type"] == "section").collect();
+        assert_eq!(sections.len(), TEXT_SECTIONS);
+        let last = sections.last().unwrap()["text"]["text"].as_str().unwrap();
+        assert!(last.ends_with(CUT_MARKER), "{last}");
+    }
+}
