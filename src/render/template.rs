@@ -60,6 +60,22 @@ pub fn describe(error: &minijinja::Error) -> String {
     message
 }
 
+/// An error as [`describe`] says it, with its place as a line of the template rather than
+/// minijinja's internal template name.
+fn at_line(error: &minijinja::Error) -> String {
+    if error.kind() == ErrorKind::OutOfFuel {
+        return describe(error);
+    }
+    let mut message = error.kind().to_string();
+    if let Some(detail) = error.detail() {
+        message.push_str(&format!(": {detail}"));
+    }
+    if let Some(line) = error.line() {
+        message.push_str(&format!(" (line {line} of the template)"));
+    }
+    message
+}
+
 /// `message:` in a receiver, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +147,7 @@ impl MessageTemplate {
                 problems.push(TemplateProblem {
                     key,
                     index,
-                    message: format!("template does not work: {}", describe(&error)),
+                    message: format!("template does not work: {}", at_line(&error)),
                 });
             }
         };
@@ -197,11 +213,11 @@ impl MessageTemplate {
             .and_then(|template| template.render(context));
         match rendered {
             Ok(out) if out.len() > MAX_RENDERED_BYTES => {
-                let end = (0..=MAX_RENDERED_BYTES)
+                let end = (0..=MAX_RENDERED_BYTES - text::CUT_MARKER.len())
                     .rev()
                     .find(|&i| out.is_char_boundary(i))
                     .unwrap_or(0);
-                Some(text::cut_markup(&out[..end], end))
+                Some(text::end_cut_markup(&out[..end], end))
             }
             Ok(out) => Some(out),
             Err(error) => {
@@ -317,4 +333,165 @@ pub fn common<'a>(mut maps: impl Iterator<Item = &'a Labels>) -> Labels {
         shared.retain(|key, value| map.get(key) == Some(value));
     }
     shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(labels: &[(&str, &str)], summary: &str, ends: Option<&str>) -> AlertView {
+        AlertView {
+            fingerprint: crate::alert::Fingerprint(0xe6552a7fda19e6f8),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: [("summary".to_owned(), summary.to_owned())].into(),
+            starts_at: "2026-11-23T08:14:02Z".parse().unwrap(),
+            ends_at: ends.map(|e| e.parse().unwrap()),
+        }
+    }
+
+    fn group() -> GroupMessage {
+        GroupMessage {
+            group_labels: [("alertname".to_owned(), "tablespace_full".to_owned())].into(),
+            firing: vec![view(
+                &[("alertname", "tablespace_full"), ("owner", "ORDERS"), ("ts", "USERS")],
+                "USERS is full",
+                None,
+            )],
+            resolved: vec![view(
+                &[("alertname", "tablespace_full"), ("owner", "ORDERS"), ("ts", "DATA")],
+                "DATA is full",
+                Some("2026-11-23T09:00:00Z"),
+            )],
+        }
+    }
+
+    fn title(source: &str) -> MessageTemplate {
+        MessageTemplate::compile(MessageConfig {
+            title: Some(source.to_owned()),
+            external_url: Some("https://wiki.example/dbalert".to_owned()),
+            ..MessageConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{source}: {e:?}"))
+    }
+
+    fn rendered(source: &str, group: &GroupMessage) -> String {
+        title(source).render(group, "orders-team").title.unwrap()
+    }
+
+    #[test]
+    fn each_context_variable() {
+        let g = group();
+        for (source, expected) in [
+            ("{{ status }}", "firing"),
+            ("{{ alerts | length }} {{ alerts[1].status }}", "2 resolved"),
+            ("{{ firing[0].labels.ts }} {{ firing[0].title }}", "USERS USERS is full"),
+            ("{{ resolved[0].labels.ts }} {{ resolved[0].ends_at }}", "DATA 2026-11-23T09:00:00Z"),
+            ("{{ firing[0].starts_at }} {{ firing[0].fingerprint }}", "2026-11-23T08:14:02Z e6552a7fda19e6f8"),
+            ("{{ firing[0].annotations.summary }}", "USERS is full"),
+            ("{{ group_labels.alertname }}", "tablespace_full"),
+            ("{{ common_labels | dictsort | map('first') | join(',') }}", "alertname,owner"),
+            ("{{ common_annotations | length }}", "0"),
+            ("{{ receiver }}", "orders-team"),
+            ("{{ external_url }}", "https://wiki.example/dbalert"),
+            ("{{ firing[0].starts_at | slack_date }}", "<!date^1795421642^{date_short_pretty} {time}|2026-11-23 08:14 UTC>"),
+            ("{{ common_labels.missing }}-", "-"),
+        ] {
+            assert_eq!(rendered(source, &g), expected, "{source}");
+        }
+        let mut all_resolved = group();
+        all_resolved.firing.clear();
+        assert_eq!(rendered("{{ status }}", &all_resolved), "resolved");
+    }
+
+    #[test]
+    fn database_text_cannot_mention_but_a_template_can() {
+        let mut g = group();
+        g.firing[0]
+            .labels
+            .insert("owner".into(), "<!channel> & <https://evil.example|bank>".into());
+        g.firing[0].labels.insert("ts".into(), "A\u{202E}B\u{0}".into());
+        assert_eq!(
+            rendered("<!here> {{ firing[0].labels.owner }} <https://wiki.example|{{ firing[0].labels.ts }}>", &g),
+            "<!here> &lt;!channel&gt; &amp; &lt;https://evil.example|bank&gt; <https://wiki.example|AB>"
+        );
+        // Escaping happens once, as data enters: a template cannot undo it by accident.
+        assert_eq!(
+            rendered("{{ firing[0].labels.owner | upper }}", &g),
+            "&LT;!CHANNEL&GT; &AMP; &LT;HTTPS://EVIL.EXAMPLE|BANK&GT;"
+        );
+    }
+
+    #[test]
+    fn runaway_templates_are_refused_at_load_and_bounded_at_send() {
+        for source in [
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            "{{ 'x' | indent(2000000000) }}",
+        ] {
+            let problems = MessageTemplate::compile(MessageConfig {
+                text: Some(source.into()),
+                ..MessageConfig::default()
+            })
+            .unwrap_err();
+            assert!(problems[0].message.contains("too much work"), "{problems:?}");
+        }
+        let big = MessageTemplate::compile(MessageConfig {
+            text: Some("{{ 'x' * 70000 }}".into()),
+            ..MessageConfig::default()
+        })
+        .unwrap_err();
+        assert!(big[0].message.contains("over the 64 KiB"), "{big:?}");
+
+        // What depends on the alerts is known only when they come: cut, never refused.
+        let by_alerts = MessageTemplate::compile(MessageConfig {
+            text: Some("{% for a in alerts %}{{ 'y' * 40000 }}{% endfor %}".into()),
+            ..MessageConfig::default()
+        })
+        .unwrap();
+        let out = by_alerts.render(&group(), "r").text.unwrap();
+        assert!(out.len() <= MAX_RENDERED_BYTES, "{}", out.len());
+        assert!(out.ends_with(text::CUT_MARKER));
+    }
+
+    #[test]
+    fn a_template_failing_at_send_leaves_the_default() {
+        let template = MessageTemplate::compile(MessageConfig {
+            title: Some("{{ firing[0].starts_at | slack_date }}".into()),
+            ..MessageConfig::default()
+        })
+        .unwrap();
+        let mut g = group();
+        g.firing.clear();
+        assert_eq!(template.render(&g, "r").title, None);
+    }
+
+    #[test]
+    fn sample_render_errors_name_the_key_and_the_line() {
+        let problems = MessageTemplate::compile(MessageConfig {
+            title: Some("{{ status | uper }}".into()),
+            text: Some("line one\n{% for a in alerts %}\n{{ a.title }".into()),
+            fields: vec![FieldConfig {
+                title: "Owner".into(),
+                value: "{{ nope() }}".into(),
+            }],
+            external_url: Some("javascript:alert(1)".into()),
+            ..MessageConfig::default()
+        })
+        .unwrap_err();
+        let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key, p.index)).collect();
+        assert_eq!(
+            found,
+            [("title", None), ("text", None), ("fields", Some(0)), ("external_url", None)]
+        );
+        assert!(problems[0].message.contains("unknown filter"), "{problems:?}");
+        assert!(problems[1].message.contains("syntax error"), "{problems:?}");
+        assert_eq!(
+            problems[1].message,
+            "template does not work: syntax error: unexpected `}`, expected end of variable block (line 3 of the template)"
+        );
+        assert!(problems[2].message.contains("unknown function"), "{problems:?}");
+        assert!(problems[3].message.contains("not an http or https URL"), "{problems:?}");
+    }
 }
