@@ -23,7 +23,10 @@ pub fn reported_start(labels: &Labels) -> Option<jiff::Timestamp> {
     let text = labels.get(STARTS_AT)?.trim();
     text.parse::<jiff::Timestamp>().ok().or_else(|| {
         let civil: jiff::civil::DateTime = text.parse().ok()?;
-        civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+        civil
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
     })
 }
 

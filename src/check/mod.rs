@@ -404,7 +404,10 @@ fn resolve_links(
             }
             Ok(text) => out.push((name, text)),
             Err(error) => {
-                reader.problem(&at.key("url"), format!("template does not compile: {error}"));
+                reader.problem(
+                    &at.key("url"),
+                    format!("template does not compile: {error}"),
+                );
                 ok = false;
             }
         }

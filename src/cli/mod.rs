@@ -2,6 +2,7 @@
 
 mod check;
 mod poll;
+mod preview;
 mod routes;
 mod run;
 mod send;
@@ -74,6 +75,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Show the alerts firing now, from the state file.
     Status(status::StatusArgs),
+    /// Show the messages a check would produce, as they read in Slack (`--json` for payloads).
+    Preview(preview::PreviewArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// Print shell completions for SHELL on stdout.
@@ -146,6 +149,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Check(args) => check::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
+        Command::Preview(args) => preview::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

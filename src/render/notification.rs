@@ -177,7 +177,13 @@ impl Layout {
         let compact = total > DETAILED;
         let mut blocks = Vec::new();
         let shared = match compact {
-            true => common(group.firing.iter().chain(&group.resolved).map(|a| &a.labels)),
+            true => common(
+                group
+                    .firing
+                    .iter()
+                    .chain(&group.resolved)
+                    .map(|a| &a.labels),
+            ),
             false => Labels::new(),
         };
         if compact {
@@ -210,7 +216,10 @@ impl Layout {
             }
             if alerts.len() > room {
                 let more = alerts.len() - room;
-                blocks.push(context(format!("and {more} more {}", heading.to_lowercase())));
+                blocks.push(context(format!(
+                    "and {more} more {}",
+                    heading.to_lowercase()
+                )));
             }
         }
         blocks
@@ -305,7 +314,13 @@ fn default_headline(group: &GroupMessage) -> String {
         .group_labels
         .get("alertname")
         .map(String::as_str)
-        .or_else(|| group.firing.first().or(group.resolved.first()).and_then(alert_name))
+        .or_else(|| {
+            group
+                .firing
+                .first()
+                .or(group.resolved.first())
+                .and_then(alert_name)
+        })
         .unwrap_or("alerts");
     let scope: Vec<String> = group
         .group_labels
@@ -383,7 +398,10 @@ fn quote(name: &str, value: &str, budget: usize) -> String {
 fn context_line(alert: &AlertView, unshown: usize) -> String {
     let mut parts = Vec::new();
     if let Some(source) = alert.labels.get("source") {
-        parts.push(format!("source *{}*", text::mrkdwn(source.trim(), NAME_TEXT)));
+        parts.push(format!(
+            "source *{}*",
+            text::mrkdwn(source.trim(), NAME_TEXT)
+        ));
     }
     if let Some(check) = alert_name(alert) {
         parts.push(format!("check *{}*", text::mrkdwn(check.trim(), NAME_TEXT)));
@@ -546,7 +564,11 @@ mod tests {
             receiver: "orders-team".into(),
             template: None,
             key_labels: Arc::new(
-                [("tablespace_full".to_owned(), vec!["tablespace_name".to_owned()])].into(),
+                [(
+                    "tablespace_full".to_owned(),
+                    vec!["tablespace_name".to_owned()],
+                )]
+                .into(),
             ),
         }
     }
@@ -571,13 +593,19 @@ mod tests {
                 ("deadlock_sessions", "123,456"),
                 ("deadlock_sql", sql),
                 ("deadlock_users", "ORDERS_APP,BATCH"),
-                ("message_text", "ORA-00060: deadlock detected while waiting for resource"),
+                (
+                    "message_text",
+                    "ORA-00060: deadlock detected while waiting for resource",
+                ),
                 ("pdb", "ORDERSPDB"),
                 ("record_id", "1001"),
                 ("severity", "critical"),
                 ("source", "prod"),
                 ("starts_at", "2026-11-23T08:14:02Z"),
-                ("trace_file", "/u01/app/oracle/diag/rdbms/prod/PROD1/trace/PROD1_ora_4242.trc"),
+                (
+                    "trace_file",
+                    "/u01/app/oracle/diag/rdbms/prod/PROD1/trace/PROD1_ora_4242.trc",
+                ),
             ]),
             annotations: [
                 ("summary".to_owned(), "Deadlock in ORDERSPDB".to_owned()),
@@ -586,7 +614,10 @@ mod tests {
                     "Sessions 123 and 456 waited on each other; Oracle rolled back one statement."
                         .to_owned(),
                 ),
-                ("link:Trace viewer".to_owned(), "https://oem.example/trace?f=PROD1_ora_4242.trc".to_owned()),
+                (
+                    "link:Trace viewer".to_owned(),
+                    "https://oem.example/trace?f=PROD1_ora_4242.trc".to_owned(),
+                ),
             ]
             .into(),
             starts_at: at("2026-11-23T08:14:02Z"),
@@ -658,14 +689,25 @@ mod tests {
         alert.labels = alert
             .labels
             .keys()
-            .map(|k| (k.clone(), format!("{evil}{}", "x".repeat(if k == "deadlock_sql" { 50_000 } else { 0 }))))
+            .map(|k| {
+                (
+                    k.clone(),
+                    format!(
+                        "{evil}{}",
+                        "x".repeat(if k == "deadlock_sql" { 50_000 } else { 0 })
+                    ),
+                )
+            })
             .chain([(evil.to_owned(), evil.to_owned())])
             .collect();
         alert.annotations = [
             ("summary", evil.repeat(100)),
             ("description", evil.repeat(1000)),
             ("runbook_url", format!("javascript:alert(1)//{evil}")),
-            ("dashboard_url", format!("https://d.example/{}", "a".repeat(5000))),
+            (
+                "dashboard_url",
+                format!("https://d.example/{}", "a".repeat(5000)),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -677,14 +719,23 @@ mod tests {
         };
         let payload = checked(&layout(), &g);
         let raw = payload.to_string();
-        for forbidden in ["<!channel>", "<@U123>", "<https://evil", "\u{202E}", "javascript:"] {
+        for forbidden in [
+            "<!channel>",
+            "<@U123>",
+            "<https://evil",
+            "\u{202E}",
+            "javascript:",
+        ] {
             assert!(!raw.contains(forbidden), "{forbidden} in {raw}");
         }
-        assert!(payload["attachments"][0]["blocks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|b| b["type"] != "actions"), "neither link is usable");
+        assert!(
+            payload["attachments"][0]["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["type"] != "actions"),
+            "neither link is usable"
+        );
         insta::assert_json_snapshot!(payload);
     }
 
@@ -712,7 +763,9 @@ mod tests {
     #[test]
     fn hidden_labels_and_a_template_title_and_fields() {
         let template = MessageTemplate::compile(MessageConfig {
-            title: Some("{{ common_labels.owner }}: {{ firing | length }} tablespaces <!here>".into()),
+            title: Some(
+                "{{ common_labels.owner }}: {{ firing | length }} tablespaces <!here>".into(),
+            ),
             fields: vec![crate::render::template::FieldConfig {
                 title: "Worst".into(),
                 value: "{{ firing | map(attribute='labels.pct') | max }}%".into(),
@@ -733,7 +786,10 @@ mod tests {
         );
         let blocks = payload["attachments"][0]["blocks"].as_array().unwrap();
         assert!(!payload.to_string().contains("*pct*"));
-        assert_eq!(blocks[blocks.len() - 2]["fields"][0]["text"], "*Worst*\n92%");
+        assert_eq!(
+            blocks[blocks.len() - 2]["fields"][0]["text"],
+            "*Worst*\n92%"
+        );
     }
 
     #[test]

@@ -158,7 +158,13 @@ impl MessageTemplate {
             add(&mut env, "text".into(), "text", None, body);
         }
         for (i, field) in config.fields.iter().enumerate() {
-            add(&mut env, format!("field{i}"), "fields", Some(i), &field.value);
+            add(
+                &mut env,
+                format!("field{i}"),
+                "fields",
+                Some(i),
+                &field.value,
+            );
         }
         if let Some(url) = &config.external_url
             && !matches!(reqwest::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
@@ -288,7 +294,11 @@ fn slack_date_filter(value: String) -> Result<String, minijinja::Error> {
 /// What a template sees, every string from the alerts cleaned and escaped.
 pub fn context(group: &GroupMessage, receiver: &str, external_url: Option<&str>) -> Value {
     let firing: Vec<Value> = group.firing.iter().map(|a| alert(a, "firing")).collect();
-    let resolved: Vec<Value> = group.resolved.iter().map(|a| alert(a, "resolved")).collect();
+    let resolved: Vec<Value> = group
+        .resolved
+        .iter()
+        .map(|a| alert(a, "resolved"))
+        .collect();
     let all: Vec<&AlertView> = group.firing.iter().chain(&group.resolved).collect();
     json!({
         "status": if group.firing.is_empty() { "resolved" } else { "firing" },
@@ -356,12 +366,20 @@ mod tests {
         GroupMessage {
             group_labels: [("alertname".to_owned(), "tablespace_full".to_owned())].into(),
             firing: vec![view(
-                &[("alertname", "tablespace_full"), ("owner", "ORDERS"), ("ts", "USERS")],
+                &[
+                    ("alertname", "tablespace_full"),
+                    ("owner", "ORDERS"),
+                    ("ts", "USERS"),
+                ],
                 "USERS is full",
                 None,
             )],
             resolved: vec![view(
-                &[("alertname", "tablespace_full"), ("owner", "ORDERS"), ("ts", "DATA")],
+                &[
+                    ("alertname", "tablespace_full"),
+                    ("owner", "ORDERS"),
+                    ("ts", "DATA"),
+                ],
                 "DATA is full",
                 Some("2026-11-23T09:00:00Z"),
             )],
@@ -387,16 +405,31 @@ mod tests {
         for (source, expected) in [
             ("{{ status }}", "firing"),
             ("{{ alerts | length }} {{ alerts[1].status }}", "2 resolved"),
-            ("{{ firing[0].labels.ts }} {{ firing[0].title }}", "USERS USERS is full"),
-            ("{{ resolved[0].labels.ts }} {{ resolved[0].ends_at }}", "DATA 2026-11-23T09:00:00Z"),
-            ("{{ firing[0].starts_at }} {{ firing[0].fingerprint }}", "2026-11-23T08:14:02Z e6552a7fda19e6f8"),
+            (
+                "{{ firing[0].labels.ts }} {{ firing[0].title }}",
+                "USERS USERS is full",
+            ),
+            (
+                "{{ resolved[0].labels.ts }} {{ resolved[0].ends_at }}",
+                "DATA 2026-11-23T09:00:00Z",
+            ),
+            (
+                "{{ firing[0].starts_at }} {{ firing[0].fingerprint }}",
+                "2026-11-23T08:14:02Z e6552a7fda19e6f8",
+            ),
             ("{{ firing[0].annotations.summary }}", "USERS is full"),
             ("{{ group_labels.alertname }}", "tablespace_full"),
-            ("{{ common_labels | dictsort | map('first') | join(',') }}", "alertname,owner"),
+            (
+                "{{ common_labels | dictsort | map('first') | join(',') }}",
+                "alertname,owner",
+            ),
             ("{{ common_annotations | length }}", "0"),
             ("{{ receiver }}", "orders-team"),
             ("{{ external_url }}", "https://wiki.example/dbalert"),
-            ("{{ firing[0].starts_at | slack_date }}", "<!date^1795421642^{date_short_pretty} {time}|2026-11-23 08:14 UTC>"),
+            (
+                "{{ firing[0].starts_at | slack_date }}",
+                "<!date^1795421642^{date_short_pretty} {time}|2026-11-23 08:14 UTC>",
+            ),
             ("{{ common_labels.missing }}-", "-"),
         ] {
             assert_eq!(rendered(source, &g), expected, "{source}");
@@ -409,12 +442,18 @@ mod tests {
     #[test]
     fn database_text_cannot_mention_but_a_template_can() {
         let mut g = group();
+        g.firing[0].labels.insert(
+            "owner".into(),
+            "<!channel> & <https://evil.example|bank>".into(),
+        );
         g.firing[0]
             .labels
-            .insert("owner".into(), "<!channel> & <https://evil.example|bank>".into());
-        g.firing[0].labels.insert("ts".into(), "A\u{202E}B\u{0}".into());
+            .insert("ts".into(), "A\u{202E}B\u{0}".into());
         assert_eq!(
-            rendered("<!here> {{ firing[0].labels.owner }} <https://wiki.example|{{ firing[0].labels.ts }}>", &g),
+            rendered(
+                "<!here> {{ firing[0].labels.owner }} <https://wiki.example|{{ firing[0].labels.ts }}>",
+                &g
+            ),
             "<!here> &lt;!channel&gt; &amp; &lt;https://evil.example|bank&gt; <https://wiki.example|AB>"
         );
         // Escaping happens once, as data enters: a template cannot undo it by accident.
@@ -435,7 +474,10 @@ mod tests {
                 ..MessageConfig::default()
             })
             .unwrap_err();
-            assert!(problems[0].message.contains("too much work"), "{problems:?}");
+            assert!(
+                problems[0].message.contains("too much work"),
+                "{problems:?}"
+            );
         }
         let big = MessageTemplate::compile(MessageConfig {
             text: Some("{{ 'x' * 70000 }}".into()),
@@ -483,15 +525,29 @@ mod tests {
         let found: Vec<(&str, Option<usize>)> = problems.iter().map(|p| (p.key, p.index)).collect();
         assert_eq!(
             found,
-            [("title", None), ("text", None), ("fields", Some(0)), ("external_url", None)]
+            [
+                ("title", None),
+                ("text", None),
+                ("fields", Some(0)),
+                ("external_url", None)
+            ]
         );
-        assert!(problems[0].message.contains("unknown filter"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("unknown filter"),
+            "{problems:?}"
+        );
         assert!(problems[1].message.contains("syntax error"), "{problems:?}");
         assert_eq!(
             problems[1].message,
             "template does not work: syntax error: unexpected `}`, expected end of variable block (line 3 of the template)"
         );
-        assert!(problems[2].message.contains("unknown function"), "{problems:?}");
-        assert!(problems[3].message.contains("not an http or https URL"), "{problems:?}");
+        assert!(
+            problems[2].message.contains("unknown function"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[3].message.contains("not an http or https URL"),
+            "{problems:?}"
+        );
     }
 }

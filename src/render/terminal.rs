@@ -12,9 +12,8 @@ const COLUMN: usize = 40;
 /// the top-level `text` when there are no blocks. Ends with an empty line.
 pub fn as_text(payload: &Value) -> String {
     let mut out = String::new();
-    let blocks = list(&payload["blocks"]).chain(
-        list(&payload["attachments"]).flat_map(|attachment| list(&attachment["blocks"])),
-    );
+    let blocks = list(&payload["blocks"])
+        .chain(list(&payload["attachments"]).flat_map(|attachment| list(&attachment["blocks"])));
     for block in blocks {
         out.push_str(&block_text(block));
     }

@@ -160,24 +160,7 @@ impl Sink {
     /// What `poll --dry-run` uses for `receiver`: prints, with the receiver's name, the body
     /// that receiver would be sent.
     pub fn dry_run(receiver: &Receiver) -> Self {
-        Self::printing(receiver, stdout::Format::Json)
-    }
-
-    /// Prints, in `format` and with the receiver's name, what `receiver` would be sent
-    /// (`poll --dry-run`, `dbalert preview`).
-    pub fn printing(receiver: &Receiver, format: stdout::Format) -> Self {
-        Self::Stdout(stdout::StdoutSink {
-            receiver: Some(receiver.name.clone()),
-            format,
-            layout: receiver.layout.clone(),
-            body: match &receiver.kind {
-                ReceiverKind::Alertmanager(config) => {
-                    stdout::Body::Alertmanager(config.resend_interval())
-                }
-                ReceiverKind::Webhook(config) => stdout::Body::Webhook(config.max_alerts),
-                ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => stdout::Body::Slack,
-            },
-        })
+        Self::Stdout(stdout::StdoutSink::printing(receiver, stdout::Format::Json))
     }
 
     /// Posts one Slack payload, retrying as the receiver's delivery settings allow
@@ -223,7 +206,10 @@ impl Sink {
                 .await
                 .map(|()| None),
             Self::SlackApp(sink) => sink
-                .notify(&sink.layout.payload(&notice.message), notice.thread.as_ref())
+                .notify(
+                    &sink.layout.payload(&notice.message),
+                    notice.thread.as_ref(),
+                )
                 .await
                 .map(Some),
             Self::Webhook(sink) => sink.notify(notice).await.map(|()| None),

@@ -1,6 +1,7 @@
 mod commands;
 mod config;
 mod config_fuzz;
+mod messages;
 mod oracle_kit;
 mod oracle_live;
 mod peers;
