@@ -279,7 +279,7 @@ fn template_mistakes_are_config_errors_at_their_place() {
     }
 
     let on_alertmanager =
-        "    alertmanager: {url: 'http://127.0.0.1:9'}\n    message: {title: x}\n";
+        "    alertmanager: {urls: ['http://127.0.0.1:9']}\n    message: {title: x}\n";
     let dir = workdir(&[("alerts.yaml", &config(on_alertmanager))]);
     let output = dbalert(dir.path()).arg("check").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
