@@ -24,7 +24,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::blockkit::{FALLBACK_TEXT, MAX_BLOCKS, MAX_FIELD_TEXT, MAX_FIELDS, MAX_SECTION_TEXT};
+use super::blockkit::{
+    FALLBACK_TEXT, MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTON_URL, MAX_FIELD_TEXT, MAX_FIELDS,
+    MAX_SECTION_TEXT,
+};
 use super::template::{MessageTemplate, RenderedMessage, common};
 use super::text::{self, CUT_MARKER};
 use crate::alert::view::{LINK_ANNOTATION, STARTS_AT, reported_start};
@@ -48,11 +51,8 @@ const NAME_TEXT: usize = 100;
 const FIELD_VALUE: usize = 100;
 /// Long values quoted per alert; more are counted.
 const MAX_QUOTED: usize = 3;
-/// Link buttons per message, and Slack's limits on a button
-/// (<https://docs.slack.dev/reference/block-kit/block-elements/button-element>).
+/// Link buttons per message.
 const MAX_BUTTONS: usize = 5;
-const BUTTON_TEXT: usize = 75;
-const BUTTON_URL: usize = 3000;
 /// Sections a template's `text` may fill; past them it is cut with a marker.
 const TEXT_SECTIONS: usize = 5;
 
@@ -474,7 +474,7 @@ fn link_buttons(group: &GroupMessage) -> Option<Value> {
             if seen.insert(url.clone()) {
                 buttons.push(json!({
                     "type": "button",
-                    "text": {"type": "plain_text", "text": text::plain(title, BUTTON_TEXT)},
+                    "text": {"type": "plain_text", "text": text::plain(title, MAX_BUTTON_TEXT)},
                     "url": url,
                 }));
             }
@@ -483,19 +483,30 @@ fn link_buttons(group: &GroupMessage) -> Option<Value> {
     (!buttons.is_empty()).then(|| json!({"type": "actions", "elements": buttons}))
 }
 
-/// An alert's links as (button text, URL): http and https only, and short enough for a button
-/// (a cut link would lead nowhere, so a longer one is left out).
-fn links(alert: &AlertView) -> impl Iterator<Item = (&str, String)> {
-    alert.annotations.iter().filter_map(|(name, value)| {
-        let title = match name.as_str() {
-            "runbook_url" => "Runbook",
-            "dashboard_url" => "Dashboard",
-            other => other.strip_prefix(LINK_ANNOTATION)?,
-        };
-        let url = reqwest::Url::parse(value.trim()).ok()?;
-        let usable = matches!(url.scheme(), "http" | "https") && url.as_str().len() <= BUTTON_URL;
-        usable.then(|| (title, url.to_string()))
-    })
+/// An alert's links as (button text, URL): the runbook, the dashboard, then the check's links;
+/// http and https only, and short enough for a button (a cut link would lead nowhere, so a
+/// longer one is left out).
+fn links(alert: &AlertView) -> Vec<(&str, String)> {
+    let mut links: Vec<(usize, &str, String)> = alert
+        .annotations
+        .iter()
+        .filter_map(|(name, value)| {
+            let (rank, title) = match name.as_str() {
+                "runbook_url" => (0, "Runbook"),
+                "dashboard_url" => (1, "Dashboard"),
+                other => (2, other.strip_prefix(LINK_ANNOTATION)?),
+            };
+            let url = reqwest::Url::parse(value.trim()).ok()?;
+            let usable =
+                matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_BUTTON_URL;
+            usable.then(|| (rank, title, url.to_string()))
+        })
+        .collect();
+    links.sort_by_key(|(rank, _, _)| *rank);
+    links
+        .into_iter()
+        .map(|(_, title, url)| (title, url))
+        .collect()
 }
 
 // The most attachment blocks the layout makes (a storm: the shared labels, two headings, the

@@ -291,3 +291,47 @@ fn template_mistakes_are_config_errors_at_their_place() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn check_links_are_buttons_and_must_be_web_urls() {
+    let links = "    links:\n      - {title: OEM, url: 'https://oem.example/ts/{{ row.tablespace_name }}'}\n";
+    let config = config("    stdout: {format: text}\n") + links;
+    let dir = workdir(&[("alerts.yaml", &config), ("rows.json", ROWS)]);
+    let output = dbalert(dir.path())
+        .args([
+            "preview",
+            "--check",
+            "tablespace_full",
+            "--rows",
+            "rows.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let shown = stdout_of(&output);
+    assert!(
+        shown.contains(
+            "[ Runbook ] https://wiki.example/tablespace\n[ OEM ] https://oem.example/ts/USERS\n[ OEM ] https://oem.example/ts/DATA\n"
+        ),
+        "{shown}"
+    );
+
+    let bad = "    links:\n      - {title: Files, url: 'ftp://files.example/x'}\n      - {title: ' ', url: 'https://x.example'}\n";
+    let dir = workdir(&[("alerts.yaml", &(config_without_links() + bad))]);
+    let output = dbalert(dir.path()).arg("check").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    for expected in [
+        "checks[0].links[0].url: `ftp://files.example/x` is not an http or https URL; a button can only open those",
+        "checks[0].links[1].title: each link needs a title of its own; it is the button's text",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "`{expected}` missing from:\n{stderr}"
+        );
+    }
+}
+
+fn config_without_links() -> String {
+    config("    stdout: {}\n")
+}
