@@ -292,6 +292,17 @@ pub fn parse_with(
             problems,
         });
     }
+    // Messages show a check's key labels first among an alert's labels.
+    let key_labels: std::sync::Arc<BTreeMap<String, Vec<String>>> = std::sync::Arc::new(
+        checks
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.key.clone()?)))
+            .collect(),
+    );
+    let mut receivers = receivers;
+    for receiver in receivers.values_mut() {
+        receiver.layout.key_labels = key_labels.clone();
+    }
     Ok(Config {
         file: file.to_owned(),
         state: StateSettings {

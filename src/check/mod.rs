@@ -23,6 +23,7 @@ use serde::Deserialize;
 pub use alerts::{Alerts, CHECK_FAILED, RowError};
 use template::{Templates, Text};
 
+use crate::alert::view::LINK_ANNOTATION;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::Path;
@@ -53,6 +54,10 @@ struct CheckConfig {
     /// Text for the message (`summary`, `description`, …); values may be templates.
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    /// Link buttons on its messages, each `{title: Runbook, url: "https://…"}`; the URL may be
+    /// a template (`{{ row.job_name }}`). http and https only.
+    #[serde(default)]
+    links: Vec<LinkConfig>,
     /// Makes this an event check: rows are happenings after the last `cursor` value.
     events: Option<EventsConfig>,
     /// Makes this a queue check: messages are dequeued and committed after delivery.
@@ -69,6 +74,16 @@ struct CheckConfig {
     /// result is the problem, such as "last backup within a day"); default `ignore`.
     #[serde(default)]
     no_rows: NoRows,
+}
+
+/// An entry of `links:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkConfig {
+    /// The button's text.
+    title: String,
+    /// Where it leads.
+    url: String,
 }
 
 /// `events:` as written.
@@ -379,7 +394,11 @@ fn resolve_one(
         out
     };
     let labels = compile(reader, "labels", raw.labels);
-    let annotations = compile(reader, "annotations", raw.annotations);
+    let mut annotations = compile(reader, "annotations", raw.annotations);
+    match resolve_links(reader, path, raw.links, &raw.name, templates) {
+        Some(links) => annotations.extend(links),
+        None => ok = false,
+    }
     (ok && queue_ok).then(|| Check {
         name: raw.name,
         source: SourceName(raw.source),
@@ -394,6 +413,53 @@ fn resolve_one(
         no_rows: raw.no_rows,
         deadlock_trace: raw.deadlock_trace,
     })
+}
+
+/// A check's `links:` as the `link:TITLE` annotations that messages show as buttons; `None`
+/// after reporting a problem.
+fn resolve_links(
+    reader: &mut Reader,
+    path: &Path,
+    links: Vec<LinkConfig>,
+    check: &str,
+    templates: &mut Templates,
+) -> Option<Vec<(String, Text)>> {
+    let mut out: Vec<(String, Text)> = Vec::new();
+    let mut ok = true;
+    for (i, link) in links.into_iter().enumerate() {
+        let at = path.key("links").index(i);
+        let name = format!("{LINK_ANNOTATION}{}", link.title.trim());
+        if link.title.trim().is_empty() || out.iter().any(|(n, _)| *n == name) {
+            reader.problem(
+                &at.key("title"),
+                "each link needs a title of its own; it is the button's text",
+            );
+            ok = false;
+            continue;
+        }
+        match templates.add(&format!("checks.{check}.{name}"), &link.url) {
+            Ok(Text::Plain(url)) if !is_web_url(&url) => {
+                reader.problem(
+                    &at.key("url"),
+                    format!("`{url}` is not an http or https URL; a button can only open those"),
+                );
+                ok = false;
+            }
+            Ok(text) => out.push((name, text)),
+            Err(error) => {
+                reader.problem(
+                    &at.key("url"),
+                    format!("template does not compile: {error}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn is_web_url(text: &str) -> bool {
+    reqwest::Url::parse(text.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 impl Check {

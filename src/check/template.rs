@@ -16,11 +16,13 @@ use std::collections::BTreeMap;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
+use crate::render::template::{describe, environment};
+
 use crate::source::Value;
 
-/// The work one render may do: about a hundred thousand template instructions, or a few
-/// megabytes of strings made along the way; a label or annotation template needs hundreds.
-pub const FUEL: u64 = 100_000;
+/// The work one render may do, as for message templates; a label or annotation template
+/// needs hundreds of steps.
+pub use crate::render::template::FUEL;
 
 /// The longest text one template may render; more than any message shows.
 pub const MAX_RENDERED_BYTES: usize = 64 << 10;
@@ -46,20 +48,6 @@ impl Default for Templates {
             env: environment(UndefinedBehavior::SemiStrict),
         }
     }
-}
-
-/// An engine with the bounds and the NULL rendering every template gets.
-fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(undefined);
-    env.set_fuel(Some(FUEL));
-    env.set_formatter(|out, state, value| {
-        if value.is_none() {
-            return Ok(());
-        }
-        minijinja::escape_formatter(out, state, value)
-    });
-    env
 }
 
 /// Refuses rendered text over [`MAX_RENDERED_BYTES`].
@@ -159,21 +147,6 @@ fn to_template_value(value: &Value) -> minijinja::Value {
         Value::Json(json) => minijinja::Value::from(minijinja::value::Serde(json)),
         other => minijinja::Value::from(other.to_label()),
     }
-}
-
-fn describe(error: &minijinja::Error) -> String {
-    if error.kind() == ErrorKind::OutOfFuel {
-        return format!(
-            "it does too much work (over {FUEL} steps, or megabytes of text); simplify its loops and filters"
-        );
-    }
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

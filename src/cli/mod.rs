@@ -3,6 +3,7 @@
 mod check;
 mod deadlock;
 mod poll;
+mod preview;
 mod routes;
 mod run;
 mod send;
@@ -76,6 +77,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Show the alerts firing now, from the state file.
     Status(status::StatusArgs),
+    /// Show the messages a check would produce, as they read in Slack (`--json` for payloads).
+    Preview(preview::PreviewArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// Read Oracle deadlock trace files: who waited on whom, and the labels `deadlock_trace` adds.
@@ -151,6 +154,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
         Command::Deadlock(args) => deadlock::run(&cli, args),
+        Command::Preview(args) => preview::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

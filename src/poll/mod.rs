@@ -32,11 +32,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use tracing::{info, warn};
 
-use crate::check::Check;
+use crate::check::{Check, CheckFailure, FailureReason};
 use crate::settings::Config;
-use crate::sink::BuildError;
-use crate::sink::ReceiverName;
-use crate::source::{QueueWait, SourceError, SourceName};
+use crate::sink::{BuildError, ReceiverName};
+use crate::source::{QueueWait, Rows, SourceError, SourceName};
 use crate::state::{StateError, StateStore};
 pub use deliver::{Sinks, Stop, build_sinks};
 pub use fetch::{Fetch, Fetched, Mode, QUEUE_BATCH};
@@ -201,6 +200,21 @@ pub async fn probe(config: &Config) -> Vec<(&Check, Fetch)> {
     let sources = fetch::build_sources(config, &checks);
     let fetched = fetch::fetch_all(&checks, &sources, &Default::default(), Mode::Probe).await;
     checks.into_iter().zip(fetched).collect()
+}
+
+/// Runs `check`'s query once, taking nothing off a queue (`dbalert preview`): its rows, or
+/// `None` for a queue check, whose source was only reached.
+pub async fn probe_one(config: &Config, check: &Check) -> Result<Option<Rows>, CheckFailure> {
+    let sources = fetch::build_sources(config, &[check]);
+    let mut fetched = fetch::fetch_all(&[check], &sources, &Default::default(), Mode::Probe).await;
+    match fetched.pop().map(|(result, _)| result) {
+        Some(Ok(Fetched::Probed(rows))) => Ok(rows),
+        Some(Err(failure)) => Err(failure),
+        _ => Err(CheckFailure {
+            reason: FailureReason::Internal,
+            message: "the probe gave no result".to_owned(),
+        }),
+    }
 }
 
 /// Turns what `checks` fetched into alert changes, notifies, and saves, phase by phase (see

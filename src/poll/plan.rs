@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 
 use super::lifecycle::Records;
+use crate::alert::view::reported_start;
 use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
 use crate::render::notification::MAX_LISTED;
 use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
@@ -268,17 +269,18 @@ fn event_view(event: &Event, now: Timestamp) -> AlertView {
         fingerprint: event.alert.fingerprint,
         labels: event.alert.labels.clone(),
         annotations: event.alert.annotations.clone(),
-        starts_at: now,
+        starts_at: reported_start(&event.alert.labels).unwrap_or(now),
         ends_at: None,
     }
 }
 
 fn view(record: &AlertRecord) -> AlertView {
+    let labels = record.labels.parse();
     AlertView {
         fingerprint: record.fingerprint,
-        labels: record.labels.parse(),
+        starts_at: reported_start(&labels).unwrap_or(record.starts_at),
+        labels,
         annotations: record.annotations.parse(),
-        starts_at: record.starts_at,
         ends_at: record.resolved_at,
     }
 }

@@ -4,7 +4,8 @@
 //! <https://docs.slack.dev/reference/methods/chat.postMessage#truncating-content>):
 //! 50 blocks per message; section text 1–3000 characters; at most 10 section fields of 2000
 //! characters each; header text 150 characters of `plain_text`; at most 10 context elements;
-//! `block_id` at most 255 characters and unique; at most 100 attachments; top-level `text` is
+//! `block_id` at most 255 characters and unique; an actions block holds 1 to 25 elements, a
+//! button 75 characters of text and a URL of 3000; at most 100 attachments; top-level `text` is
 //! advised under 4000 characters and truncated by Slack past 40,000. A message over a limit is
 //! refused as a whole (`invalid_blocks`), so dbalert cuts text itself, with a visible marker.
 //!
@@ -24,6 +25,9 @@ pub const MAX_HEADER_TEXT: usize = 150;
 pub const MAX_CONTEXT_ELEMENTS: usize = 10;
 pub const MAX_BLOCK_ID: usize = 255;
 pub const MAX_ATTACHMENTS: usize = 100;
+pub const MAX_ACTIONS: usize = 25;
+pub const MAX_BUTTON_TEXT: usize = 75;
+pub const MAX_BUTTON_URL: usize = 3000;
 /// Slack truncates top-level `text` past this many characters.
 pub const MAX_TEXT: usize = 40_000;
 /// What dbalert puts in the top-level `text` fallback at most (Slack advises under 4000).
@@ -250,14 +254,46 @@ fn check_blocks(at: &str, blocks: &Value, errors: &mut Vec<String>) {
                     }
                 }
             }
-            Some(
-                "divider" | "actions" | "image" | "rich_text" | "markdown" | "file" | "video"
-                | "input",
-            ) => {}
+            Some("actions") => check_actions(&at, block, errors),
+            Some("divider" | "image" | "rich_text" | "markdown" | "file" | "video" | "input") => {}
             Some(other) => errors.push(format!(
                 "{at}.type: `{other}` is not a Block Kit block type"
             )),
             None => errors.push(format!("{at}: a block needs a `type`")),
+        }
+    }
+}
+
+/// An actions block: 1 to 25 elements; a button's text at most 75 characters of
+/// `plain_text`, its URL at most 3000
+/// (<https://docs.slack.dev/reference/block-kit/block-elements/button-element>).
+fn check_actions(at: &str, block: &Value, errors: &mut Vec<String>) {
+    let list = block
+        .get("elements")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if list.is_empty() || list.len() > MAX_ACTIONS {
+        errors.push(format!(
+            "{at}.elements: {} items; Slack takes 1 to {MAX_ACTIONS}",
+            list.len()
+        ));
+    }
+    for (j, element) in list.iter().enumerate() {
+        if element.get("type").and_then(Value::as_str) != Some("button") {
+            continue;
+        }
+        let at = format!("{at}.elements[{j}]");
+        match element.get("text") {
+            Some(text) => check_text(&format!("{at}.text"), text, MAX_BUTTON_TEXT, true, errors),
+            None => errors.push(format!("{at}: a button needs `text`")),
+        }
+        if let Some(url) = element.get("url").and_then(Value::as_str)
+            && url.chars().count() > MAX_BUTTON_URL
+        {
+            errors.push(format!(
+                "{at}.url: over Slack's {MAX_BUTTON_URL} characters"
+            ));
         }
     }
 }
@@ -358,6 +394,9 @@ mod tests {
             json!({"text": "x", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]}),
             json!({"text": "x", "blocks": [{"type": "divider", "block_id": "a"}, {"type": "divider", "block_id": "a"}]}),
             json!({"text": "x", "blocks": [{"type": "bogus"}]}),
+            json!({"text": "x", "blocks": [{"type": "actions", "elements": []}]}),
+            json!({"text": "x", "blocks": [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "x".repeat(76)}, "url": "https://x"}]}]}),
+            json!({"text": "x", "blocks": [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "x"}, "url": "x".repeat(3001)}]}]}),
             json!({"text": "x", "attachments": vec![json!({}); 101]}),
             json!({"text": "x".repeat(40_001)}),
             json!([1, 2]),

@@ -3,10 +3,13 @@
 //! Every piece of text that came from a database, a script or a user is untrusted: it is cleaned
 //! of control characters, escaped so it cannot mention `@channel` or forge links, and cut to
 //! Slack's limits with a visible marker ([`text`]). The Block Kit payload and Slack's limits live
-//! in [`blockkit`].
+//! in [`blockkit`]; a receiver's message templates in [`template`], and a payload as a terminal
+//! shows it in [`terminal`].
 
 pub mod blockkit;
 pub mod notification;
+pub mod template;
+pub mod terminal;
 pub mod text;
 
 use crate::alert::Severity;

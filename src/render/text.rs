@@ -107,6 +107,49 @@ pub fn link_target(url: &reqwest::Url) -> String {
         .replace(' ', "%20")
 }
 
+/// Cuts mrkdwn that is already safe (a message template's output: its own markup around data
+/// escaped on the way in) to at most `max_chars` characters, and marks the cut. It never
+/// splits an entity (`&amp;`) or leaves a `<…>` sequence open, which Slack would show raw.
+pub fn cut_markup(input: &str, max_chars: usize) -> String {
+    let cleaned = clean(input);
+    if cleaned.chars().count() <= max_chars {
+        return cleaned;
+    }
+    end_cut_markup(&cleaned, max_chars)
+}
+
+/// Like [`cut_markup`], but always marks the end: for text whose tail is already gone.
+pub fn end_cut_markup(input: &str, max_chars: usize) -> String {
+    let cleaned = clean(input);
+    let budget = max_chars.saturating_sub(CUT_MARKER.chars().count());
+    let mut out: String = cleaned.chars().take(budget).collect();
+    // An entity is at most `&quot;`-long here (`&amp;`, `&lt;`, `&gt;`): drop a partial one.
+    if let Some(amp) = out.rfind('&')
+        && !out[amp..].contains(';')
+        && out.len() - amp < 6
+    {
+        out.truncate(amp);
+    }
+    if let Some(open) = out.rfind('<')
+        && !out[open..].contains('>')
+    {
+        out.truncate(open);
+    }
+    out.push_str(CUT_MARKER);
+    out
+}
+
+/// A time in Slack's date syntax, so that each reader sees it in their own time zone; clients
+/// that cannot format it show the UTC fallback
+/// (<https://docs.slack.dev/messaging/formatting-message-text#date-formatting>).
+pub fn slack_date(at: jiff::Timestamp) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        at.as_second(),
+        at.strftime("%Y-%m-%d %H:%M UTC")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +200,24 @@ mod tests {
     fn link_targets_cannot_break_out() {
         let url = reqwest::Url::parse("https://x.example/a?q=1|<b>").unwrap();
         assert!(!link_target(&url).contains(['|', '<', '>']));
+    }
+
+    #[test]
+    fn markup_is_cut_between_entities_and_links() {
+        assert_eq!(cut_markup("*bold* ok", 20), "*bold* ok");
+        let cut = cut_markup("ab &amp; <https://x.example|y> tail", 12);
+        assert!(cut.chars().count() <= 12, "{cut}");
+        assert_eq!(cut, "ab … (cut)");
+        let link = cut_markup("see <https://x.example/a/long/path|here> now", 25);
+        assert_eq!(link, "see … (cut)");
+    }
+
+    #[test]
+    fn dates_read_in_the_readers_zone_with_a_utc_fallback() {
+        let at: jiff::Timestamp = "2026-11-23T08:14:02Z".parse().unwrap();
+        assert_eq!(
+            slack_date(at),
+            "<!date^1795421642^{date_short_pretty} {time}|2026-11-23 08:14 UTC>"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The `receivers:` section: where notifications go, and how hard dbalert tries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -12,6 +13,9 @@ use super::webhook::WebhookReceiverConfig;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::{Node, Path};
+use crate::render::blockkit::MAX_FIELDS;
+use crate::render::notification::Layout;
+use crate::render::template::{MessageConfig, MessageTemplate};
 
 /// One entry under `receivers:` as written: exactly one kind, plus the keys common to every kind.
 #[derive(Debug, Deserialize)]
@@ -37,6 +41,9 @@ struct ReceiverConfig {
     deadline: Option<Duration>,
     /// Whether resolved alerts are announced. Default true.
     send_resolved: Option<bool>,
+    /// The message's templates (`title`, `text`, `fields`) and `hide_labels`, for every kind
+    /// that renders a message (all but `alertmanager`); docs/messages.md.
+    message: Option<MessageConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +79,8 @@ pub struct Receiver {
     pub name: ReceiverName,
     pub kind: ReceiverKind,
     pub delivery: Delivery,
+    /// How its messages are laid out: the default layout, or its `message:` templates.
+    pub layout: Layout,
 }
 
 const KINDS: &str = "`slack`, `alertmanager`, `webhook` or `stdout`";
@@ -143,6 +152,14 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
                 continue;
             }
         }
+        let Ok(template) = message_template(reader, &path, &kind, raw.message) else {
+            continue;
+        };
+        let layout = Layout {
+            receiver: name.clone(),
+            template,
+            ..Layout::default()
+        };
         let name = ReceiverName(name);
         receivers.insert(
             name.clone(),
@@ -150,8 +167,51 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
                 name,
                 kind,
                 delivery,
+                layout,
             },
         );
     }
     receivers
+}
+
+/// Compiles a receiver's `message:`, reporting each problem at its key.
+fn message_template(
+    reader: &mut Reader,
+    path: &Path,
+    kind: &ReceiverKind,
+    message: Option<MessageConfig>,
+) -> Result<Option<Arc<MessageTemplate>>, ()> {
+    let Some(message) = message else {
+        return Ok(None);
+    };
+    let at = path.key("message");
+    if matches!(kind, ReceiverKind::Alertmanager(_)) {
+        reader.problem(
+            &at,
+            "an alertmanager receiver takes alerts, not messages; remove `message` (Alertmanager's own templates shape what it sends)",
+        );
+        return Err(());
+    }
+    if message.fields.len() > MAX_FIELDS {
+        reader.problem(
+            &at.key("fields"),
+            format!(
+                "{} fields; a Slack message shows at most {MAX_FIELDS} side by side, so keep {MAX_FIELDS} or fewer",
+                message.fields.len()
+            ),
+        );
+        return Err(());
+    }
+    MessageTemplate::compile(message)
+        .map(|template| Some(Arc::new(template)))
+        .map_err(|problems| {
+            for problem in problems {
+                let key = at.key(problem.key);
+                let key = match problem.index {
+                    Some(i) => key.index(i).key("value"),
+                    None => key,
+                };
+                reader.problem(&key, problem.message);
+            }
+        })
 }

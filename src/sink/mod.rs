@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::alert::GroupMessage;
-use crate::render::notification;
+use crate::render::notification::Layout;
 use crate::state::Thread;
 pub use config::{Delivery, Receiver, ReceiverKind, ReceiverName};
 
@@ -125,7 +125,7 @@ pub enum Sink {
 
 impl Sink {
     pub fn build(receiver: &Receiver) -> Result<Self, BuildError> {
-        Ok(match &receiver.kind {
+        let mut sink = match &receiver.kind {
             ReceiverKind::Slack(config) => config.build(&receiver.name, &receiver.delivery)?,
             ReceiverKind::Alertmanager(config) => {
                 Self::Alertmanager(config.build(&receiver.name, &receiver.delivery)?)
@@ -139,24 +139,28 @@ impl Sink {
                 receiver: (config.format == stdout::Format::Text).then(|| receiver.name.clone()),
                 format: config.format,
                 body: stdout::Body::Slack,
+                layout: Layout::default(),
             }),
-        })
+        };
+        sink.set_layout(receiver.layout.clone());
+        Ok(sink)
+    }
+
+    /// Lays out this sink's group notifications with `layout` (Alertmanager's take none).
+    fn set_layout(&mut self, layout: Layout) {
+        match self {
+            Self::SlackWebhook(sink) => sink.layout = layout,
+            Self::SlackApp(sink) => sink.layout = layout,
+            Self::Webhook(sink) => sink.layout = layout,
+            Self::Stdout(sink) => sink.layout = layout,
+            Self::Alertmanager(_) => {}
+        }
     }
 
     /// What `poll --dry-run` uses for `receiver`: prints, with the receiver's name, the body
     /// that receiver would be sent.
     pub fn dry_run(receiver: &Receiver) -> Self {
-        Self::Stdout(stdout::StdoutSink {
-            receiver: Some(receiver.name.clone()),
-            format: stdout::Format::Json,
-            body: match &receiver.kind {
-                ReceiverKind::Alertmanager(config) => {
-                    stdout::Body::Alertmanager(config.resend_interval())
-                }
-                ReceiverKind::Webhook(config) => stdout::Body::Webhook(config.max_alerts),
-                ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => stdout::Body::Slack,
-            },
-        })
+        Self::Stdout(stdout::StdoutSink::printing(receiver, stdout::Format::Json))
     }
 
     /// Posts one Slack payload, retrying as the receiver's delivery settings allow
@@ -198,12 +202,12 @@ impl Sink {
     async fn notify(&self, notice: &Notice, now: Timestamp) -> Result<Option<Thread>, SendError> {
         match self {
             Self::SlackWebhook(sink) => sink
-                .send(&notification::payload(&notice.message))
+                .send(&sink.layout.payload(&notice.message))
                 .await
                 .map(|()| None),
             Self::SlackApp(sink) => sink
                 .notify(
-                    &notification::payload(&notice.message),
+                    &sink.layout.payload(&notice.message),
                     notice.thread.as_ref(),
                 )
                 .await

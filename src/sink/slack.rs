@@ -21,6 +21,7 @@ use super::pacer::Pacer;
 use super::slack_app::{self, SlackApp};
 use super::{BuildError, SendError, Sink, retry};
 use crate::config::secret::{Secret, redact_url};
+use crate::render::notification::Layout;
 
 /// `slack:` in a receiver: either `webhook_url`, or `token` and `channel` (a Slack app).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,6 +141,8 @@ pub struct IncomingWebhook {
     client: reqwest::Client,
     delivery: Delivery,
     pacer: Arc<Pacer>,
+    /// How group notifications are laid out (set by `Sink::build`).
+    pub(crate) layout: Layout,
 }
 
 impl IncomingWebhook {
@@ -156,6 +159,7 @@ impl IncomingWebhook {
             url,
             client,
             delivery: delivery.clone(),
+            layout: Layout::default(),
         }
     }
 

@@ -20,6 +20,7 @@ use super::http::{self, DEFAULT_RETRY_AFTER};
 use super::pacer::Pacer;
 use super::{SendError, retry};
 use crate::config::secret::Secret;
+use crate::render::notification::Layout;
 use crate::state::Thread;
 
 /// Slack's Web API.
@@ -73,6 +74,8 @@ pub struct SlackApp {
     client: reqwest::Client,
     delivery: Delivery,
     pacer: Arc<Pacer>,
+    /// How group notifications are laid out (set by `Sink::build`).
+    pub(crate) layout: Layout,
 }
 
 impl SlackApp {
@@ -103,6 +106,7 @@ impl SlackApp {
             host,
             client,
             delivery: delivery.clone(),
+            layout: Layout::default(),
         }
     }
 

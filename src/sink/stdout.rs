@@ -8,10 +8,12 @@ use serde_json::{Value, json};
 
 use jiff::Timestamp;
 
+use super::config::{Receiver, ReceiverKind};
 use super::delivery::ReceiverName;
 use super::{Notice, SendError, alertmanager, webhook};
 use crate::config::duration::Duration;
-use crate::render::notification;
+use crate::render::notification::Layout;
+use crate::render::terminal;
 
 /// `stdout:` in a receiver.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,6 +40,8 @@ pub struct StdoutSink {
     pub format: Format,
     /// What a notification prints as.
     pub body: Body,
+    /// How the message it stands for is laid out.
+    pub layout: Layout,
 }
 
 /// The body a notification prints as: what the receiver it stands for would be sent.
@@ -52,9 +56,24 @@ pub enum Body {
 }
 
 impl StdoutSink {
+    /// Prints, in `format` and with the receiver's name, what `receiver` would be sent
+    /// (`poll --dry-run`, `dbalert preview`).
+    pub fn printing(receiver: &Receiver, format: Format) -> Self {
+        Self {
+            receiver: Some(receiver.name.clone()),
+            format,
+            layout: receiver.layout.clone(),
+            body: match &receiver.kind {
+                ReceiverKind::Alertmanager(config) => Body::Alertmanager(config.resend_interval()),
+                ReceiverKind::Webhook(config) => Body::Webhook(config.max_alerts),
+                ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => Body::Slack,
+            },
+        }
+    }
+
     pub fn notify(&self, notice: &Notice, now: Timestamp) -> Result<(), SendError> {
         let body = match self.body {
-            Body::Slack => notification::payload(&notice.message),
+            Body::Slack => self.layout.payload(&notice.message),
             Body::Alertmanager(resend) => {
                 alertmanager::alerts_body(&[&notice.message], now, resend)
             }
@@ -65,6 +84,7 @@ impl StdoutSink {
                 &notice.group_key,
                 &notice.message,
                 max_alerts,
+                &self.layout,
             ),
         };
         self.print(&body)
@@ -81,7 +101,7 @@ impl StdoutSink {
                 if let Some(receiver) = receiver {
                     writeln!(out, "── to {receiver}")?;
                 }
-                out.write_all(as_text(payload).as_bytes())?;
+                out.write_all(terminal::as_text(payload).as_bytes())?;
                 out.flush()?;
                 Ok(())
             }
@@ -98,43 +118,6 @@ pub fn print_payload(payload: &Value) -> Result<(), SendError> {
     Ok(())
 }
 
-/// The texts of a payload's blocks (top level, then attachments), one block a paragraph.
-fn as_text(payload: &Value) -> String {
-    let mut out = String::new();
-    let blocks = payload["blocks"].as_array().into_iter().flatten().chain(
-        payload["attachments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|a| a["blocks"].as_array().into_iter().flatten()),
-    );
-    for block in blocks {
-        let texts = block["text"]["text"].as_str().into_iter().chain(
-            ["fields", "elements"]
-                .iter()
-                .flat_map(|key| block[*key].as_array().into_iter().flatten())
-                .filter_map(|item| item["text"].as_str()),
-        );
-        for text in texts {
-            out.push_str(&unescape(text));
-            out.push('\n');
-        }
-    }
-    if out.is_empty() {
-        out.push_str(&unescape(payload["text"].as_str().unwrap_or_default()));
-        out.push('\n');
-    }
-    out.push('\n');
-    out
-}
-
-/// Undoes Slack's three escapes for reading on a terminal.
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +132,7 @@ mod tests {
             link: None,
         });
         assert_eq!(
-            as_text(&payload),
+            terminal::as_text(&payload),
             ":warning: *Disk & co*\n97% full\n*db*\nPROD\n\n"
         );
     }

@@ -17,9 +17,10 @@ use super::delivery::{Delivery, ReceiverName};
 use super::http::{self, TransportConfig};
 use super::pacer::Pacer;
 use super::{BuildError, Notice, SendError, headers, retry};
-use crate::alert::Labels;
 use crate::alert::{AlertView, GroupMessage};
 use crate::config::secret::{Secret, redact_url};
+use crate::render::notification::Layout;
+use crate::render::template::common;
 
 /// The version of the document this build sends.
 pub const VERSION: &str = "1";
@@ -70,6 +71,7 @@ impl WebhookReceiverConfig {
             max_alerts: self.max_alerts,
             client: http::client(name, &transport, delivery.timeout.get())?,
             delivery: delivery.clone(),
+            layout: Layout::default(),
         })
     }
 }
@@ -86,6 +88,8 @@ pub struct Webhook {
     client: reqwest::Client,
     delivery: Delivery,
     pacer: Arc<Pacer>,
+    /// How the document's `text` is laid out (set by `Sink::build`).
+    pub(crate) layout: Layout,
 }
 
 impl Webhook {
@@ -95,6 +99,7 @@ impl Webhook {
             &notice.group_key,
             &notice.message,
             self.max_alerts,
+            &self.layout,
         );
         self.send(&document).await
     }
@@ -123,12 +128,14 @@ impl Webhook {
     }
 }
 
-/// The document for one group notification. `max_alerts` 0 lists every alert.
+/// The document for one group notification. `max_alerts` 0 lists every alert; `layout`
+/// makes its `text`.
 pub fn document(
     receiver: &ReceiverName,
     group_key: &str,
     message: &GroupMessage,
     max_alerts: usize,
+    layout: &Layout,
 ) -> Value {
     let all: Vec<(&AlertView, &str)> = message
         .firing
@@ -158,6 +165,7 @@ pub fn document(
         "version": VERSION,
         "receiver": receiver.0,
         "status": if message.firing.is_empty() { "resolved" } else { "firing" },
+        "text": layout.text(message),
         "groupKey": group_key,
         "groupLabels": message.group_labels,
         "commonLabels": common(views.iter().map(|a| &a.labels)),
@@ -166,18 +174,6 @@ pub fn document(
         "truncatedAlerts": all.len() - listed,
         "alerts": alerts,
     })
-}
-
-/// The pairs every map has.
-fn common<'a>(mut maps: impl Iterator<Item = &'a Labels>) -> Labels {
-    let Some(first) = maps.next() else {
-        return Labels::new();
-    };
-    let mut shared = first.clone();
-    for map in maps {
-        shared.retain(|key, value| map.get(key) == Some(value));
-    }
-    shared
 }
 
 #[cfg(test)]
@@ -240,6 +236,7 @@ mod tests {
             "{}:{alertname=\"tablespace_full\"}",
             &sample(),
             0,
+            &Layout::default(),
         );
         let pinned: Value =
             serde_json::from_str(include_str!("../../tests/fixtures/webhook/v1.json"))
@@ -249,7 +246,13 @@ mod tests {
 
     #[test]
     fn max_alerts_lists_the_first_and_counts_the_rest() {
-        let document = document(&ReceiverName("t".to_owned()), "k", &sample(), 1);
+        let document = document(
+            &ReceiverName("t".to_owned()),
+            "k",
+            &sample(),
+            1,
+            &Layout::default(),
+        );
         assert_eq!(document["alerts"].as_array().unwrap().len(), 1);
         assert_eq!(document["alerts"][0]["status"], "firing");
         assert_eq!(document["truncatedAlerts"], 1);

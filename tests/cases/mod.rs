@@ -2,6 +2,7 @@ mod commands;
 mod config;
 mod config_fuzz;
 mod deadlock;
+mod messages;
 mod oracle_kit;
 mod oracle_live;
 mod peers;

@@ -495,7 +495,7 @@ async fn postgres_queue_rows_stay_while_slack_fails_and_are_gone_once_it_accepts
         "team is a label (it groups), severity too (it colours), summary the title"
     );
     let shown = poller.shown();
-    assert!(shown.contains("severity=critical"), "{shown}");
+    assert!(shown.contains("*severity*\ncritical"), "{shown}");
 
     poller.poll_ok();
     assert_eq!(poller.texts().len(), 2, "and never sent again");
