@@ -5,6 +5,7 @@ mod poll;
 mod routes;
 mod run;
 mod send;
+mod silence;
 mod status;
 
 use std::io::IsTerminal;
@@ -74,6 +75,11 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Show the alerts firing now, from the state file.
     Status(status::StatusArgs),
+    /// Mute alerts for a while (`silence add MATCHER... --duration 2h --comment TEXT`), list
+    /// silences, end one.
+    Silence(silence::SilenceArgs),
+    /// List the alert groups acknowledged from Slack.
+    Ack(silence::AckArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// Print shell completions for SHELL on stdout.
@@ -146,6 +152,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Check(args) => check::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
+        Command::Silence(args) => silence::run(&cli, args),
+        Command::Ack(args) => silence::run_ack(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -10,5 +10,6 @@ mod quickstart;
 mod receivers;
 mod routes;
 mod send;
+mod silences;
 mod sources;
 mod state;
