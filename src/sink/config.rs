@@ -37,6 +37,11 @@ struct ReceiverConfig {
     deadline: Option<Duration>,
     /// Whether resolved alerts are announced. Default true.
     send_resolved: Option<bool>,
+    /// The `access:` principals whose members may use this receiver's buttons.
+    allow: Option<Vec<String>>,
+    /// The buttons on this receiver's messages when `slack_app` is configured (Slack app
+    /// receivers only): `[ack, silence]` by default, `[]` for none.
+    buttons: Option<Vec<Button>>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,12 +71,42 @@ impl ReceiverKind {
     }
 }
 
+/// A button on a receiver's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Button {
+    /// Acknowledge (and Unacknowledge).
+    Ack,
+    /// Silence for 1h, 4h or 24h (and Unsilence).
+    Silence,
+}
+
+/// What a receiver lets people do from its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interactive {
+    /// `allow:`, the principals whose members may use its buttons; `None` when not given.
+    pub allow: Option<Vec<String>>,
+    /// `buttons:`, the buttons its messages carry when `slack_app` is configured.
+    pub buttons: Vec<Button>,
+}
+
+impl Default for Interactive {
+    fn default() -> Self {
+        Self {
+            allow: None,
+            buttons: vec![Button::Ack, Button::Silence],
+        }
+    }
+}
+
 /// A checked receiver.
 #[derive(Debug, Clone)]
 pub struct Receiver {
     pub name: ReceiverName,
     pub kind: ReceiverKind,
     pub delivery: Delivery,
+    /// Who may use its buttons, and which it shows.
+    pub interactive: Interactive,
 }
 
 const KINDS: &str = "`slack`, `alertmanager`, `webhook` or `stdout`";
@@ -143,6 +178,20 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
                 continue;
             }
         }
+        let is_slack_app = matches!(&kind, ReceiverKind::Slack(s) if s.token.is_some());
+        if raw.buttons.is_some() && !is_slack_app {
+            reader.problem(
+                &path.key("buttons"),
+                "buttons go on a Slack app receiver (`slack: {token: …, channel: …}`); remove `buttons` here",
+            );
+            continue;
+        }
+        let interactive = Interactive {
+            allow: raw.allow,
+            buttons: raw
+                .buttons
+                .unwrap_or_else(|| Interactive::default().buttons),
+        };
         let name = ReceiverName(name);
         receivers.insert(
             name.clone(),
@@ -150,6 +199,7 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
                 name,
                 kind,
                 delivery,
+                interactive,
             },
         );
     }
