@@ -6,6 +6,7 @@
 //! is checked on every click, denied unless a rule allows it.
 
 pub mod config;
+pub mod signature;
 
 pub use crate::sink::config::{Button, Interactive};
 pub use config::{Access, Principal, SlackAppConfig, SlackMode};
