@@ -8,6 +8,7 @@ pub mod alert;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod interact;
 pub mod metrics;
 pub mod poll;
 pub mod render;

@@ -33,6 +33,8 @@ const SECTIONS: &[&str] = &[
     "time_intervals",
     "checks",
     "heartbeat_url",
+    "slack_app",
+    "access",
 ];
 
 /// A checked config.
@@ -57,6 +59,10 @@ pub struct Config {
     /// A URL fetched (GET) after every poll that fully succeeded, so that a dead-man's-switch
     /// service (healthchecks.io, Cronitor, Uptime Kuma) notices when dbalert stops running.
     pub heartbeat_url: Option<Secret>,
+    /// `slack_app:`, the Slack app that receives button clicks (`dbalert serve`).
+    pub slack_app: Option<crate::interact::SlackAppConfig>,
+    /// `access:`, who may act on alerts from Slack, by principal name.
+    pub access: crate::interact::Access,
     /// Things worth fixing that do not stop dbalert from running.
     pub warnings: Vec<String>,
     /// Key paths of credentials written in the file itself rather than referenced.
@@ -280,7 +286,22 @@ pub fn parse_with(
     {
         reader.problem(&heartbeat_path, problem);
     }
+    let slack_app = crate::interact::config::resolve_slack_app(&mut reader);
+    let access = crate::interact::config::resolve_access(&mut reader);
+    check_allow(
+        &mut reader,
+        &receivers,
+        &access,
+        slack_app.is_some(),
+        &mut warnings,
+    );
     let mut inline_secrets = inline_secrets(&reader, &receivers, &sources);
+    for key in ["app_token", "bot_token", "signing_secret"] {
+        let path = Path::root().key("slack_app").key(key);
+        if reader.node(&path).is_some() && reader.is_literal(&path) {
+            inline_secrets.push(path.to_string());
+        }
+    }
     if heartbeat_url.is_some() && reader.is_literal(&heartbeat_path) {
         inline_secrets.push(heartbeat_path.to_string());
     }
@@ -316,9 +337,44 @@ pub fn parse_with(
         checks,
         templates,
         heartbeat_url,
+        slack_app,
+        access,
         warnings,
         inline_secrets,
     })
+}
+
+/// Each receiver's `allow:` must name principals of `access:`. With a Slack app configured, a
+/// receiver whose messages carry buttons but that says nothing of who may use them is worth a
+/// warning: anyone in the workspace who sees the message may.
+fn check_allow(
+    reader: &mut Reader,
+    receivers: &BTreeMap<ReceiverName, Receiver>,
+    access: &crate::interact::Access,
+    slack_app: bool,
+    warnings: &mut Vec<String>,
+) {
+    let access_written = reader.keys(&Path::root().key("access"));
+    for receiver in receivers.values() {
+        let path = Path::root().key("receivers").key(&receiver.name.0);
+        let Some(allow) = &receiver.interactive.allow else {
+            let slack_app_kind =
+                matches!(&receiver.kind, ReceiverKind::Slack(s) if s.token.is_some());
+            if slack_app && slack_app_kind && !receiver.interactive.buttons.is_empty() {
+                warnings.push(format!("{path}: its messages carry buttons and it has no `allow:`, so anyone in the workspace who sees them may use them; add `allow: [PRINCIPAL]` naming principals of `access:`"));
+            }
+            continue;
+        };
+        for (i, name) in allow.iter().enumerate() {
+            // A principal written but broken has its own problem.
+            if !access.contains_key(name) && !access_written.contains(name) {
+                reader.problem(
+                    &path.key("allow").index(i),
+                    format!("no principal named `{name}` under `access:`; add it there, or remove it here"),
+                );
+            }
+        }
+    }
 }
 
 /// `$XDG_STATE_HOME/dbalert/state.db`, else `~/.local/state/dbalert/state.db`.

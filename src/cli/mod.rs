@@ -7,6 +7,7 @@ mod preview;
 mod routes;
 mod run;
 mod send;
+mod silence;
 mod status;
 
 use std::io::IsTerminal;
@@ -79,6 +80,11 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show the messages a check would produce, as they read in Slack (`--json` for payloads).
     Preview(preview::PreviewArgs),
+    /// Mute alerts for a while (`silence add MATCHER... --duration 2h --comment TEXT`), list
+    /// silences, end one.
+    Silence(silence::SilenceArgs),
+    /// List the alert groups acknowledged from Slack.
+    Ack(silence::AckArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// Read Oracle deadlock trace files: who waited on whom, and the labels `deadlock_trace` adds.
@@ -155,6 +161,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Routes(args) => routes::run(&cli, args),
         Command::Deadlock(args) => deadlock::run(&cli, args),
         Command::Preview(args) => preview::run(&cli, args),
+        Command::Silence(args) => silence::run(&cli, args),
+        Command::Ack(args) => silence::run_ack(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -1,5 +1,6 @@
 //! `dbalert status`: the alerts firing now, from the state file.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -8,8 +9,8 @@ use serde_json::json;
 
 use super::{Cli, Failure, load_config};
 use crate::alert::Labels;
-use crate::route::Inhibitor;
-use crate::state::{AlertRecord, StateStore};
+use crate::route::{Inhibitor, group_key};
+use crate::state::{AlertRecord, StateError, StateStore};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -21,22 +22,29 @@ pub struct StatusArgs {
 pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
     let path = &config.state.path;
-    let mut firing: Vec<AlertRecord> = if path.exists() {
-        StateStore::open(path)
-            .and_then(|store| store.check_integrity().and_then(|()| store.alerts()))
-            .map_err(Failure::failed)?
-            .into_iter()
-            .filter(|a| a.resolved_at.is_none())
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let now = jiff::Timestamp::now();
+    let (mut firing, muting) = read(path, now).map_err(Failure::failed)?;
     firing.sort_by(|a, b| (&a.check, a.starts_at).cmp(&(&b.check, b.starts_at)));
     // Inhibition is worked out now from what fires now, as Alertmanager's API does: it
     // changes whenever a source alert fires or resolves.
     let labels: Vec<Labels> = firing.iter().map(|a| a.labels.parse()).collect();
     let inhibitor = Inhibitor::new(&config.inhibit_rules, &labels);
-    let inhibited: Vec<bool> = labels.iter().map(|l| inhibitor.mutes(l)).collect();
+    let states: Vec<Muted> = labels
+        .iter()
+        .map(|l| Muted {
+            inhibited: inhibitor.mutes(l),
+            silenced_by: (muting.silences.iter())
+                .filter(|s| s.mutes(l, now))
+                .map(|s| s.id.clone())
+                .collect(),
+            acked_by: config.route.as_ref().and_then(|route| {
+                route
+                    .resolve(l)
+                    .iter()
+                    .find_map(|n| muting.acks.get(&group_key(n, l)).cloned())
+            }),
+        })
+        .collect();
     let receivers = |alert: &AlertRecord| -> Vec<String> {
         config
             .route
@@ -50,16 +58,18 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
             })
             .unwrap_or_default()
     };
-
     if args.json {
         let alerts: Vec<_> = firing
             .iter()
-            .zip(&inhibited)
-            .map(|(a, inhibited)| {
+            .zip(&states)
+            .map(|(a, state)| {
                 json!({
                     "fingerprint": a.fingerprint,
                     "check": &*a.check,
-                    "inhibited": inhibited,
+                    "state": state.name(),
+                    "inhibited": state.inhibited,
+                    "silenced_by": state.silenced_by,
+                    "acked_by": state.acked_by,
                     "labels": a.labels.parse(),
                     "annotations": a.annotations.parse(),
                     "since": a.starts_at.to_string(),
@@ -77,8 +87,8 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
     }
     let rows: Vec<[String; 6]> = firing
         .iter()
-        .zip(&inhibited)
-        .map(|(a, inhibited)| {
+        .zip(&states)
+        .map(|(a, state)| {
             let all_labels = a.labels.parse();
             let labels: Vec<String> = all_labels
                 .iter()
@@ -93,7 +103,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
                     a.check,
                     all_labels.get("source").map_or("", String::as_str)
                 ),
-                if *inhibited { "inhibited" } else { "firing" }.to_owned(),
+                state.name().to_owned(),
                 short_time(a.starts_at),
                 a.last_notified_at
                     .map_or_else(|| "never".to_owned(), short_time),
@@ -117,12 +127,69 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn short_time(at: jiff::Timestamp) -> String {
+/// The silences active now and the acknowledged groups (by key, with who acked).
+struct Muting {
+    silences: Vec<crate::route::Silence>,
+    acks: HashMap<String, String>,
+}
+
+/// The firing alerts and what mutes them, from the state file (nothing when it does not exist).
+fn read(
+    path: &std::path::Path,
+    now: jiff::Timestamp,
+) -> Result<(Vec<AlertRecord>, Muting), StateError> {
+    let mut muting = Muting {
+        silences: Vec::new(),
+        acks: HashMap::new(),
+    };
+    if !path.exists() {
+        return Ok((Vec::new(), muting));
+    }
+    let store = StateStore::open(path)?;
+    store.check_integrity()?;
+    let mut firing = store.alerts()?;
+    firing.retain(|a| a.resolved_at.is_none());
+    muting.silences = store.active_silences(now)?;
+    muting.acks = (store.acks()?.into_iter())
+        .map(|a| (a.group_key, a.acked_by))
+        .collect();
+    Ok((firing, muting))
+}
+
+/// Why a firing alert is not notified, if it is not.
+struct Muted {
+    inhibited: bool,
+    /// The ids of the silences that mute it.
+    silenced_by: Vec<String>,
+    /// Who acknowledged its group.
+    acked_by: Option<String>,
+}
+
+impl Muted {
+    /// Its STATE: a silence or an inhibit rule mutes it; an acknowledgement only stops repeats.
+    fn name(&self) -> &'static str {
+        match self {
+            Self {
+                inhibited: true, ..
+            } => "inhibited",
+            _ if !self.silenced_by.is_empty() => "silenced",
+            Self {
+                acked_by: Some(_), ..
+            } => "acked",
+            _ => "firing",
+        }
+    }
+}
+
+pub(super) fn short_time(at: jiff::Timestamp) -> String {
     at.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
 /// Columns padded to their widest cell; the last column is not padded.
-fn print_table(header: [&str; 6], rows: &[[String; 6]]) -> std::io::Result<()> {
+pub(super) fn print_table<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
     use std::io::Write;
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {

@@ -61,6 +61,10 @@ pub struct Summary {
     pub notifications_sent: usize,
     pub notifications_failed: usize,
     pub inhibited: usize,
+    /// Firing alerts and events muted by a silence.
+    pub silenced: usize,
+    /// Acknowledged groups not repeated.
+    pub acked: usize,
     /// Groups held back by `group_wait` or `group_interval` (`run` only).
     pub deferred: usize,
     /// Groups not notified because their route is in a mute time interval.
@@ -110,6 +114,8 @@ impl Summary {
                 .filter(|r| r.resolved_at.is_none())
                 .count(),
             inhibited: plan.inhibited,
+            silenced: plan.silenced,
+            acked: plan.acked,
             deferred: plan.deferred,
             time_muted: plan.time_muted,
             checks: intake.outcomes.clone(),
@@ -140,6 +146,8 @@ impl Summary {
             notifications_sent = self.notifications_sent,
             notifications_failed = self.notifications_failed,
             inhibited = self.inhibited,
+            silenced = self.silenced,
+            acked = self.acked,
             "Poll done."
         );
     }
@@ -244,8 +252,21 @@ async fn process(
         .into_iter()
         .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
         .collect();
-    let plan = plan::plan(config, &intake.records, &intake.events, &log, now, paced);
+    let muting = plan::Muting {
+        silences: store.active_silences(now)?,
+        acks: store.acks()?.into_iter().map(|a| a.group_key).collect(),
+    };
+    let plan = plan::plan(
+        config,
+        &intake.records,
+        &intake.events,
+        &log,
+        &muting,
+        now,
+        paced,
+    );
     let mut summary = Summary::planned(&intake, &plan);
+    let acks_ended = plan.acks_ended;
     let mut notifications = plan.notifications;
     let mut ledger = Ledger::new(&notifications);
     let mut answers = deliver::deliver(&mut notifications, sinks, now, stop);
@@ -271,7 +292,8 @@ async fn process(
         summary.count(&notification.receiver, false);
         ledger.settle(notification, None, &mut intake.records, &mut log, now);
     }
-    let changes = ledger.finish(intake.cursors, &intake.records, &mut log, now);
+    let mut changes = ledger.finish(intake.cursors, &intake.records, &mut log, now);
+    changes.removed_acks = acks_ended;
     commit::save(store, &changes, options.dry_run)?;
     commit::end_batches(intake.batches, &ledger, options.dry_run).await;
     summary.log();

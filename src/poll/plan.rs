@@ -1,16 +1,18 @@
-//! From alerts to notifications: inhibition, routing, grouping and the dedup decision, for one
-//! run. Pure: it reads the alerts, the notification log and the clock, and returns what to send;
+//! From alerts to notifications: inhibition and silences, routing, grouping, the dedup decision
+//! and acknowledgements, for one run. Pure: it reads the alerts, the notification log and the clock, and returns what to send;
 //! sending and saving are the caller's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 
 use super::lifecycle::Records;
 use crate::alert::view::reported_start;
-use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
+use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage, Labels};
 use crate::render::notification::MAX_LISTED;
-use crate::route::{AlertSets, Decision, Inhibitor, LastNotified, decide, group_key, group_labels};
+use crate::route::{
+    AlertSets, Decision, Inhibitor, LastNotified, Route, Silence, decide, group_key, group_labels,
+};
 use crate::settings::Config;
 use crate::sink::ReceiverName;
 use crate::state::{AlertRecord, NotificationEntry, Thread};
@@ -40,8 +42,14 @@ pub struct Notification {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub notifications: Vec<Notification>,
-    /// Firing alerts muted by an inhibit rule.
+    /// Firing alerts (and events) muted by an inhibit rule.
     pub inhibited: usize,
+    /// Firing alerts (and events) muted by a silence.
+    pub silenced: usize,
+    /// Acknowledged groups whose repeat notification was not sent.
+    pub acked: usize,
+    /// Keys of acknowledged groups in which nothing fires any more: the acknowledgement ends.
+    pub acks_ended: Vec<String>,
     /// Groups not notified now because their route is in a mute (or outside an active) time interval.
     pub time_muted: usize,
     /// Groups held back by `group_wait` or `group_interval` (only when paced, in `run`).
@@ -51,7 +59,7 @@ pub struct Plan {
 /// One group's alerts while planning: references only, so that a group that is not notified
 /// (most of them, in a steady state) costs no copies.
 struct Group<'a> {
-    labels: crate::alert::Labels,
+    labels: Labels,
     firing: Vec<&'a AlertRecord>,
     resolved: Vec<&'a AlertRecord>,
     events: Vec<&'a Event>,
@@ -61,9 +69,23 @@ struct Group<'a> {
     muted: bool,
 }
 
+/// The silences and acknowledgements a run honours, read from the state file.
+#[derive(Debug, Default)]
+pub struct Muting {
+    /// Silences; only those active at the run's time mute.
+    pub silences: Vec<Silence>,
+    /// The keys of acknowledged groups.
+    pub acks: HashSet<String>,
+}
+
 /// Plans the notifications for `records` (state alerts) and `events` at `now`, given the
 /// notification log `log`. `config.route` must be set (the config loader requires it when
 /// there are checks).
+///
+/// A firing alert or an event that an active silence in `muting` matches is muted as an
+/// inhibited one is. An acknowledged group is not repeated once `repeat_interval` has passed,
+/// but an alert that joins it notifies as usual; its acknowledgement ends (`Plan::acks_ended`)
+/// once nothing in it fires.
 ///
 /// With `paced` (in `run`), a group is held back as Alertmanager's dispatcher would: a new
 /// group until `group_wait` has passed since its oldest firing alert started, and a group
@@ -74,6 +96,7 @@ pub fn plan<'a>(
     records: &'a Records,
     events: &'a [Event],
     log: &HashMap<(String, ReceiverName), NotificationEntry>,
+    muting: &Muting,
     now: Timestamp,
     paced: bool,
 ) -> Plan {
@@ -81,52 +104,7 @@ pub fn plan<'a>(
     let Some(route) = &config.route else {
         return plan;
     };
-    // Records keep their labels as text; parsing all of them at once is worth it only when
-    // an inhibit rule needs them.
-    let parsed: Vec<crate::alert::Labels> = match config.inhibit_rules.is_empty() {
-        true => Vec::new(),
-        false => records
-            .values()
-            .filter(|r| r.resolved_at.is_none())
-            .map(|r| r.labels.parse())
-            .collect(),
-    };
-    let firing_labels = parsed.iter().chain(events.iter().map(|e| &e.alert.labels));
-    let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
-
-    let mut groups: BTreeMap<(String, ReceiverName), Group<'a>> = BTreeMap::new();
-    let mut join = |labels: &crate::alert::Labels, add: &mut dyn FnMut(&mut Group<'a>)| {
-        for node in route.resolve(labels) {
-            let key = (group_key(node, labels), node.opts.receiver.clone());
-            let group = groups.entry(key).or_insert_with(|| Group {
-                labels: group_labels(&node.opts.group_by, labels),
-                firing: Vec::new(),
-                resolved: Vec::new(),
-                events: Vec::new(),
-                repeat_interval: node.opts.repeat_interval,
-                group_wait: node.opts.group_wait,
-                group_interval: node.opts.group_interval,
-                muted: node.is_muted(now),
-            });
-            add(group);
-        }
-    };
-    for record in records.values() {
-        let labels = record.labels.parse();
-        match record.resolved_at {
-            None if inhibitor.mutes(&labels) => plan.inhibited += 1,
-            None => join(&labels, &mut |g| g.firing.push(record)),
-            Some(_) => join(&labels, &mut |g| g.resolved.push(record)),
-        }
-    }
-    for event in events {
-        if inhibitor.mutes(&event.alert.labels) {
-            plan.inhibited += 1;
-            continue;
-        }
-        join(&event.alert.labels, &mut |g| g.events.push(event));
-    }
-
+    let groups = gather(config, route, records, events, muting, now, &mut plan);
     for ((group_key, receiver), group) in groups {
         if group.muted {
             plan.time_muted += 1;
@@ -153,6 +131,10 @@ pub fn plan<'a>(
             group.repeat_interval,
             now,
         );
+        if decision == Decision::Repeat && muting.acks.contains(&group_key) {
+            decision = Decision::Skip;
+            plan.acked += 1;
+        }
         match kind.resend_interval() {
             // Alertmanager paces and dedups itself, and takes a firing alert it stops hearing
             // about for resolved: every run tells it (`run`, every resend interval) what fires.
@@ -194,6 +176,86 @@ pub fn plan<'a>(
             .extend(notifications(group, message, now));
     }
     plan
+}
+
+/// Mutes what inhibit rules and silences mute, and routes the rest into groups, counting the
+/// muted alerts in `plan`. Also ends the acknowledgements of groups in which nothing fires,
+/// muted alerts included (a silence over an acknowledged group does not end it).
+fn gather<'a>(
+    config: &Config,
+    route: &Route,
+    records: &'a Records,
+    events: &'a [Event],
+    muting: &Muting,
+    now: Timestamp,
+    plan: &mut Plan,
+) -> BTreeMap<(String, ReceiverName), Group<'a>> {
+    // Records keep their labels as text; parsing all of them at once is worth it only when
+    // an inhibit rule needs them.
+    let parsed: Vec<Labels> = match config.inhibit_rules.is_empty() {
+        true => Vec::new(),
+        false => records
+            .values()
+            .filter(|r| r.resolved_at.is_none())
+            .map(|r| r.labels.parse())
+            .collect(),
+    };
+    let firing_labels = parsed.iter().chain(events.iter().map(|e| &e.alert.labels));
+    let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
+    let silenced = |labels: &Labels| muting.silences.iter().any(|s| s.mutes(labels, now));
+
+    let mut groups: BTreeMap<(String, ReceiverName), Group<'a>> = BTreeMap::new();
+    let mut join = |labels: &Labels, add: &mut dyn FnMut(&mut Group<'a>)| {
+        for node in route.resolve(labels) {
+            let key = (group_key(node, labels), node.opts.receiver.clone());
+            let group = groups.entry(key).or_insert_with(|| Group {
+                labels: group_labels(&node.opts.group_by, labels),
+                firing: Vec::new(),
+                resolved: Vec::new(),
+                events: Vec::new(),
+                repeat_interval: node.opts.repeat_interval,
+                group_wait: node.opts.group_wait,
+                group_interval: node.opts.group_interval,
+                muted: node.is_muted(now),
+            });
+            add(group);
+        }
+    };
+    let mut muted_keys = HashSet::new();
+    let mut mute = |labels: &Labels, count: &mut usize| {
+        *count += 1;
+        if !muting.acks.is_empty() {
+            muted_keys.extend(route.resolve(labels).iter().map(|n| group_key(n, labels)));
+        }
+    };
+    for record in records.values() {
+        let labels = record.labels.parse();
+        match record.resolved_at {
+            None if inhibitor.mutes(&labels) => mute(&labels, &mut plan.inhibited),
+            None if silenced(&labels) => mute(&labels, &mut plan.silenced),
+            None => join(&labels, &mut |g| g.firing.push(record)),
+            Some(_) => join(&labels, &mut |g| g.resolved.push(record)),
+        }
+    }
+    for event in events {
+        match &event.alert.labels {
+            labels if inhibitor.mutes(labels) => plan.inhibited += 1,
+            labels if silenced(labels) => plan.silenced += 1,
+            labels => join(labels, &mut |g| g.events.push(event)),
+        }
+    }
+    let firing: HashSet<&String> = groups
+        .iter()
+        .filter(|(_, g)| !g.firing.is_empty())
+        .map(|((key, _), _)| key)
+        .chain(&muted_keys)
+        .collect();
+    plan.acks_ended = (muting.acks.iter())
+        .filter(|key| !firing.contains(key))
+        .cloned()
+        .collect();
+    plan.acks_ended.sort();
+    groups
 }
 
 /// Where a group's notification goes.

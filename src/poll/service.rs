@@ -188,6 +188,8 @@ fn add(total: &mut Summary, batch: &Summary, flush_at: &mut Option<Instant>) {
     total.notifications_sent += batch.notifications_sent;
     total.notifications_failed += batch.notifications_failed;
     total.inhibited += batch.inhibited;
+    total.silenced += batch.silenced;
+    total.acked += batch.acked;
     total.deferred += batch.deferred;
     total.time_muted += batch.time_muted;
     total.alerts_firing = batch.alerts_firing;

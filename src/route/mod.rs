@@ -6,6 +6,7 @@
 //! - [`tree`]: the routing tree, its inheritance and its matching;
 //! - [`group`]: group keys and the pure decision to notify a group;
 //! - [`inhibit`]: inhibition rules;
+//! - [`silence`]: silences, made by hand or from Slack, that mute what they match for a while;
 //! - [`time_interval`]: named time intervals that mute routes;
 //! - `config`: reading the three sections from the config file.
 //!
@@ -16,6 +17,7 @@ pub mod group;
 pub mod inhibit;
 pub mod matcher;
 pub mod parse;
+pub mod silence;
 pub mod time_interval;
 pub mod tree;
 
@@ -23,6 +25,7 @@ pub use config::TimeIntervals;
 pub use group::{AlertSets, Decision, LastNotified, decide, group_key, group_labels};
 pub use inhibit::{InhibitRule, Inhibitor};
 pub use matcher::{MatchOp, Matcher, MatcherError, Matchers};
+pub use silence::{Silence, SilenceState};
 pub use time_interval::{TimeInterval, TimeSpec};
 pub use tree::{GroupBy, Route, RouteNode, RouteOpts, RouteSpec};
 

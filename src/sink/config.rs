@@ -44,6 +44,11 @@ struct ReceiverConfig {
     /// The message's templates (`title`, `text`, `fields`) and `hide_labels`, for every kind
     /// that renders a message (all but `alertmanager`); docs/messages.md.
     message: Option<MessageConfig>,
+    /// The `access:` principals whose members may use this receiver's buttons.
+    allow: Option<Vec<String>>,
+    /// The buttons on this receiver's messages when `slack_app` is configured (Slack app
+    /// receivers only): `[ack, silence]` by default, `[]` for none.
+    buttons: Option<Vec<Button>>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +78,34 @@ impl ReceiverKind {
     }
 }
 
+/// A button on a receiver's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Button {
+    /// Acknowledge (and Unacknowledge).
+    Ack,
+    /// Silence for 1h, 4h or 24h (and Unsilence).
+    Silence,
+}
+
+/// What a receiver lets people do from its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interactive {
+    /// `allow:`, the principals whose members may use its buttons; `None` when not given.
+    pub allow: Option<Vec<String>>,
+    /// `buttons:`, the buttons its messages carry when `slack_app` is configured.
+    pub buttons: Vec<Button>,
+}
+
+impl Default for Interactive {
+    fn default() -> Self {
+        Self {
+            allow: None,
+            buttons: vec![Button::Ack, Button::Silence],
+        }
+    }
+}
+
 /// A checked receiver.
 #[derive(Debug, Clone)]
 pub struct Receiver {
@@ -81,6 +114,8 @@ pub struct Receiver {
     pub delivery: Delivery,
     /// How its messages are laid out: the default layout, or its `message:` templates.
     pub layout: Layout,
+    /// Who may use its buttons, and which it shows.
+    pub interactive: Interactive,
 }
 
 const KINDS: &str = "`slack`, `alertmanager`, `webhook` or `stdout`";
@@ -152,6 +187,20 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
                 continue;
             }
         }
+        let is_slack_app = matches!(&kind, ReceiverKind::Slack(s) if s.token.is_some());
+        if raw.buttons.is_some() && !is_slack_app {
+            reader.problem(
+                &path.key("buttons"),
+                "buttons go on a Slack app receiver (`slack: {token: …, channel: …}`); remove `buttons` here",
+            );
+            continue;
+        }
+        let interactive = Interactive {
+            allow: raw.allow,
+            buttons: raw
+                .buttons
+                .unwrap_or_else(|| Interactive::default().buttons),
+        };
         let Ok(template) = message_template(reader, &path, &kind, raw.message) else {
             continue;
         };
@@ -168,6 +217,7 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
                 kind,
                 delivery,
                 layout,
+                interactive,
             },
         );
     }

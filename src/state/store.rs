@@ -69,13 +69,34 @@ const MIGRATIONS: &[&str] = &[
     // 2: the Slack message a group's notifications thread under (Slack app receivers).
     "ALTER TABLE notifications ADD COLUMN thread_channel TEXT;
     ALTER TABLE notifications ADD COLUMN thread_ts TEXT;",
+    // 3: silences (from the shell or Slack) and acknowledged groups.
+    "CREATE TABLE silences (
+        id         TEXT PRIMARY KEY,
+        matchers   TEXT NOT NULL,
+        starts_at  TEXT NOT NULL,
+        ends_at    TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        comment    TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE acks (
+        group_key TEXT PRIMARY KEY,
+        acked_by  TEXT NOT NULL,
+        acked_at  TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes and the newest it can read.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// The tables a current file must hold.
-const TABLES: &[&str] = &["alerts", "notifications", "cursors", "seen_events"];
+const TABLES: &[&str] = &[
+    "alerts",
+    "notifications",
+    "cursors",
+    "seen_events",
+    "silences",
+    "acks",
+];
 
 /// Marks a SQLite file as a dbalert state file ("dbal").
 const APPLICATION_ID: i32 = 0x6462_616c;
@@ -256,6 +277,16 @@ pub struct Thread {
     pub ts: String,
 }
 
+/// A group someone acknowledged: its repeat notifications stop until it resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// The group's key, as the notification log has it.
+    pub group_key: String,
+    /// Who acknowledged it: `<@U…>` for a Slack user.
+    pub acked_by: String,
+    pub acked_at: Timestamp,
+}
+
 /// What the store holds for one check.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CheckState {
@@ -282,6 +313,8 @@ pub struct Changes {
     pub cursors: Vec<(String, Value)>,
     /// Events sent, as (check name, fingerprint).
     pub seen_events: Vec<(String, Fingerprint)>,
+    /// Acknowledgements that ended (their group resolved), by group key.
+    pub removed_acks: Vec<String>,
 }
 
 impl Changes {
@@ -293,14 +326,15 @@ impl Changes {
             && self.removed_notifications.is_empty()
             && self.cursors.is_empty()
             && self.seen_events.is_empty()
+            && self.removed_acks.is_empty()
     }
 }
 
 /// An open state file.
 #[derive(Debug)]
 pub struct StateStore {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
 }
 
 impl StateStore {
@@ -567,6 +601,12 @@ impl StateStore {
                     .execute(params![check, MAX_SEEN_EVENTS_PER_CHECK])
                     .map_err(error)?;
             }
+            let mut unack = tx
+                .prepare_cached("DELETE FROM acks WHERE group_key = ?1")
+                .map_err(error)?;
+            for group_key in &changes.removed_acks {
+                unack.execute([group_key]).map_err(error)?;
+            }
         }
         tx.commit().map_err(error)
     }
@@ -710,11 +750,11 @@ impl StateStore {
         Ok(())
     }
 
-    fn error(&self, err: rusqlite::Error) -> StateError {
+    pub(super) fn error(&self, err: rusqlite::Error) -> StateError {
         sqlite_error(&self.path, err)
     }
 
-    fn corrupt(&self, reason: String) -> StateError {
+    pub(super) fn corrupt(&self, reason: String) -> StateError {
         StateError::Corrupt {
             path: self.path.clone(),
             reason,
@@ -806,7 +846,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|err| format!("`{text}` is not the JSON expected: {err}"))
 }
 
-fn parse_time(text: &str) -> Result<Timestamp, String> {
+pub(super) fn parse_time(text: &str) -> Result<Timestamp, String> {
     text.parse()
         .map_err(|err| format!("`{text}` is not a time: {err}"))
 }

@@ -120,6 +120,43 @@ fn each_mistake_is_named_by_line_and_key() {
             "receivers.dba.slack.ca_file",
             "it is a device, not a regular file",
         ),
+        // Issue 13: the Slack app, access rules, `allow` and `buttons`.
+        (
+            "slack-app-wrong-prefix.yaml",
+            ":5:3:",
+            "slack_app.app_token",
+            "they start with `xapp-`",
+        ),
+        (
+            "slack-app-http-no-secret.yaml",
+            ":2:1:",
+            "slack_app.signing_secret",
+            "Signing Secret",
+        ),
+        (
+            "slack-app-connections.yaml",
+            ":6:3:",
+            "slack_app.connections",
+            "from 1 to 10",
+        ),
+        (
+            "access-bad-user.yaml",
+            ":4:24:",
+            "access.dba.users[1]",
+            "`alice` is not a user ID",
+        ),
+        (
+            "allow-unknown-principal.yaml",
+            ":7:18:",
+            "receivers.orders.allow[1]",
+            "no principal named `orders`",
+        ),
+        (
+            "buttons-on-webhook.yaml",
+            ":5:5:",
+            "receivers.orders.buttons",
+            "buttons go on a Slack app receiver",
+        ),
         // Issue 11 (item 11).
         (
             "sql-empty.yaml",
@@ -392,4 +429,54 @@ fn reference_config_is_valid() {
         stdout.ends_with("(3 sources, 6 receivers, 3 checks)\n"),
         "{stdout}"
     );
+}
+
+#[test]
+fn slack_app_secrets_come_from_references_and_never_appear() {
+    let config = "slack_app:\n  team_id: T0123ABCD\n  bot_token: ${env:BOT}\n  app_token: ${file:app.token}\n\
+        access:\n  dba: {users: [U024BE7LH], groups: [S0614TZR7], channels: [C024BE91L]}\n\
+        receivers:\n  orders:\n    slack: {token: \"${env:BOT}\", channel: C024BE91L}\n    allow: [dba]\n  \
+        billing:\n    slack: {token: \"${env:BOT}\", channel: C024BE92L}\n  \
+        quiet:\n    slack: {token: \"${env:BOT}\", channel: C024BE93L}\n    buttons: []\n";
+    let bot = "xoxb-17-secret-bot-token";
+    let dir = workdir(&[
+        ("alerts.yaml", config),
+        ("app.token", "xapp-1-A0-1-secret-app-token\n"),
+    ]);
+    let ok = dbalert(dir.path())
+        .env("BOT", bot)
+        .args(["-vv", "check"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&ok);
+    assert_eq!(ok.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("receivers.billing: its messages carry buttons and it has no `allow:`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("receivers.quiet"),
+        "no buttons, no warning: {stderr}"
+    );
+    assert!(!stderr.contains("receivers.orders"), "{stderr}");
+
+    // The bot token where the app token belongs: refused, and neither token is printed.
+    let swapped = dbalert(dir.path())
+        .env("BOT", "xapp-1-A0-1-secret-app-token")
+        .args(["-vv", "check"])
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        stderr_of(&swapped),
+        crate::support::stdout_of(&swapped)
+    );
+    assert_eq!(swapped.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("slack_app.bot_token: not a token of this kind"),
+        "{all}"
+    );
+    for secret in ["secret-app-token", "secret-bot-token"] {
+        assert!(!all.contains(secret), "{all}");
+    }
 }

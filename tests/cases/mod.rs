@@ -12,5 +12,6 @@ mod quickstart;
 mod receivers;
 mod routes;
 mod send;
+mod silences;
 mod sources;
 mod state;

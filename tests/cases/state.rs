@@ -7,11 +7,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dbalert::alert::{Fingerprint, Labels};
+use dbalert::route::{Matchers, Silence, parse};
 use dbalert::sink::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
-    AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION, StateError,
-    StateLock, StateStore, StoredLabels, Thread,
+    Ack, AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION,
+    StateError, StateLock, StateStore, StoredLabels, Thread,
 };
 use jiff::Timestamp;
 
@@ -175,7 +176,14 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
     tables.sort();
     assert_eq!(
         tables,
-        ["alerts", "cursors", "notifications", "seen_events"]
+        [
+            "acks",
+            "alerts",
+            "cursors",
+            "notifications",
+            "seen_events",
+            "silences"
+        ]
     );
 }
 
@@ -219,6 +227,145 @@ fn a_version_1_file_is_upgraded_keeping_its_notification_log() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// A file of schema 2 (Slack threads, before silences and acknowledgements) opens with its
+/// threads intact, at the current version, and holds silences and acknowledgements.
+#[test]
+fn a_version_2_file_is_upgraded_and_gains_silences_and_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = 1684169068; PRAGMA journal_mode = WAL;
+             CREATE TABLE alerts (fingerprint TEXT PRIMARY KEY, check_name TEXT NOT NULL,
+                labels TEXT NOT NULL, annotations TEXT NOT NULL, starts_at TEXT NOT NULL,
+                last_seen_at TEXT NOT NULL, last_notified_at TEXT, resolved_at TEXT) STRICT;
+             CREATE INDEX alerts_by_check ON alerts (check_name);
+             CREATE TABLE notifications (group_key TEXT NOT NULL, receiver TEXT NOT NULL,
+                firing TEXT NOT NULL, resolved TEXT NOT NULL, notified_at TEXT NOT NULL,
+                thread_channel TEXT, thread_ts TEXT,
+                PRIMARY KEY (group_key, receiver)) STRICT;
+             CREATE TABLE cursors (check_name TEXT PRIMARY KEY, kind TEXT NOT NULL,
+                value TEXT NOT NULL) STRICT;
+             CREATE TABLE seen_events (seq INTEGER PRIMARY KEY, check_name TEXT NOT NULL,
+                fingerprint TEXT NOT NULL, UNIQUE (check_name, fingerprint)) STRICT;
+             CREATE INDEX seen_events_by_age ON seen_events (check_name, seq);
+             INSERT INTO notifications VALUES ('{{}}:{{}}', 'dba', '[\"{}\"]', '[]',
+                '2024-06-01T11:00:01Z', 'C024BE91L', '1718000000.000100');
+             PRAGMA user_version = 2;",
+            fp("fp-1")
+        ))
+        .unwrap();
+    }
+    let mut store = StateStore::open(&path).unwrap();
+    let log = store.notifications().unwrap();
+    assert_eq!(
+        log[0].thread,
+        Some(Thread {
+            channel: "C024BE91L".into(),
+            ts: "1718000000.000100".into()
+        })
+    );
+    assert_eq!(store.silences().unwrap(), []);
+    let ack = Ack {
+        group_key: "{}:{}".into(),
+        acked_by: "<@U024BE7LH>".into(),
+        acked_at: time("2024-06-01T11:05:00Z"),
+    };
+    store.ack(&ack).unwrap();
+    assert_eq!(store.acks().unwrap(), [ack]);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn silences_round_trip_and_expire_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(&dir.path().join("state.db")).unwrap();
+    let silence = Silence {
+        id: "5b6ad8a4-0f38-4d8b-9c7e-3c0f6a1d2e4f".into(),
+        matchers: Matchers::new(parse::matchers(r#"alertname="Deadlock",owner=~"ORD.*""#).unwrap()),
+        starts_at: time("2024-06-01T10:00:00.5Z"),
+        ends_at: time("2024-06-01T12:00:00Z"),
+        created_by: "ops".into(),
+        comment: "planned \"maintenance\" é".into(),
+    };
+    store.add_silence(&silence).unwrap();
+    assert_eq!(store.silences().unwrap(), std::slice::from_ref(&silence));
+    assert_eq!(
+        store.active_silences(time("2024-06-01T11:00:00Z")).unwrap(),
+        std::slice::from_ref(&silence)
+    );
+    assert_eq!(
+        store.active_silences(time("2024-06-01T10:00:00Z")).unwrap(),
+        []
+    );
+
+    let now = time("2024-06-01T11:00:00Z");
+    let expired = store.expire_silence(&silence.id, now).unwrap().unwrap();
+    assert_eq!(expired.ends_at, now);
+    assert_eq!(store.active_silences(now).unwrap(), []);
+    let later = time("2024-06-01T11:30:00Z");
+    assert_eq!(
+        store
+            .expire_silence(&silence.id, later)
+            .unwrap()
+            .unwrap()
+            .ends_at,
+        now,
+        "an expired silence keeps its end"
+    );
+    assert_eq!(store.expire_silence("no-such-id", later).unwrap(), None);
+}
+
+#[test]
+fn a_pending_silence_expired_never_becomes_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(&dir.path().join("state.db")).unwrap();
+    let silence = Silence {
+        id: "pending".into(),
+        matchers: Matchers::new(parse::matchers("a=b").unwrap()),
+        starts_at: time("2024-06-02T00:00:00Z"),
+        ends_at: time("2024-06-03T00:00:00Z"),
+        created_by: "ops".into(),
+        comment: "later".into(),
+    };
+    store.add_silence(&silence).unwrap();
+    store
+        .expire_silence("pending", time("2024-06-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        store.active_silences(time("2024-06-02T12:00:00Z")).unwrap(),
+        []
+    );
+}
+
+#[test]
+fn acks_end_by_unack_or_with_the_saved_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(&dir.path().join("state.db")).unwrap();
+    let ack = |key: &str| Ack {
+        group_key: key.into(),
+        acked_by: "ops".into(),
+        acked_at: time("2024-06-01T11:05:00Z"),
+    };
+    store.ack(&ack("g1")).unwrap();
+    store.ack(&ack("g2")).unwrap();
+    assert_eq!(store.unack("g1").unwrap(), Some(ack("g1")));
+    assert_eq!(store.unack("g1").unwrap(), None);
+    store
+        .save(&Changes {
+            removed_acks: vec!["g2".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(store.acks().unwrap(), []);
 }
 
 #[test]

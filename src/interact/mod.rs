@@ -1,0 +1,12 @@
+//! Acting on alerts from Slack: the `slack_app:` and `access:` sections, who may click what,
+//! and (from `dbalert serve`) the Socket Mode and HTTP transports that receive the clicks.
+//!
+//! Chat is an attack surface: every request is verified (Socket Mode by its authenticated
+//! socket, HTTP mode by its signature), payloads from another workspace are refused, and access
+//! is checked on every click, denied unless a rule allows it.
+
+pub mod config;
+pub mod signature;
+
+pub use crate::sink::config::{Button, Interactive};
+pub use config::{Access, Principal, SlackAppConfig, SlackMode};
