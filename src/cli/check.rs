@@ -1,10 +1,8 @@
 //! `dbalert check`: validates the config file; `--connect` also runs every check's query.
 
-use std::process::ExitCode;
-
 use clap::Args;
 
-use super::{Cli, Failure, load_config};
+use super::{Cli, Failure, Outcome, load_config};
 use crate::poll::Fetched;
 use crate::settings::Config;
 
@@ -16,7 +14,7 @@ pub struct CheckArgs {
     pub connect: bool,
 }
 
-pub fn run(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &CheckArgs) -> Result<Outcome, Failure> {
     let config = load_config(cli)?;
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     println!(
@@ -27,14 +25,10 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, Failure> {
         count(config.checks.len(), "check"),
     );
     if !args.connect {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     let all_ok = super::runtime_multi()?.block_on(connect(&config));
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if all_ok { Outcome::Done } else { Outcome::No })
 }
 
 /// Runs each check's query once (through the poll engine's fetch, as a probe) and prints the

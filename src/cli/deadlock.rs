@@ -4,13 +4,12 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use serde_json::{Value as Json, json};
 
-use super::{Cli, Failure};
+use super::{Cli, Failure, Outcome};
 use crate::source::oracle::trace::{self, Deadlock, Holder, LABELS, Layout, SessionInfo};
 
 #[derive(Debug, Args)]
@@ -25,22 +24,22 @@ pub struct DeadlockArgs {
 }
 
 /// Exit 0 when every file held a deadlock, 1 when one did not, 2 when one could not be read.
-pub fn run(_cli: &Cli, args: &DeadlockArgs) -> Result<ExitCode, Failure> {
+pub fn run(_cli: &Cli, args: &DeadlockArgs) -> Result<Outcome, Failure> {
     let mut out = io::stdout().lock();
-    let mut code = 0;
+    let mut outcome = Outcome::Done;
     for file in &args.files {
         let shown = file.to_string_lossy();
         let text = match read(file) {
             Ok(text) => text,
             Err(error) => {
                 eprintln!("dbalert: error: {shown}: {error:#}");
-                code = 2;
+                outcome = Outcome::Unreadable;
                 continue;
             }
         };
         let deadlock = trace::parse_deadlock(&text);
-        if deadlock.is_none() && code == 0 {
-            code = 1;
+        if deadlock.is_none() && outcome == Outcome::Done {
+            outcome = Outcome::No;
         }
         let written = if args.json {
             // Written by hand to keep the keys in this order.
@@ -59,7 +58,7 @@ pub fn run(_cli: &Cli, args: &DeadlockArgs) -> Result<ExitCode, Failure> {
             .and_then(|()| out.flush())
             .map_err(|e| Failure::failed(anyhow::anyhow!("cannot write to stdout: {e}")))?;
     }
-    Ok(ExitCode::from(code))
+    Ok(outcome)
 }
 
 /// The file's text; `-` is standard input. Bytes that are not UTF-8 (a trace can hold SQL in

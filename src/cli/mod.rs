@@ -98,6 +98,18 @@ pub enum Command {
     Man,
 }
 
+/// How a command that ran to its end went; [`run`] turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked was done: exit 0.
+    Done,
+    /// It ran, and the answer is "no": a check or a delivery failed, a route did not match as
+    /// expected, a trace held no deadlock: exit 1.
+    No,
+    /// Some of its input could not be read; it did what it could with the rest: exit 2.
+    Unreadable,
+}
+
 /// A command that did not succeed, with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -129,22 +141,33 @@ impl Failure {
             error: error.into(),
         }
     }
+}
 
-    pub fn exit_code(&self) -> ExitCode {
-        match self.kind {
-            FailureKind::Failed => ExitCode::from(1),
-            FailureKind::Usage => ExitCode::from(2),
-            FailureKind::Locked => ExitCode::from(75),
+/// Runs the command `cli` asks for, prints its error if it failed, and picks the exit code: the
+/// one place that does (after ripgrep's `main`).
+pub fn run(cli: Cli) -> ExitCode {
+    let code = match dispatch(cli) {
+        Ok(Outcome::Done) => 0,
+        Ok(Outcome::No) => 1,
+        Ok(Outcome::Unreadable) => 2,
+        Err(failure) => {
+            eprintln!("dbalert: error: {:#}", failure.error);
+            match failure.kind {
+                FailureKind::Failed => 1,
+                FailureKind::Usage => 2,
+                FailureKind::Locked => 75,
+            }
         }
-    }
+    };
+    ExitCode::from(code)
 }
 
 /// Runs the command `cli` asks for.
-pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
     // --version wins over any command, as clap's own flag does.
     if cli.version {
         print!("{}", version_text(cli.verbose > 0));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     let Some(command) = &cli.command else {
         return Err(Failure::usage(anyhow::anyhow!(
@@ -170,13 +193,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 "dbalert",
                 &mut std::io::stdout(),
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Done)
         }
         Command::Man => {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut std::io::stdout())
                 .map_err(Failure::failed)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Done)
         }
     }
 }

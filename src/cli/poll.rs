@@ -1,12 +1,11 @@
 //! `dbalert poll`: one pass over the checks, for cron and systemd timers.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
 
-use super::{Cli, Failure, FailureKind, load_config};
+use super::{Cli, Failure, FailureKind, Outcome, load_config};
 use tracing::{debug, warn};
 
 use crate::config::duration::Duration;
@@ -37,7 +36,7 @@ pub struct PollArgs {
 /// How long the heartbeat ping may take.
 const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &PollArgs) -> Result<Outcome, Failure> {
     let config = load_config(cli)?;
     if config.checks.is_empty() {
         return Err(Failure::usage(anyhow!(
@@ -102,9 +101,9 @@ pub fn run(cli: &Cli, args: &PollArgs) -> Result<ExitCode, Failure> {
             }
         }
         Ok(if summary.all_ok() {
-            ExitCode::SUCCESS
+            Outcome::Done
         } else {
-            ExitCode::from(1)
+            Outcome::No
         })
     })();
     if let Some(scratch) = scratch {

@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
 
-use super::{Cli, Failure, load_config_with};
+use super::{Cli, Failure, Outcome, load_config_with};
 use crate::alert::view::reported_start;
 use crate::alert::{Alert, AlertView, GroupMessage};
 use crate::check::alerts::{no_rows_alert, queue_alert};
@@ -39,7 +38,7 @@ pub struct PreviewArgs {
     pub json: bool,
 }
 
-pub fn run(cli: &Cli, args: &PreviewArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &PreviewArgs) -> Result<Outcome, Failure> {
     // Rows from a file need no source, so no secret of one.
     let references = match args.rows {
         Some(_) => References::Deferred,
@@ -76,10 +75,10 @@ pub fn run(cli: &Cli, args: &PreviewArgs) -> Result<ExitCode, Failure> {
     };
     if alerts.is_empty() {
         println!("check `{}`: no rows, so no message", check.name);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     print(&config, &alerts, args.json)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }
 
 /// What `rows` fire for `check`, as a first run would.

@@ -2,12 +2,11 @@
 //! drawn (`routes show`), as `amtool config routes` does for Alertmanager.
 
 use std::fmt::Write;
-use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 
-use super::{Cli, Failure, load_config_with};
+use super::{Cli, Failure, Outcome, load_config_with};
 use crate::alert::Labels;
 use crate::config::References;
 use crate::route::{GroupBy, MatchOp, Route, RouteNode, parse};
@@ -40,7 +39,7 @@ pub struct TestArgs {
     pub tree: bool,
 }
 
-pub fn run(cli: &Cli, args: &RoutesArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &RoutesArgs) -> Result<Outcome, Failure> {
     // Routing needs labels and receiver names, not webhooks: no secret has to be set.
     let config = load_config_with(cli, References::Deferred)?;
     let route = config.route.as_ref().ok_or_else(|| {
@@ -53,12 +52,12 @@ pub fn run(cli: &Cli, args: &RoutesArgs) -> Result<ExitCode, Failure> {
         Some(RoutesCommand::Test(test)) => run_test(route, test),
         Some(RoutesCommand::Show) | None => {
             print!("Routing tree:\n{}", draw(&show(route.root())));
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Done)
         }
     }
 }
 
-fn run_test(route: &Route, args: &TestArgs) -> Result<ExitCode, Failure> {
+fn run_test(route: &Route, args: &TestArgs) -> Result<Outcome, Failure> {
     let labels = parse_labels(&args.labels).map_err(Failure::usage)?;
     let handling = route.resolve(&labels);
     if args.tree {
@@ -85,7 +84,7 @@ fn run_test(route: &Route, args: &TestArgs) -> Result<ExitCode, Failure> {
             )));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }
 
 /// Reads `LABEL=VALUE` arguments with the matcher syntax, as `amtool` does, so that

@@ -1,14 +1,12 @@
 //! `dbalert run`: the poll engine as a service, until SIGTERM or SIGINT.
 
-use std::process::ExitCode;
-
 use anyhow::anyhow;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 use super::poll::state_failure;
-use super::{Cli, Failure, load_config};
+use super::{Cli, Failure, Outcome, load_config};
 use crate::config::duration::Duration;
 use crate::poll::{PollError, service};
 use crate::state::{StateLock, StateStore};
@@ -20,7 +18,7 @@ pub struct RunArgs {
     pub wait_lock: Option<Duration>,
 }
 
-pub fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
     let config = load_config(cli)?;
     if config.checks.is_empty() {
         return Err(Failure::usage(anyhow!(
@@ -62,5 +60,5 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode, Failure> {
         notifications_failed = summary.notifications_failed,
         "Stopped."
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }

@@ -1,12 +1,11 @@
 //! `dbalert send`: one message, from arguments or stdin, to a receiver or a webhook URL.
 
 use std::io::Read;
-use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
 
-use super::{Cli, Failure, load_config, runtime};
+use super::{Cli, Failure, Outcome, load_config, runtime};
 use crate::alert::Severity;
 use crate::config::secret::Secret;
 use crate::render::text::CUT_MARKER;
@@ -82,18 +81,18 @@ fn parse_link(arg: &str) -> Result<reqwest::Url, String> {
     }
 }
 
-pub fn run(cli: &Cli, args: &SendArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &SendArgs) -> Result<Outcome, Failure> {
     let payload = build_payload(args)?;
     if args.dry_run {
         print_payload(&payload).map_err(Failure::failed)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     let sink = target(cli, args)?;
     runtime()?
         .block_on(sink.send(&payload))
         .expect("target() returns only sinks that take Slack messages")
         .map_err(|e: SendError| Failure::failed(anyhow!(e).context("message not sent")))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }
 
 fn build_payload(args: &SendArgs) -> Result<serde_json::Value, Failure> {

@@ -2,15 +2,13 @@
 //! state file, from the shell (as `amtool silence` does for Alertmanager). `poll`, `run` and
 //! `serve` honour them from their next run on.
 
-use std::process::ExitCode;
-
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::status::{print_table, short_time};
-use super::{Cli, Failure, load_config_with};
+use super::{Cli, Failure, Outcome, load_config_with};
 use crate::config::References;
 use crate::config::duration::Duration;
 use crate::route::{Matchers, Silence, SilenceState, parse, silence};
@@ -77,7 +75,7 @@ pub enum AckCommand {
     },
 }
 
-pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Outcome, Failure> {
     // The state file's path is all these need: no secret has to be set.
     let config = load_config_with(cli, References::Deferred)?;
     let path = &config.state.path;
@@ -118,7 +116,7 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }
 
 /// The silence `silence add` asked for, starting `now`.
@@ -213,7 +211,7 @@ pub fn silence_json(s: &Silence, now: Timestamp) -> serde_json::Value {
     })
 }
 
-pub fn run_ack(cli: &Cli, args: &AckArgs) -> Result<ExitCode, Failure> {
+pub fn run_ack(cli: &Cli, args: &AckArgs) -> Result<Outcome, Failure> {
     let config = load_config_with(cli, References::Deferred)?;
     let path = &config.state.path;
     let AckCommand::Ls { json } = &args.command;
@@ -229,7 +227,7 @@ pub fn run_ack(cli: &Cli, args: &AckArgs) -> Result<ExitCode, Failure> {
             .map(|a| json!({"group_key": a.group_key, "acked_by": a.acked_by, "acked_at": a.acked_at.to_string()}))
             .collect();
         println!("{}", serde_json::Value::Array(list));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     let rows: Vec<[String; 3]> = acks
         .iter()
@@ -243,7 +241,7 @@ pub fn run_ack(cli: &Cli, args: &AckArgs) -> Result<ExitCode, Failure> {
         .collect();
     print_table(["ACKED AT", "ACKED BY", "GROUP"], &rows)
         .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }
 
 /// Text people or databases wrote, on one terminal line with no escape sequences.

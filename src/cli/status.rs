@@ -1,13 +1,12 @@
 //! `dbalert status`: the alerts firing now, from the state file.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
 
-use super::{Cli, Failure, load_config};
+use super::{Cli, Failure, Outcome, load_config};
 use crate::alert::Labels;
 use crate::route::{Inhibitor, group_key};
 use crate::state::{AlertRecord, StateError, StateStore};
@@ -19,7 +18,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
+pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
     let config = load_config(cli)?;
     let path = &config.state.path;
     let now = jiff::Timestamp::now();
@@ -79,11 +78,11 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
             })
             .collect();
         println!("{}", json!({"state_file": path, "firing": alerts}));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     if firing.is_empty() {
         println!("no alerts firing (state file {})", path.display());
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
     let rows: Vec<[String; 6]> = firing
         .iter()
@@ -124,7 +123,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<ExitCode, Failure> {
         &rows,
     )
     .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Done)
 }
 
 /// The silences active now and the acknowledged groups (by key, with who acked).
