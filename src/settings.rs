@@ -229,24 +229,7 @@ pub fn parse_with(
     let base = file.parent().unwrap_or(FsPath::new("."));
     let mut reader = Reader::new(root, base, env, references);
 
-    match reader.node(&Path::root()) {
-        Some(Node::Map(_)) => {}
-        _ => reader.problem(
-            &Path::root(),
-            "the config must be a map of sections (state, receivers, …)",
-        ),
-    }
-    for key in reader.keys(&Path::root()) {
-        if !SECTIONS.contains(&key.as_str()) {
-            reader.problem(
-                &Path::root().key(&key),
-                format!(
-                    "unknown section `{key}`; expected one of {}",
-                    SECTIONS.join(", ")
-                ),
-            );
-        }
-    }
+    check_sections(&mut reader);
 
     let state = reader
         .parse::<Option<StateConfig>>(&Path::root().key("state"))
@@ -278,14 +261,7 @@ pub fn parse_with(
             "checks need a `route:` to know where their alerts go; add at least `route: {receiver: NAME}`",
         );
     }
-    let heartbeat_path = Path::root().key("heartbeat_url");
-    let heartbeat_url = reader.parse::<Option<Secret>>(&heartbeat_path).flatten();
-    if let Some(url) = &heartbeat_url
-        && !reader.unresolved_under(&heartbeat_path)
-        && let Err(problem) = crate::sink::http::check_url(url.expose())
-    {
-        reader.problem(&heartbeat_path, problem);
-    }
+    let heartbeat_url = resolve_heartbeat(&mut reader);
     let slack_app = crate::interact::config::resolve_slack_app(&mut reader);
     let access = crate::interact::config::resolve_access(&mut reader);
     check_allow(
@@ -295,16 +271,7 @@ pub fn parse_with(
         slack_app.is_some(),
         &mut warnings,
     );
-    let mut inline_secrets = inline_secrets(&reader, &receivers, &sources);
-    for key in ["app_token", "bot_token", "signing_secret"] {
-        let path = Path::root().key("slack_app").key(key);
-        if reader.node(&path).is_some() && reader.is_literal(&path) {
-            inline_secrets.push(path.to_string());
-        }
-    }
-    if heartbeat_url.is_some() && reader.is_literal(&heartbeat_path) {
-        inline_secrets.push(heartbeat_path.to_string());
-    }
+    let inline_secrets = inline_secrets(&reader, &receivers, &sources);
 
     let problems = reader.into_problems();
     if !problems.is_empty() {
@@ -313,17 +280,8 @@ pub fn parse_with(
             problems,
         });
     }
-    // Messages show a check's key labels first among an alert's labels.
-    let key_labels: std::sync::Arc<BTreeMap<String, Vec<String>>> = std::sync::Arc::new(
-        checks
-            .iter()
-            .filter_map(|c| Some((c.name.clone(), c.key.clone()?)))
-            .collect(),
-    );
     let mut receivers = receivers;
-    for receiver in receivers.values_mut() {
-        receiver.layout.key_labels = key_labels.clone();
-    }
+    share_key_labels(&mut receivers, &checks);
     Ok(Config {
         file: file.to_owned(),
         state: StateSettings {
@@ -342,6 +300,48 @@ pub fn parse_with(
         warnings,
         inline_secrets,
     })
+}
+
+/// The config is a map of known sections.
+fn check_sections(reader: &mut Reader) {
+    if !matches!(reader.node(&Path::root()), Some(Node::Map(_))) {
+        let message = "the config must be a map of sections (state, receivers, …)";
+        reader.problem(&Path::root(), message);
+    }
+    for key in reader.keys(&Path::root()) {
+        if !SECTIONS.contains(&key.as_str()) {
+            let expected = SECTIONS.join(", ");
+            let message = format!("unknown section `{key}`; expected one of {expected}");
+            reader.problem(&Path::root().key(&key), message);
+        }
+    }
+}
+
+/// `heartbeat_url:`, checked as a URL once its references are resolved.
+fn resolve_heartbeat(reader: &mut Reader) -> Option<Secret> {
+    let path = Path::root().key("heartbeat_url");
+    let url = reader.parse::<Option<Secret>>(&path).flatten();
+    if let Some(url) = &url
+        && !reader.unresolved_under(&path)
+        && let Err(problem) = crate::sink::http::check_url(url.expose())
+    {
+        reader.problem(&path, problem);
+    }
+    url
+}
+
+/// Messages show a check's key labels first among an alert's labels: every receiver's layout
+/// learns them.
+fn share_key_labels(receivers: &mut BTreeMap<ReceiverName, Receiver>, checks: &[Check]) {
+    let key_labels: std::sync::Arc<BTreeMap<String, Vec<String>>> = std::sync::Arc::new(
+        checks
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.key.clone()?)))
+            .collect(),
+    );
+    for receiver in receivers.values_mut() {
+        receiver.layout.key_labels = key_labels.clone();
+    }
 }
 
 /// Each receiver's `allow:` must name principals of `access:`. With a Slack app configured, a
@@ -478,8 +478,16 @@ fn inline_secrets(
     receivers: &BTreeMap<ReceiverName, Receiver>,
     sources: &BTreeMap<SourceName, SourceConfig>,
 ) -> Vec<String> {
+    let top = ["heartbeat_url"].map(|key| Path::root().key(key));
+    let slack_app = ["app_token", "bot_token", "signing_secret"]
+        .map(|key| Path::root().key("slack_app").key(key));
+    let written = top
+        .into_iter()
+        .chain(slack_app)
+        .filter(|path| reader.node(path).is_some());
     secret_paths(receivers, sources)
         .into_iter()
+        .chain(written)
         .filter(|path| reader.is_literal(path))
         .map(|path| path.to_string())
         .collect()

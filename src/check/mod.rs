@@ -239,142 +239,24 @@ fn resolve_one(
     sources: &Sources,
     templates: &mut Templates,
 ) -> Option<Check> {
-    let mut ok = true;
-    let mut queue_ok = true;
-    let mut problem = |reader: &mut Reader, key: &str, message: String| {
-        reader.problem(&path.key(key), message);
-        ok = false;
-    };
-    if raw.name.is_empty()
-        || !raw
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
-    {
-        problem(
-            reader,
-            "name",
-            format!(
-                "`{}` is not a usable check name; use letters, digits, `_`, `-`, `.` or `:`",
-                raw.name
-            ),
-        );
-    }
-    if raw.name == CHECK_FAILED {
-        problem(
-            reader,
-            "name",
-            format!(
-                "`{}` is the name of the alert dbalert raises for a failing check; choose another",
-                raw.name
-            ),
-        );
-    }
-    if !sources.names.contains(&raw.source) {
-        let known: Vec<&str> = sources.names.iter().map(String::as_str).collect();
-        problem(
-            reader,
-            "source",
-            format!(
-                "no source `{}`; {}",
-                raw.source,
-                if known.is_empty() {
-                    "define it under `sources:`".to_owned()
-                } else {
-                    format!("sources are: {}", known.join(", "))
-                }
-            ),
-        );
-    }
+    let mut ok = check_name(reader, path, &raw.name);
+    ok &= check_source(reader, path, &raw.source, sources);
     // A queue check takes no `sql:`, even when its `queue:` has problems of its own.
     let is_queue = raw.queue.is_some() && raw.events.is_none();
-    let kind = match (raw.events, raw.queue) {
-        (None, None) => CheckKind::State,
-        (Some(events), None) => CheckKind::Events {
-            cursor: events.cursor.to_lowercase(),
-            start: events.start,
-            initial: events.initial.map(Initial::value),
-        },
-        (None, Some(queue)) if sources.kinds.contains_key(&raw.source) => {
-            match queue.resolve(&raw.source, sources.kinds[&raw.source]) {
-                Ok(queue) => CheckKind::Queue(queue),
-                Err(problems) => {
-                    for (key, message) in problems {
-                        let at = match key {
-                            "" => path.key("queue"),
-                            key => path.key("queue").key(key),
-                        };
-                        reader.problem(&at, message);
-                    }
-                    queue_ok = false;
-                    CheckKind::State
-                }
-            }
-        }
-        // An unknown or broken source is reported on its own.
-        (None, Some(_)) => CheckKind::State,
-        (Some(_), Some(_)) => {
-            problem(
-                reader,
-                "queue",
-                "a check is either `events:` or `queue:`, not both".to_owned(),
-            );
-            CheckKind::State
-        }
-    };
-    let sql = match (is_queue, raw.sql) {
-        (true, Some(_)) => {
-            problem(
-                reader,
-                "sql",
-                "a queue check takes no `sql:`; the queue is read as it is".to_owned(),
-            );
-            String::new()
-        }
-        (true, None) => String::new(),
-        (false, Some(sql)) if !sql.trim().is_empty() => sql,
-        (false, sql) => {
-            let message = match sql {
-                Some(_) => "`sql` is empty; write the query this check runs",
-                None => "missing key `sql`; add the query this check runs",
-            };
-            problem(reader, "sql", message.to_owned());
-            String::new()
-        }
-    };
+    let (kind, kind_ok) = resolve_kind(reader, path, raw.events, raw.queue, &raw.source, sources);
+    let (sql, sql_ok) = resolve_sql(reader, path, raw.sql, is_queue);
+    ok &= kind_ok && sql_ok;
     if raw.deadlock_trace {
-        if sources
+        let oracle = sources
             .kinds
             .get(&raw.source)
-            .is_some_and(|kind| *kind != "oracle")
-        {
-            problem(
-                reader,
-                "deadlock_trace",
-                "`deadlock_trace` reads Oracle trace files; it needs an oracle source".to_owned(),
-            );
-        }
-        if is_queue {
-            problem(
-                reader,
-                "deadlock_trace",
-                "`deadlock_trace` applies to checks with `sql:`, not to queue checks".to_owned(),
-            );
-        }
-        if raw.key.is_none() {
-            problem(
-                reader,
-                "deadlock_trace",
-                "`deadlock_trace` needs `key:` (e.g. `key: [inst_id, adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is".to_owned(),
-            );
-        }
+            .is_none_or(|k| *k == "oracle");
+        ok &= check_deadlock_trace(reader, path, oracle, is_queue, raw.key.is_some());
     }
     if raw.no_rows == NoRows::Alert && !matches!(kind, CheckKind::State) {
-        problem(
-            reader,
-            "no_rows",
-            "`no_rows: alert` applies to state checks only".to_owned(),
-        );
+        let message = "`no_rows: alert` applies to state checks only";
+        reader.problem(&path.key("no_rows"), message);
+        ok = false;
     }
     let mut compile = |reader: &mut Reader, section: &str, values: BTreeMap<String, String>| {
         let mut out = Vec::new();
@@ -383,10 +265,8 @@ fn resolve_one(
             match templates.add(&template_name, &source) {
                 Ok(text) => out.push((name, text)),
                 Err(error) => {
-                    reader.problem(
-                        &path.key(section).key(&name),
-                        format!("the template cannot be used: {error}"),
-                    );
+                    let message = format!("the template cannot be used: {error}");
+                    reader.problem(&path.key(section).key(&name), message);
                     ok = false;
                 }
             }
@@ -399,7 +279,7 @@ fn resolve_one(
         Some(links) => annotations.extend(links),
         None => ok = false,
     }
-    (ok && queue_ok).then(|| Check {
+    ok.then(|| Check {
         name: raw.name,
         source: SourceName(raw.source),
         interval: raw.interval.unwrap_or(DEFAULT_INTERVAL),
@@ -413,6 +293,134 @@ fn resolve_one(
         no_rows: raw.no_rows,
         deadlock_trace: raw.deadlock_trace,
     })
+}
+
+/// Whether `name` can name a check; says why not at `name`.
+fn check_name(reader: &mut Reader, path: &Path, name: &str) -> bool {
+    let usable = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    let message = if !usable {
+        format!("`{name}` is not a usable check name; use letters, digits, `_`, `-`, `.` or `:`")
+    } else if name == CHECK_FAILED {
+        format!(
+            "`{name}` is the name of the alert dbalert raises for a failing check; choose another"
+        )
+    } else {
+        return true;
+    };
+    reader.problem(&path.key("name"), message);
+    false
+}
+
+/// Whether `source` is under `sources:`; says which are at `source`.
+fn check_source(reader: &mut Reader, path: &Path, source: &str, sources: &Sources) -> bool {
+    if sources.names.contains(source) {
+        return true;
+    }
+    let known: Vec<&str> = sources.names.iter().map(String::as_str).collect();
+    let fix = match known.is_empty() {
+        true => "define it under `sources:`".to_owned(),
+        false => format!("sources are: {}", known.join(", ")),
+    };
+    reader.problem(&path.key("source"), format!("no source `{source}`; {fix}"));
+    false
+}
+
+/// The check's kind from its `events:` and `queue:`, and whether they were usable.
+fn resolve_kind(
+    reader: &mut Reader,
+    path: &Path,
+    events: Option<EventsConfig>,
+    queue: Option<QueueKeys>,
+    source: &str,
+    sources: &Sources,
+) -> (CheckKind, bool) {
+    match (events, queue) {
+        (None, None) => (CheckKind::State, true),
+        (Some(events), None) => {
+            let kind = CheckKind::Events {
+                cursor: events.cursor.to_lowercase(),
+                start: events.start,
+                initial: events.initial.map(Initial::value),
+            };
+            (kind, true)
+        }
+        (None, Some(queue)) if sources.kinds.contains_key(source) => {
+            match queue.resolve(source, sources.kinds[source]) {
+                Ok(queue) => (CheckKind::Queue(queue), true),
+                Err(problems) => {
+                    for (key, message) in problems {
+                        let at = match key {
+                            "" => path.key("queue"),
+                            key => path.key("queue").key(key),
+                        };
+                        reader.problem(&at, message);
+                    }
+                    (CheckKind::State, false)
+                }
+            }
+        }
+        // An unknown or broken source is reported on its own.
+        (None, Some(_)) => (CheckKind::State, true),
+        (Some(_), Some(_)) => {
+            let message = "a check is either `events:` or `queue:`, not both";
+            reader.problem(&path.key("queue"), message);
+            (CheckKind::State, false)
+        }
+    }
+}
+
+/// The check's query, and whether it is as its kind needs: none for a queue check, not empty
+/// for the others.
+fn resolve_sql(
+    reader: &mut Reader,
+    path: &Path,
+    sql: Option<String>,
+    is_queue: bool,
+) -> (String, bool) {
+    let message = match (is_queue, sql) {
+        (true, None) => return (String::new(), true),
+        (false, Some(sql)) if !sql.trim().is_empty() => return (sql, true),
+        (true, Some(_)) => "a queue check takes no `sql:`; the queue is read as it is",
+        (false, Some(_)) => "`sql` is empty; write the query this check runs",
+        (false, None) => "missing key `sql`; add the query this check runs",
+    };
+    reader.problem(&path.key("sql"), message);
+    (String::new(), false)
+}
+
+/// Whether `deadlock_trace` can apply: an Oracle source, a query, and a `key:`.
+fn check_deadlock_trace(
+    reader: &mut Reader,
+    path: &Path,
+    oracle: bool,
+    is_queue: bool,
+    has_key: bool,
+) -> bool {
+    let problems = [
+        (
+            !oracle,
+            "`deadlock_trace` reads Oracle trace files; it needs an oracle source",
+        ),
+        (
+            is_queue,
+            "`deadlock_trace` applies to checks with `sql:`, not to queue checks",
+        ),
+        (
+            !has_key,
+            "`deadlock_trace` needs `key:` (e.g. `key: [inst_id, adr_home, record_id, originating_timestamp]`), so that the labels it adds do not change which alert a row is",
+        ),
+    ];
+    let mut ok = true;
+    for (wrong, message) in problems {
+        if wrong {
+            reader.problem(&path.key("deadlock_trace"), message);
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// A check's `links:` as the `link:TITLE` annotations that messages show as buttons; `None`
