@@ -84,65 +84,8 @@ fn summary(file: &str, deadlock: Option<&Deadlock>) -> String {
             "{file}: no deadlock (no deadlock graph, RAC wait-for graph or `user session for deadlock lock` block)\n\n"
         );
     };
-    let mut text = String::new();
-    let kind = match deadlock.layout {
-        Layout::Local => "deadlock (ORA-00060)".to_owned(),
-        Layout::Global => match &deadlock.ges_id {
-            Some(id) => format!("RAC global deadlock, GES Deadlock ID {id}"),
-            None => "RAC global deadlock".to_owned(),
-        },
-    };
-    let sessions = match deadlock.sessions.len() {
-        0 => "no session described".to_owned(),
-        1 => "1 session".to_owned(),
-        n => format!("{n} sessions"),
-    };
-    text.push_str(&format!(
-        "{file}: {kind}, {sessions}{}\n",
-        if deadlock.itl {
-            ", a session waited for an ITL slot (enq: TX - allocate ITL entry)"
-        } else {
-            ""
-        }
-    ));
-    let waits: Vec<String> = deadlock
-        .resources
-        .iter()
-        .flat_map(|resource| {
-            let blockers: Vec<String> = resource
-                .blockers
-                .iter()
-                .map(|b| {
-                    let mode = b
-                        .holds
-                        .as_deref()
-                        .map(|m| format!(" in {m}"))
-                        .unwrap_or_default();
-                    format!("{}{mode}", who(deadlock, b))
-                })
-                .collect();
-            let held = if blockers.is_empty() {
-                String::new()
-            } else {
-                format!(" held by {}", blockers.join(", "))
-            };
-            let waiters = resource.waiters.iter().map(move |w| {
-                let mode = w
-                    .waits
-                    .as_deref()
-                    .map(|m| format!("{m} on "))
-                    .unwrap_or_default();
-                (who(deadlock, w), mode)
-            });
-            let mut lines: Vec<String> = waiters
-                .map(|(waiter, mode)| format!("{waiter} waits for {mode}{}{held}", resource.name))
-                .collect();
-            if resource.waiters.is_empty() {
-                lines.push(format!("{}{held}", resource.name));
-            }
-            lines
-        })
-        .collect();
+    let mut text = headline(file, deadlock);
+    let waits = waits(deadlock);
     if !waits.is_empty() {
         text.push_str("  waits:\n");
         for line in waits {
@@ -152,31 +95,13 @@ fn summary(file: &str, deadlock: Option<&Deadlock>) -> String {
     if !deadlock.sessions.is_empty() {
         text.push_str("  sessions:\n");
         for session in &deadlock.sessions {
-            text.push_str(&format!("    {}\n", describe(deadlock, session)));
-            if let Some(sql) = &session.current_sql {
-                text.push_str(&format!("      sql: {}\n", one_line(sql)));
-            }
-            if let Some(object) = &session.object {
-                let mut parts = Vec::new();
-                if let Some(id) = object.object_id {
-                    parts.push(format!("object {id}"));
-                }
-                if let Some(id) = object.data_object_id {
-                    parts.push(format!("data object {id}"));
-                }
-                if let Some(rowid) = &object.rowid {
-                    parts.push(format!("rowid {rowid}"));
-                }
-                if !parts.is_empty() {
-                    text.push_str(&format!("      row waited for: {}\n", parts.join(", ")));
-                }
-            }
+            text.push_str(&session_lines(deadlock, session));
         }
     }
     for sql in &deadlock.unattributed_sql {
+        let sql = one_line(sql);
         text.push_str(&format!(
-            "  sql of a session the trace does not name: {}\n",
-            one_line(sql)
+            "  sql of a session the trace does not name: {sql}\n"
         ));
     }
     let labels = deadlock.labels();
@@ -189,6 +114,77 @@ fn summary(file: &str, deadlock: Option<&Deadlock>) -> String {
         }
     }
     text.push('\n');
+    text
+}
+
+/// `FILE: KIND, N sessions[, ITL]`.
+fn headline(file: &str, deadlock: &Deadlock) -> String {
+    let kind = match deadlock.layout {
+        Layout::Local => "deadlock (ORA-00060)".to_owned(),
+        Layout::Global => match &deadlock.ges_id {
+            Some(id) => format!("RAC global deadlock, GES Deadlock ID {id}"),
+            None => "RAC global deadlock".to_owned(),
+        },
+    };
+    let sessions = match deadlock.sessions.len() {
+        0 => "no session described".to_owned(),
+        1 => "1 session".to_owned(),
+        n => format!("{n} sessions"),
+    };
+    let itl = match deadlock.itl {
+        true => ", a session waited for an ITL slot (enq: TX - allocate ITL entry)",
+        false => "",
+    };
+    format!("{file}: {kind}, {sessions}{itl}\n")
+}
+
+/// Who waited on whom, a line per waiter (or per resource nobody is said to wait for).
+fn waits(deadlock: &Deadlock) -> Vec<String> {
+    let mut lines = Vec::new();
+    for resource in &deadlock.resources {
+        let blockers: Vec<String> = resource
+            .blockers
+            .iter()
+            .map(|b| {
+                let mode = b.holds.as_deref().map(|m| format!(" in {m}"));
+                format!("{}{}", who(deadlock, b), mode.unwrap_or_default())
+            })
+            .collect();
+        let held = match blockers.is_empty() {
+            true => String::new(),
+            false => format!(" held by {}", blockers.join(", ")),
+        };
+        for waiter in &resource.waiters {
+            let mode = waiter.waits.as_deref().map(|m| format!("{m} on "));
+            let (waiter, mode) = (who(deadlock, waiter), mode.unwrap_or_default());
+            lines.push(format!("{waiter} waits for {mode}{}{held}", resource.name));
+        }
+        if resource.waiters.is_empty() {
+            lines.push(format!("{}{held}", resource.name));
+        }
+    }
+    lines
+}
+
+/// One session: who it is, its SQL, and the row it waited for.
+fn session_lines(deadlock: &Deadlock, session: &SessionInfo) -> String {
+    let mut text = format!("    {}\n", describe(deadlock, session));
+    if let Some(sql) = &session.current_sql {
+        text.push_str(&format!("      sql: {}\n", one_line(sql)));
+    }
+    if let Some(object) = &session.object {
+        let parts: Vec<String> = [
+            object.object_id.map(|id| format!("object {id}")),
+            object.data_object_id.map(|id| format!("data object {id}")),
+            object.rowid.as_ref().map(|rowid| format!("rowid {rowid}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !parts.is_empty() {
+            text.push_str(&format!("      row waited for: {}\n", parts.join(", ")));
+        }
+    }
     text
 }
 
