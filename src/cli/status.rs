@@ -4,11 +4,13 @@ use std::collections::HashMap;
 
 use anyhow::anyhow;
 use clap::Args;
+use jiff::Timestamp;
 use serde_json::json;
 
 use super::{Cli, Failure, Outcome, load_config};
 use crate::alert::Labels;
 use crate::route::{Inhibitor, group_key};
+use crate::settings::Config;
 use crate::state::{AlertRecord, StateError, StateStore};
 
 #[derive(Debug, Args)]
@@ -24,43 +26,9 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
     let now = jiff::Timestamp::now();
     let (mut firing, muting) = read(path, now).map_err(Failure::failed)?;
     firing.sort_by(|a, b| (&a.check, a.starts_at).cmp(&(&b.check, b.starts_at)));
-    // Inhibition is worked out now from what fires now, as Alertmanager's API does: it
-    // changes whenever a source alert fires or resolves.
-    let labels: Vec<Labels> = firing.iter().map(|a| a.labels.parse()).collect();
-    let inhibitor = Inhibitor::new(&config.inhibit_rules, &labels);
-    let states: Vec<Muted> = labels
-        .iter()
-        .map(|l| Muted {
-            inhibited: inhibitor.mutes(l),
-            silenced_by: (muting.silences.iter())
-                .filter(|s| s.mutes(l, now))
-                .map(|s| s.id.clone())
-                .collect(),
-            acked_by: config.route.as_ref().and_then(|route| {
-                route
-                    .resolve(l)
-                    .iter()
-                    .find_map(|n| muting.acks.get(&group_key(n, l)).cloned())
-            }),
-        })
-        .collect();
-    let receivers = |alert: &AlertRecord| -> Vec<String> {
-        config
-            .route
-            .as_ref()
-            .map(|route| {
-                route
-                    .resolve(&alert.labels.parse())
-                    .iter()
-                    .map(|n| n.opts.receiver.0.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let states = states(&config, &firing, &muting, now);
     if args.json {
-        let alerts: Vec<_> = firing
-            .iter()
-            .zip(&states)
+        let alerts: Vec<_> = (firing.iter().zip(&states))
             .map(|(a, state)| {
                 json!({
                     "fingerprint": a.fingerprint,
@@ -73,7 +41,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
                     "annotations": a.annotations.parse(),
                     "since": a.starts_at.to_string(),
                     "last_notified": a.last_notified_at.map(|t| t.to_string()),
-                    "receivers": receivers(a),
+                    "receivers": receivers(&config, a),
                 })
             })
             .collect();
@@ -84,46 +52,75 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
         println!("no alerts firing (state file {})", path.display());
         return Ok(Outcome::Done);
     }
-    let rows: Vec<[String; 6]> = firing
-        .iter()
-        .zip(&states)
-        .map(|(a, state)| {
-            let all_labels = a.labels.parse();
-            let labels: Vec<String> = all_labels
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "source"))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            // Database text on a terminal: no escape sequences, one line per alert.
-            let labels = crate::render::text::clean(&labels.join(" ")).replace(['\n', '\t'], " ");
-            [
-                format!(
-                    "{}@{}",
-                    a.check,
-                    all_labels.get("source").map_or("", String::as_str)
-                ),
-                state.name().to_owned(),
-                short_time(a.starts_at),
-                a.last_notified_at
-                    .map_or_else(|| "never".to_owned(), short_time),
-                receivers(a).join(","),
-                labels,
-            ]
-        })
+    let rows: Vec<[String; 6]> = (firing.iter().zip(&states))
+        .map(|(a, state)| row(&config, a, state))
         .collect();
-    print_table(
-        [
-            "CHECK",
-            "STATE",
-            "SINCE",
-            "LAST NOTIFIED",
-            "RECEIVERS",
-            "LABELS",
-        ],
-        &rows,
-    )
-    .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
+    let header = [
+        "CHECK",
+        "STATE",
+        "SINCE",
+        "LAST NOTIFIED",
+        "RECEIVERS",
+        "LABELS",
+    ];
+    print_table(header, &rows)
+        .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
     Ok(Outcome::Done)
+}
+
+/// How each of `firing` is muted now. Inhibition is worked out from what fires now, as
+/// Alertmanager's API does: it changes whenever a source alert fires or resolves.
+fn states(config: &Config, firing: &[AlertRecord], muting: &Muting, now: Timestamp) -> Vec<Muted> {
+    let labels: Vec<Labels> = firing.iter().map(|a| a.labels.parse()).collect();
+    let inhibitor = Inhibitor::new(&config.inhibit_rules, &labels);
+    let acked_by = |l: &Labels| {
+        let route = config.route.as_ref()?;
+        let nodes = route.resolve(l);
+        nodes
+            .iter()
+            .find_map(|n| muting.acks.get(&group_key(n, l)).cloned())
+    };
+    labels
+        .iter()
+        .map(|l| Muted {
+            inhibited: inhibitor.mutes(l),
+            silenced_by: (muting.silences.iter())
+                .filter(|s| s.mutes(l, now))
+                .map(|s| s.id.clone())
+                .collect(),
+            acked_by: acked_by(l),
+        })
+        .collect()
+}
+
+/// The receivers `alert` is routed to.
+fn receivers(config: &Config, alert: &AlertRecord) -> Vec<String> {
+    let Some(route) = &config.route else {
+        return Vec::new();
+    };
+    let nodes = route.resolve(&alert.labels.parse());
+    nodes.iter().map(|n| n.opts.receiver.0.clone()).collect()
+}
+
+/// One alert as a table row.
+fn row(config: &Config, alert: &AlertRecord, state: &Muted) -> [String; 6] {
+    let all_labels = alert.labels.parse();
+    let labels: Vec<String> = all_labels
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "source"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    // Database text on a terminal: no escape sequences, one line per alert.
+    let labels = crate::render::text::clean(&labels.join(" ")).replace(['\n', '\t'], " ");
+    let source = all_labels.get("source").map_or("", String::as_str);
+    [
+        format!("{}@{source}", alert.check),
+        state.name().to_owned(),
+        short_time(alert.starts_at),
+        (alert.last_notified_at).map_or_else(|| "never".to_owned(), short_time),
+        receivers(config, alert).join(","),
+        labels,
+    ]
 }
 
 /// The silences active now and the acknowledged groups (by key, with who acked).
