@@ -511,103 +511,11 @@ impl StateStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(error)?;
-        {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO alerts (fingerprint, check_name, labels, annotations,
-                        starts_at, last_seen_at, last_notified_at, resolved_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(error)?;
-            for alert in &changes.alerts {
-                upsert
-                    .execute(params![
-                        alert.fingerprint.to_string(),
-                        &*alert.check,
-                        &*alert.labels.0,
-                        &*alert.annotations.0,
-                        alert.starts_at.to_string(),
-                        alert.last_seen_at.to_string(),
-                        alert.last_notified_at.map(|t| t.to_string()),
-                        alert.resolved_at.map(|t| t.to_string()),
-                    ])
-                    .map_err(error)?;
-            }
-            let mut delete = tx
-                .prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")
-                .map_err(error)?;
-            for fingerprint in &changes.removed_alerts {
-                delete.execute([fingerprint.to_string()]).map_err(error)?;
-            }
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO notifications
-                        (group_key, receiver, firing, resolved, notified_at, thread_channel, thread_ts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(error)?;
-            for entry in &changes.notifications {
-                upsert
-                    .execute(params![
-                        entry.group_key,
-                        entry.receiver.0,
-                        json_list(&entry.firing),
-                        json_list(&entry.resolved),
-                        entry.notified_at.to_string(),
-                        entry.thread.as_ref().map(|t| &t.channel),
-                        entry.thread.as_ref().map(|t| &t.ts),
-                    ])
-                    .map_err(error)?;
-            }
-            let mut delete = tx
-                .prepare_cached("DELETE FROM notifications WHERE group_key = ?1 AND receiver = ?2")
-                .map_err(error)?;
-            for (group_key, receiver) in &changes.removed_notifications {
-                delete
-                    .execute(params![group_key, receiver.0])
-                    .map_err(error)?;
-            }
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO cursors (check_name, kind, value) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(error)?;
-            for (check, value) in &changes.cursors {
-                upsert
-                    .execute(params![check, value.kind().as_str(), value.to_string()])
-                    .map_err(error)?;
-            }
-            // REPLACE gives a re-seen event a new `seq`, so it is forgotten last.
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO seen_events (check_name, fingerprint) VALUES (?1, ?2)",
-                )
-                .map_err(error)?;
-            for (check, fingerprint) in &changes.seen_events {
-                insert
-                    .execute(params![check, fingerprint.to_string()])
-                    .map_err(error)?;
-            }
-            let mut forget = tx
-                .prepare_cached(
-                    "DELETE FROM seen_events WHERE check_name = ?1 AND seq <= (
-                        SELECT seq FROM seen_events WHERE check_name = ?1
-                        ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-                )
-                .map_err(error)?;
-            let checks: BTreeSet<&String> = changes.seen_events.iter().map(|(c, _)| c).collect();
-            for check in checks {
-                forget
-                    .execute(params![check, MAX_SEEN_EVENTS_PER_CHECK])
-                    .map_err(error)?;
-            }
-            let mut unack = tx
-                .prepare_cached("DELETE FROM acks WHERE group_key = ?1")
-                .map_err(error)?;
-            for group_key in &changes.removed_acks {
-                unack.execute([group_key]).map_err(error)?;
-            }
-        }
+        write_alerts(&tx, changes)
+            .and_then(|()| write_log(&tx, changes))
+            .and_then(|()| write_events(&tx, changes))
+            .and_then(|()| write_acks(&tx, changes))
+            .map_err(error)?;
         tx.commit().map_err(error)
     }
 
@@ -822,6 +730,94 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
             }),
         _ => Ok(()),
     }
+}
+
+/// The alerts changed and forgotten.
+fn write_alerts(tx: &rusqlite::Transaction, changes: &Changes) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO alerts (fingerprint, check_name, labels, annotations,
+                    starts_at, last_seen_at, last_notified_at, resolved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for alert in &changes.alerts {
+        upsert.execute(params![
+            alert.fingerprint.to_string(),
+            &*alert.check,
+            &*alert.labels.0,
+            &*alert.annotations.0,
+            alert.starts_at.to_string(),
+            alert.last_seen_at.to_string(),
+            alert.last_notified_at.map(|t| t.to_string()),
+            alert.resolved_at.map(|t| t.to_string()),
+        ])?;
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;
+    for fingerprint in &changes.removed_alerts {
+        delete.execute([fingerprint.to_string()])?;
+    }
+    Ok(())
+}
+
+/// The notification log entries written and forgotten.
+fn write_log(tx: &rusqlite::Transaction, changes: &Changes) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO notifications
+                    (group_key, receiver, firing, resolved, notified_at, thread_channel, thread_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for entry in &changes.notifications {
+        upsert.execute(params![
+            entry.group_key,
+            entry.receiver.0,
+            json_list(&entry.firing),
+            json_list(&entry.resolved),
+            entry.notified_at.to_string(),
+            entry.thread.as_ref().map(|t| &t.channel),
+            entry.thread.as_ref().map(|t| &t.ts),
+        ])?;
+    }
+    let mut delete =
+        tx.prepare_cached("DELETE FROM notifications WHERE group_key = ?1 AND receiver = ?2")?;
+    for (group_key, receiver) in &changes.removed_notifications {
+        delete.execute(params![group_key, receiver.0])?;
+    }
+    Ok(())
+}
+
+/// The cursors moved and the events sent, keeping the newest of each check.
+fn write_events(tx: &rusqlite::Transaction, changes: &Changes) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO cursors (check_name, kind, value) VALUES (?1, ?2, ?3)",
+    )?;
+    for (check, value) in &changes.cursors {
+        upsert.execute(params![check, value.kind().as_str(), value.to_string()])?;
+    }
+    // REPLACE gives a re-seen event a new `seq`, so it is forgotten last.
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO seen_events (check_name, fingerprint) VALUES (?1, ?2)",
+    )?;
+    for (check, fingerprint) in &changes.seen_events {
+        insert.execute(params![check, fingerprint.to_string()])?;
+    }
+    let mut forget = tx.prepare_cached(
+        "DELETE FROM seen_events WHERE check_name = ?1 AND seq <= (
+                    SELECT seq FROM seen_events WHERE check_name = ?1
+                    ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+    )?;
+    let checks: BTreeSet<&String> = changes.seen_events.iter().map(|(c, _)| c).collect();
+    for check in checks {
+        forget.execute(params![check, MAX_SEEN_EVENTS_PER_CHECK])?;
+    }
+    Ok(())
+}
+
+/// The acknowledgements that ended.
+fn write_acks(tx: &rusqlite::Transaction, changes: &Changes) -> rusqlite::Result<()> {
+    let mut unack = tx.prepare_cached("DELETE FROM acks WHERE group_key = ?1")?;
+    for group_key in &changes.removed_acks {
+        unack.execute([group_key])?;
+    }
+    Ok(())
 }
 
 fn json_list(set: &BTreeSet<Fingerprint>) -> String {
