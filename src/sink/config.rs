@@ -135,93 +135,110 @@ pub(crate) fn resolve(reader: &mut Reader) -> BTreeMap<ReceiverName, Receiver> {
         let Some(raw) = reader.parse::<ReceiverConfig>(&path) else {
             continue;
         };
-        let defaults = Delivery::default();
-        let delivery = Delivery {
-            max_retries: raw.max_retries.unwrap_or(defaults.max_retries),
-            timeout: raw.timeout.unwrap_or(defaults.timeout),
-            deadline: raw.deadline.unwrap_or(defaults.deadline),
-            send_resolved: raw.send_resolved.unwrap_or(defaults.send_resolved),
-        };
-        let base = reader.base().to_path_buf();
-        let beside_config = |file: Option<std::path::PathBuf>| file.map(|f| base.join(f));
-        let mut kinds = Vec::new();
-        if let Some(mut slack) = raw.slack {
-            slack.ca_file = beside_config(slack.ca_file);
-            kinds.push(ReceiverKind::Slack(slack));
+        if let Some(receiver) = resolve_one(reader, &path, name, raw) {
+            receivers.insert(receiver.name.clone(), receiver);
         }
-        if let Some(mut alertmanager) = raw.alertmanager {
-            alertmanager.ca_file = beside_config(alertmanager.ca_file);
-            kinds.push(ReceiverKind::Alertmanager(alertmanager));
-        }
-        if let Some(mut webhook) = raw.webhook {
-            webhook.ca_file = beside_config(webhook.ca_file);
-            kinds.push(ReceiverKind::Webhook(webhook));
-        }
-        if let Some(stdout) = raw.stdout {
-            kinds.push(ReceiverKind::Stdout(stdout));
-        }
-        let kind = match kinds.len() {
-            0 => {
-                reader.problem(
-                    &path,
-                    format!("receiver `{name}` has no kind; add one of {KINDS}"),
-                );
-                continue;
-            }
-            1 => kinds.remove(0),
-            _ => {
-                reader.problem(&path, format!("receiver `{name}` has more than one kind; keep one of {KINDS} and make another receiver for the other"));
-                continue;
-            }
-        };
-        // A value left unresolved cannot be checked; nothing will be sent with it.
-        if !reader.unresolved_under(&path) {
-            let checked = match &kind {
-                ReceiverKind::Slack(config) => config.check(),
-                ReceiverKind::Alertmanager(config) => config.check(),
-                ReceiverKind::Webhook(config) => config.check(),
-                ReceiverKind::Stdout(_) => Ok(()),
-            };
-            if let Err(problem) = checked {
-                reader.problem(&path.key(kind.name()).key(problem.key), problem.message);
-                continue;
-            }
-        }
-        let is_slack_app = matches!(&kind, ReceiverKind::Slack(s) if s.token.is_some());
-        if raw.buttons.is_some() && !is_slack_app {
-            reader.problem(
-                &path.key("buttons"),
-                "buttons go on a Slack app receiver (`slack: {token: …, channel: …}`); remove `buttons` here",
-            );
-            continue;
-        }
-        let interactive = Interactive {
-            allow: raw.allow,
-            buttons: raw
-                .buttons
-                .unwrap_or_else(|| Interactive::default().buttons),
-        };
-        let Ok(template) = message_template(reader, &path, &kind, raw.message) else {
-            continue;
-        };
-        let layout = Layout {
-            receiver: name.clone(),
-            template,
-            ..Layout::default()
-        };
-        let name = ReceiverName(name);
-        receivers.insert(
-            name.clone(),
-            Receiver {
-                name,
-                kind,
-                delivery,
-                layout,
-                interactive,
-            },
-        );
     }
     receivers
+}
+
+/// One receiver, or `None` once its problems are reported.
+fn resolve_one(
+    reader: &mut Reader,
+    path: &Path,
+    name: String,
+    raw: ReceiverConfig,
+) -> Option<Receiver> {
+    let defaults = Delivery::default();
+    let delivery = Delivery {
+        max_retries: raw.max_retries.unwrap_or(defaults.max_retries),
+        timeout: raw.timeout.unwrap_or(defaults.timeout),
+        deadline: raw.deadline.unwrap_or(defaults.deadline),
+        send_resolved: raw.send_resolved.unwrap_or(defaults.send_resolved),
+    };
+    let kind = kind_of(
+        reader,
+        path,
+        &name,
+        raw.slack,
+        raw.alertmanager,
+        raw.webhook,
+        raw.stdout,
+    )?;
+    // A value left unresolved cannot be checked; nothing will be sent with it.
+    if !reader.unresolved_under(path) {
+        let checked = match &kind {
+            ReceiverKind::Slack(config) => config.check(),
+            ReceiverKind::Alertmanager(config) => config.check(),
+            ReceiverKind::Webhook(config) => config.check(),
+            ReceiverKind::Stdout(_) => Ok(()),
+        };
+        if let Err(problem) = checked {
+            reader.problem(&path.key(kind.name()).key(problem.key), problem.message);
+            return None;
+        }
+    }
+    let is_slack_app = matches!(&kind, ReceiverKind::Slack(s) if s.token.is_some());
+    if raw.buttons.is_some() && !is_slack_app {
+        reader.problem(
+            &path.key("buttons"),
+            "buttons go on a Slack app receiver (`slack: {token: …, channel: …}`); remove `buttons` here",
+        );
+        return None;
+    }
+    let interactive = Interactive {
+        allow: raw.allow,
+        buttons: raw
+            .buttons
+            .unwrap_or_else(|| Interactive::default().buttons),
+    };
+    let template = message_template(reader, path, &kind, raw.message).ok()?;
+    let layout = Layout {
+        receiver: name.clone(),
+        template,
+        ..Layout::default()
+    };
+    Some(Receiver {
+        name: ReceiverName(name),
+        kind,
+        delivery,
+        layout,
+        interactive,
+    })
+}
+
+/// The one kind a receiver is, with its files read beside the config.
+fn kind_of(
+    reader: &mut Reader,
+    path: &Path,
+    name: &str,
+    slack: Option<SlackReceiverConfig>,
+    alertmanager: Option<AlertmanagerReceiverConfig>,
+    webhook: Option<WebhookReceiverConfig>,
+    stdout: Option<StdoutReceiverConfig>,
+) -> Option<ReceiverKind> {
+    let base = reader.base().to_path_buf();
+    let beside_config = |file: Option<std::path::PathBuf>| file.map(|f| base.join(f));
+    let mut kinds = Vec::new();
+    if let Some(mut slack) = slack {
+        slack.ca_file = beside_config(slack.ca_file);
+        kinds.push(ReceiverKind::Slack(slack));
+    }
+    if let Some(mut alertmanager) = alertmanager {
+        alertmanager.ca_file = beside_config(alertmanager.ca_file);
+        kinds.push(ReceiverKind::Alertmanager(alertmanager));
+    }
+    if let Some(mut webhook) = webhook {
+        webhook.ca_file = beside_config(webhook.ca_file);
+        kinds.push(ReceiverKind::Webhook(webhook));
+    }
+    kinds.extend(stdout.map(ReceiverKind::Stdout));
+    match kinds.len() {
+        0 => reader.problem(path, format!("receiver `{name}` has no kind; add one of {KINDS}")),
+        1 => return kinds.pop(),
+        _ => reader.problem(path, format!("receiver `{name}` has more than one kind; keep one of {KINDS} and make another receiver for the other")),
+    }
+    None
 }
 
 /// Compiles a receiver's `message:`, reporting each problem at its key.
