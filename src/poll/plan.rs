@@ -14,7 +14,7 @@ use crate::route::{
     AlertSets, Decision, Inhibitor, LastNotified, Route, Silence, decide, group_key, group_labels,
 };
 use crate::settings::Config;
-use crate::sink::ReceiverName;
+use crate::sink::{ReceiverKind, ReceiverName};
 use crate::state::{AlertRecord, NotificationEntry, Thread};
 
 /// An event to announce once (an event check's row, a queue message).
@@ -135,27 +135,15 @@ pub fn plan<'a>(
             decision = Decision::Skip;
             plan.acked += 1;
         }
-        match kind.resend_interval() {
-            // Alertmanager paces and dedups itself, and takes a firing alert it stops hearing
-            // about for resolved: every run tells it (`run`, every resend interval) what fires.
-            Some(resend) if !group.firing.is_empty() && !decision.notifies() => {
-                let due = last
-                    .as_ref()
-                    .is_none_or(|l| now.duration_since(l.at).unsigned_abs() >= resend.get());
-                if !paced || due {
-                    decision = Decision::Repeat;
-                }
-            }
-            Some(_) => {}
-            None if paced
-                && decision.notifies()
-                && held_back(&group, last.as_ref(), decision, now) =>
-            {
-                decision = Decision::Skip;
-                plan.deferred += 1;
-            }
-            None => {}
-        }
+        let pacing = Pacing { now, paced };
+        decision = pace(
+            decision,
+            &group,
+            last.as_ref(),
+            kind,
+            pacing,
+            &mut plan.deferred,
+        );
         // Events are announced once, whatever the group's state alerts need; so is an alert
         // that fired and resolved while its receivers failed (its firing is still owed).
         let owed = group.resolved.iter().any(|r| r.last_notified_at.is_none());
@@ -344,6 +332,42 @@ fn view(record: &AlertRecord) -> AlertView {
         labels,
         annotations: record.annotations.parse(),
         ends_at: record.resolved_at,
+    }
+}
+
+/// When a run happens, and whether it paces groups (`run` does).
+#[derive(Clone, Copy)]
+struct Pacing {
+    now: Timestamp,
+    paced: bool,
+}
+
+/// `decision` after the receiver's pacing: Alertmanager is told what fires on every run (in
+/// `run`, every resend interval); other receivers are held back by `group_wait` and
+/// `group_interval` in `run` (counted in `deferred`).
+fn pace(
+    decision: Decision,
+    group: &Group,
+    last: Option<&LastNotified>,
+    kind: &ReceiverKind,
+    Pacing { now, paced }: Pacing,
+    deferred: &mut usize,
+) -> Decision {
+    match kind.resend_interval() {
+        // Alertmanager paces and dedups itself, and takes a firing alert it stops hearing
+        // about for resolved: every run tells it (`run`, every resend interval) what fires.
+        Some(resend) if !group.firing.is_empty() && !decision.notifies() => {
+            let due = last.is_none_or(|l| now.duration_since(l.at).unsigned_abs() >= resend.get());
+            match !paced || due {
+                true => Decision::Repeat,
+                false => decision,
+            }
+        }
+        None if paced && decision.notifies() && held_back(group, last, decision, now) => {
+            *deferred += 1;
+            Decision::Skip
+        }
+        _ => decision,
     }
 }
 

@@ -7,19 +7,19 @@
 //! retrying, what was accepted is saved, queries in flight are dropped (a queue batch among
 //! them is rolled back), and `run` exits 0.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::fetch::{build_sources, fetch_all};
+use super::fetch::{Sources, build_sources, fetch_all};
 use super::ingest::load_cursors;
 use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
 use crate::check::Check;
 use crate::settings::Config;
-use crate::source::{QueueWait, SourceName};
+use crate::source::{QueueWait, SourceName, Value};
 use crate::state::StateStore;
 
 /// What one source task hands back: the checks it ran (indexes into `config.checks`) and
@@ -87,19 +87,9 @@ async fn serve_until(
         for (source, indexes) in by_source {
             let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
             let cursors = load_cursors(store, &checks)?;
-            let owned: Vec<Check> = checks.iter().map(|c| (*c).clone()).collect();
+            busy.insert(source.clone());
             let one_source = BTreeMap::from([(source.clone(), sources[source].clone())]);
-            let done = done_tx.clone();
-            let name = source.clone();
-            busy.insert(name.clone());
-            tokio::spawn(async move {
-                let refs: Vec<&Check> = owned.iter().collect();
-                // A long-running service may wait a little on an empty AQ queue (its `wait`).
-                let mode = Mode::Take(QueueWait::Bounded);
-                let fetched = fetch_all(&refs, &one_source, &cursors, mode).await;
-                // The receiver is gone only when `serve` returned; nothing to hand back then.
-                let _ = done.send((name, indexes, fetched));
-            });
+            start_fetch(&checks, indexes, one_source, cursors, done_tx.clone());
         }
 
         // Wait for a source to finish, the next check to fall due, or the signal.
@@ -145,6 +135,27 @@ async fn serve_until(
             }
         }
     }
+}
+
+/// Fetches `checks` (of one source) in a task of their own; the batch is handed back on `done`
+/// with the checks' `indexes`.
+fn start_fetch(
+    checks: &[&Check],
+    indexes: Vec<usize>,
+    source: Sources,
+    cursors: HashMap<String, Option<Value>>,
+    done: mpsc::UnboundedSender<Batch>,
+) {
+    let owned: Vec<Check> = checks.iter().map(|c| (*c).clone()).collect();
+    let name = owned[0].source.clone();
+    tokio::spawn(async move {
+        let refs: Vec<&Check> = owned.iter().collect();
+        // A long-running service may wait a little on an empty AQ queue (its `wait`).
+        let mode = Mode::Take(QueueWait::Bounded);
+        let fetched = fetch_all(&refs, &source, &cursors, mode).await;
+        // The receiver is gone only when `serve` returned; nothing to hand back then.
+        let _ = done.send((name, indexes, fetched));
+    });
 }
 
 /// Completes once `stop` is set.
