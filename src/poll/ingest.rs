@@ -70,7 +70,12 @@ pub fn ingest(
                 events(&mut intake, check, templates, rows, cursor)
             }
             Ok(Fetched::Queue(batch)) => {
-                queue(&mut intake, check, batch, now);
+                // Messages already sent (redelivered after a crash) are known by their ids.
+                let sent = match batch.ids_are_unique() {
+                    true => store.load(&check.name)?.seen_events,
+                    false => HashSet::new(),
+                };
+                queue(&mut intake, check, batch, &sent, now);
                 Ok(())
             }
             Ok(Fetched::Probed(_)) => unreachable!("a poll fetches, it does not probe"),
@@ -196,8 +201,14 @@ fn warn_repeated(check: &Check, repeated: usize) {
 }
 
 /// A queue check: each message is an event, or fires or resolves a state alert (Oracle server
-/// alerts). The batch is kept until delivery is known.
-fn queue(intake: &mut Intake, check: &Check, batch: QueueBatch, now: Timestamp) {
+/// alerts); an event `sent` before is left out. The batch is kept until delivery is known.
+fn queue(
+    intake: &mut Intake,
+    check: &Check,
+    batch: QueueBatch,
+    sent: &HashSet<Fingerprint>,
+    now: Timestamp,
+) {
     let mut transitions = Vec::new();
     for message in &batch.messages {
         for warning in &message.warnings {
@@ -205,6 +216,9 @@ fn queue(intake: &mut Intake, check: &Check, batch: QueueBatch, now: Timestamp) 
         }
         let alert = queue_alert(check, message);
         match message.effect {
+            Effect::Event if sent.contains(&alert.fingerprint) => {
+                info!(check = %check.name, message_id = %message.id, "Queue message sent before (redelivered after a crash); not sent again.");
+            }
             Effect::Event => intake.events.push(Event { alert }),
             Effect::Fire => transitions.push((alert, Transition::Fire)),
             Effect::Resolve => transitions.push((alert, Transition::Resolve)),

@@ -341,7 +341,7 @@ enum BatchTransaction {
     Oracle(super::oracle::AqTransaction),
     /// Tests of the poll engine: told `"commit"` or `"rollback"` when the batch ends. The real
     /// transactions are tested on PostgreSQL (`tests/cases/sources.rs`).
-    #[cfg(all(test, feature = "oracle"))]
+    #[cfg(test)]
     Observed(Box<dyn FnOnce(&'static str) + Send>),
 }
 
@@ -355,13 +355,20 @@ impl fmt::Debug for BatchTransaction {
                 .finish_non_exhaustive(),
             #[cfg(feature = "oracle")]
             Self::Oracle(transaction) => transaction.fmt(f),
-            #[cfg(all(test, feature = "oracle"))]
+            #[cfg(test)]
             Self::Observed(_) => f.write_str("Observed"),
         }
     }
 }
 
 impl QueueBatch {
+    /// Whether each message's id names it alone, for as long as the queue lives (a PostgreSQL
+    /// queue row's id). Such a message, redelivered after a crash, is known by its id and not
+    /// sent again; an AQ message's id here is its place and enqueue time, which can repeat.
+    pub fn ids_are_unique(&self) -> bool {
+        matches!(*self.transaction, BatchTransaction::Postgres { .. })
+    }
+
     /// Removes the batch's messages from the queue, for good.
     pub async fn commit(self) -> Result<(), SourceError> {
         match *self.transaction {
@@ -386,7 +393,7 @@ impl QueueBatch {
             }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(true).await,
-            #[cfg(all(test, feature = "oracle"))]
+            #[cfg(test)]
             BatchTransaction::Observed(observe) => {
                 observe("commit");
                 Ok(())
@@ -403,7 +410,7 @@ impl QueueBatch {
                 .map_err(|err| errors.query(&err)),
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(false).await,
-            #[cfg(all(test, feature = "oracle"))]
+            #[cfg(test)]
             BatchTransaction::Observed(observe) => {
                 observe("rollback");
                 Ok(())
@@ -412,7 +419,7 @@ impl QueueBatch {
     }
 
     /// A batch whose end `observe` is told of, for tests of the poll engine.
-    #[cfg(all(test, feature = "oracle"))]
+    #[cfg(test)]
     pub(crate) fn observed(
         messages: Vec<QueueMessage>,
         observe: impl FnOnce(&'static str) + Send + 'static,

@@ -558,6 +558,53 @@ async fn issue_11_a_message_that_cannot_be_read_as_json_is_sent_as_text_and_bloc
     assert_eq!(count(&schema, "dbalert_queue").await, 0, "both committed");
 }
 
+// Issue 11, item 5: a crash near the end of a queue batch used to repeat every message of
+// it; a message already accepted is now known by its id when the batch comes back.
+#[tokio::test]
+async fn issue_11_a_crash_in_a_queue_batch_repeats_at_most_the_message_in_flight() {
+    let Some(schema) = db::schema("postgres_queue_crash").await else {
+        return;
+    };
+    queue_ddl(&schema).await;
+    let enqueue: String = (1..=8)
+        .map(|i| format!("select dbalert_enqueue('{{\"summary\": \"m{i}\"}}');"))
+        .collect();
+    sql(&schema, &enqueue).await;
+    let poller = Poller::new(&schema);
+    // One message per queue message, paced at one a second.
+    poller.configure("", "  group_by: ['...']\n", &pg_queue("dbalert_queue"));
+    let mut child = poller.spawn_poll();
+    let started = std::time::Instant::now();
+    while poller.texts().len() < 3 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL, mid-batch
+    child.wait().unwrap();
+    let before = poller.texts().len();
+    assert!((3..8).contains(&before), "{before}");
+    assert_eq!(
+        count(&schema, "dbalert_queue").await,
+        8,
+        "the batch was not committed"
+    );
+
+    poller.poll_ok();
+    let texts = poller.texts();
+    for i in 1..=8 {
+        let summary = format!("m{i}");
+        assert!(
+            texts.iter().any(|t| t.ends_with(&summary)),
+            "{summary} lost: {texts:#?}"
+        );
+    }
+    assert!(
+        texts.len() <= 8 + 1,
+        "{} messages for 8: more than the one in flight repeated",
+        texts.len()
+    );
+    assert_eq!(count(&schema, "dbalert_queue").await, 0);
+}
+
 #[tokio::test]
 async fn postgres_queue_json_string_payload_becomes_the_summary_without_quotes() {
     let Some(schema) = db::schema("postgres_queue_json_string_payload").await else {
