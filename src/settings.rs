@@ -241,18 +241,7 @@ pub fn parse_with(
     let inhibit_rules = crate::route::config::resolve_inhibit_rules(&mut reader);
     let sources = resolve_sources(&mut reader);
     let mut templates = Templates::default();
-    // Every name written under `sources:`, broken ones included: they have their own problem,
-    // and saying they do not exist would mislead.
-    let source_names = check::Sources {
-        names: reader
-            .keys(&Path::root().key("sources"))
-            .into_iter()
-            .collect(),
-        kinds: sources
-            .iter()
-            .map(|(name, source)| (name.0.clone(), source.kind()))
-            .collect(),
-    };
+    let source_names = source_names(&reader, &sources);
     let mut warnings = Vec::new();
     let checks = check::resolve(&mut reader, &source_names, &mut templates, &mut warnings);
     if !checks.is_empty() && route.is_none() && reader.node(&Path::root().key("route")).is_none() {
@@ -300,6 +289,22 @@ pub fn parse_with(
         warnings,
         inline_secrets,
     })
+}
+
+/// The sources checks may name: every name written under `sources:`, broken ones included
+/// (they have their own problem, and saying they do not exist would mislead), with the kind
+/// of each that could be read.
+fn source_names(reader: &Reader, sources: &BTreeMap<SourceName, SourceConfig>) -> check::Sources {
+    check::Sources {
+        names: reader
+            .keys(&Path::root().key("sources"))
+            .into_iter()
+            .collect(),
+        kinds: sources
+            .iter()
+            .map(|(name, source)| (name.0.clone(), source.kind()))
+            .collect(),
+    }
 }
 
 /// The config is a map of known sections.
