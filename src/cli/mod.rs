@@ -98,7 +98,7 @@ pub enum Command {
     Man,
 }
 
-/// How a command that ran to its end went; [`run`] turns it into the exit code.
+/// How a command that ran to its end went; [`run()`] turns it into the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Everything asked was done: exit 0.
