@@ -63,7 +63,7 @@ impl Verifier {
         let at: i64 = timestamp.parse().map_err(|_| Refused::BadTimestamp)?;
         let tag = signature
             .strip_prefix("v0=")
-            .and_then(decode_hex)
+            .and_then(crate::source::from_hex)
             .ok_or(Refused::BadSignature)?;
         let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes())
             .expect("HMAC takes a key of any length");
@@ -83,17 +83,6 @@ impl Verifier {
             None => Ok(()),
         }
     }
-}
-
-/// Lower- or upper-case hex to bytes; `None` for anything else.
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The JSON of an interaction request: Slack posts it form-encoded, as the `payload` field.

@@ -28,7 +28,7 @@ pub use queue::{
     AqPayload, AqQueue, Effect, OracleName, Queue, QueueBatch, QueueConfig, QueueKeys,
     QueueMessage, QueueTable, QueueWait,
 };
-pub use row::{MAX_TEXT_CHARS, Rows, Value, ValueKind};
+pub use row::{MAX_TEXT_CHARS, Rows, Value, ValueKind, from_hex};
 pub use sqlite::{SqliteSource, SqliteSourceConfig};
 
 /// A source's name as written under `sources:`; checks refer to it, and it becomes the `source`

@@ -220,8 +220,9 @@ fn cut(text: String) -> String {
     }
 }
 
-/// Bytes written as hex digits (`00FF10`), as Oracle and SQLite print RAW and BLOB values.
-pub(crate) fn from_hex(text: &str) -> Option<Vec<u8>> {
+/// Bytes written as hex digits, either case (`00FF10`), as Oracle and SQLite print RAW and BLOB
+/// values and Slack writes its signatures.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

@@ -6,7 +6,7 @@ use jiff::civil::{Date, DateTime};
 use oracle::sql_type::OracleType;
 
 use crate::source::Value;
-use crate::source::row::from_hex;
+use crate::source::from_hex;
 
 /// The [`Value`] of a column of `oracle_type` read as `text` (the crate's text form).
 ///
