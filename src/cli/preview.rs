@@ -16,9 +16,8 @@ use crate::check::{Check, CheckKind, NoRows};
 use crate::config::References;
 use crate::route::{group_key, group_labels};
 use crate::settings::Config;
-use crate::sink::Notice;
-use crate::sink::stdout::{Format, StdoutSink};
-use crate::sink::{ReceiverKind, ReceiverName};
+use crate::sink::stdout::Format;
+use crate::sink::{Notice, ReceiverKind, ReceiverName, Sink};
 use crate::source::{QueueMessage, Rows, Value};
 
 /// The largest `--rows` file read; a preview needs a handful of rows.
@@ -165,7 +164,7 @@ fn print(config: &Config, alerts: &[Alert], json: bool) -> Result<(), Failure> {
             message,
             thread: None,
         };
-        StdoutSink::printing(receiver, format)
+        Sink::printing(receiver, format)
             .notify(&notice, now)
             .map_err(Failure::failed)?;
     }

@@ -160,7 +160,25 @@ impl Sink {
     /// What `poll --dry-run` uses for `receiver`: prints, with the receiver's name, the body
     /// that receiver would be sent.
     pub fn dry_run(receiver: &Receiver) -> Self {
-        Self::Stdout(stdout::StdoutSink::printing(receiver, stdout::Format::Json))
+        Self::Stdout(Self::printing(receiver, stdout::Format::Json))
+    }
+
+    /// Prints, in `format` and with the receiver's name, what `receiver` would be sent
+    /// (`poll --dry-run`, `dbalert preview`).
+    pub fn printing(receiver: &Receiver, format: stdout::Format) -> stdout::StdoutSink {
+        let body = match &receiver.kind {
+            ReceiverKind::Alertmanager(config) => {
+                stdout::Body::Alertmanager(config.resend_interval())
+            }
+            ReceiverKind::Webhook(config) => stdout::Body::Webhook(config.max_alerts),
+            ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => stdout::Body::Slack,
+        };
+        stdout::StdoutSink {
+            receiver: Some(receiver.name.clone()),
+            format,
+            layout: receiver.layout.clone(),
+            body,
+        }
     }
 
     /// Posts one Slack payload, retrying as the receiver's delivery settings allow

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use jiff::Timestamp;
 
-use super::config::{Receiver, ReceiverKind};
 use super::delivery::ReceiverName;
 use super::{Notice, SendError, alertmanager, webhook};
 use crate::config::duration::Duration;
@@ -56,21 +55,6 @@ pub enum Body {
 }
 
 impl StdoutSink {
-    /// Prints, in `format` and with the receiver's name, what `receiver` would be sent
-    /// (`poll --dry-run`, `dbalert preview`).
-    pub fn printing(receiver: &Receiver, format: Format) -> Self {
-        Self {
-            receiver: Some(receiver.name.clone()),
-            format,
-            layout: receiver.layout.clone(),
-            body: match &receiver.kind {
-                ReceiverKind::Alertmanager(config) => Body::Alertmanager(config.resend_interval()),
-                ReceiverKind::Webhook(config) => Body::Webhook(config.max_alerts),
-                ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => Body::Slack,
-            },
-        }
-    }
-
     pub fn notify(&self, notice: &Notice, now: Timestamp) -> Result<(), SendError> {
         let body = match self.body {
             Body::Slack => self.layout.payload(&notice.message),
