@@ -10,7 +10,7 @@
 //!   day); weekdays, days of month, months and years are inclusive ranges `a:b` or single values;
 //! - a negative day of month counts from the end (`-1` is the last day), and a range running past
 //!   the end of a short month is clamped to it;
-//! - everything is evaluated in the spec's `location` (an IANA zone, `UTC` or `Local`), UTC by
+//! - everything is evaluated in the interval's `location` (an IANA zone, `UTC` or `Local`), UTC by
 //!   default.
 //!
 //! This module only holds checked values; reading them from the file is `route::config`'s.
@@ -65,7 +65,7 @@ impl Default for TimeSpec {
 }
 
 impl TimeSpec {
-    /// Whether `now` satisfies every field of the spec.
+    /// Whether `now` satisfies every field of the interval.
     pub fn contains(&self, now: Timestamp) -> bool {
         let at = self.location.to_datetime(now);
         let minute = i16::from(at.hour()) * 60 + i16::from(at.minute());
