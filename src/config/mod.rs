@@ -10,8 +10,22 @@ pub mod reader;
 pub mod secret;
 pub mod yaml;
 
+use std::fmt;
+
 pub use reader::{EnvLookup, References};
 use yaml::Path;
+
+/// A receiver's name as written under `receivers:`; routes, the state file and `send --to`
+/// refer to it. Kept here, below every domain, because routes and the state file name receivers
+/// without knowing what they are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReceiverName(pub String);
+
+impl fmt::Display for ReceiverName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// One thing wrong in a config file.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,8 +23,8 @@ use jiff::Timestamp;
 use super::matcher::Matchers;
 use super::time_interval::TimeInterval;
 use crate::alert::Labels;
+use crate::config::ReceiverName;
 use crate::config::duration::Duration;
-use crate::sink::ReceiverName;
 
 /// Alertmanager's `group_wait` for the root route.
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);

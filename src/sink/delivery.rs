@@ -1,19 +1,9 @@
-//! What every receiver kind shares, below them all: its name, its delivery settings, and the
-//! shape of a problem found in its block of the config.
+//! What every receiver kind shares, below them all: its name (defined with the config, since
+//! routes and the state file name receivers too), its delivery settings, and the shape of a
+//! problem found in its block of the config.
 
-use std::fmt;
-
+pub use crate::config::ReceiverName;
 use crate::config::duration::Duration;
-
-/// A receiver's name as written under `receivers:`; routes and `send --to` refer to it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ReceiverName(pub String);
-
-impl fmt::Display for ReceiverName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// How a receiver delivers; the same for every kind.
 #[derive(Debug, Clone, PartialEq)]

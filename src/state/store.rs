@@ -28,7 +28,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use crate::alert::{Fingerprint, Labels};
-use crate::sink::ReceiverName;
+use crate::config::ReceiverName;
 use crate::source::{Value, ValueKind};
 
 /// The schema steps, in order; step `i` takes the file from version `i` to `i + 1`. Never edit

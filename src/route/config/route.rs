@@ -12,12 +12,12 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::{MatcherKeys, Scalar, TimeIntervals, resolve_matchers};
+use crate::config::ReceiverName;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::{Node, Path};
 use crate::route::time_interval::TimeInterval;
 use crate::route::tree::{GroupBy, Route, RouteSpec};
-use crate::sink::ReceiverName;
 
 /// A node of the routing tree as written (`route:` and every entry of its `routes:`).
 #[derive(Debug, Deserialize)]
