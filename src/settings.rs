@@ -350,8 +350,8 @@ fn share_key_labels(receivers: &mut BTreeMap<ReceiverName, Receiver>, checks: &[
 }
 
 /// Each receiver's `allow:` must name principals of `access:`. With a Slack app configured, a
-/// receiver whose messages carry buttons but that says nothing of who may use them is worth a
-/// warning: anyone in the workspace who sees the message may.
+/// receiver that would carry buttons but says nothing of who may use them is worth a warning:
+/// access is denied by default, so its messages carry no buttons.
 fn check_allow(
     reader: &mut Reader,
     receivers: &BTreeMap<ReceiverName, Receiver>,
@@ -366,7 +366,7 @@ fn check_allow(
             let slack_app_kind =
                 matches!(&receiver.kind, ReceiverKind::Slack(s) if s.token.is_some());
             if slack_app && slack_app_kind && !receiver.interactive.buttons.is_empty() {
-                warnings.push(format!("{path}: its messages carry buttons and it has no `allow:`, so anyone in the workspace who sees them may use them; add `allow: [PRINCIPAL]` naming principals of `access:`"));
+                warnings.push(format!("{path}: it has no `allow:`, so nobody may use its buttons and its messages carry none (access is denied by default); add `allow: [PRINCIPAL]` naming principals of `access:`, or `buttons: []` to silence this warning"));
             }
             continue;
         };

@@ -10,9 +10,7 @@ use serde::Deserialize;
 use crate::config::reader::Reader;
 use crate::config::secret::Secret;
 use crate::config::yaml::Path;
-
-/// Slack's Web API, when `api_url` is not given.
-pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
+use crate::sink::web_api::DEFAULT_API_URL;
 
 /// How Slack reaches dbalert.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

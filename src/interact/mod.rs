@@ -5,6 +5,7 @@
 //! socket, HTTP mode by its signature), payloads from another workspace are refused, and access
 //! is checked on every click, denied unless a rule allows it.
 
+pub mod access;
 pub mod config;
 pub mod signature;
 

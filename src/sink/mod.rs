@@ -16,6 +16,7 @@ mod retry;
 pub mod slack;
 pub mod slack_app;
 pub mod stdout;
+pub mod web_api;
 pub mod webhook;
 
 use std::sync::Arc;

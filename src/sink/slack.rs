@@ -19,6 +19,7 @@ use super::delivery::{ConfigProblem, Delivery, ReceiverName};
 use super::http::{self, DEFAULT_RETRY_AFTER, TransportConfig};
 use super::pacer::Pacer;
 use super::slack_app::{self, SlackApp};
+use super::web_api;
 use super::{BuildError, SendError, Sink, retry};
 use crate::config::secret::{Secret, redact_url};
 use crate::render::notification::Layout;
@@ -114,9 +115,7 @@ impl SlackReceiverConfig {
                 name.clone(),
                 token.clone(),
                 self.channel.clone().ok_or_else(|| missing("channel"))?,
-                self.api_url
-                    .as_deref()
-                    .unwrap_or(slack_app::DEFAULT_API_URL),
+                self.api_url.as_deref().unwrap_or(web_api::DEFAULT_API_URL),
                 client,
                 delivery,
             )),

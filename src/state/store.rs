@@ -83,6 +83,25 @@ const MIGRATIONS: &[&str] = &[
         acked_by  TEXT NOT NULL,
         acked_at  TEXT NOT NULL
     ) STRICT;",
+    // 4: the audit trail: what people asked for from Slack or the shell, and what came of it.
+    // Append-only: the triggers refuse to change or remove a row.
+    "CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        phase      TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        channel    TEXT,
+        what       TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        outcome    TEXT NOT NULL,
+        detail     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_request ON audit (request_id);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;",
 ];
 
 /// The schema version this build writes and the newest it can read.
@@ -96,6 +115,7 @@ const TABLES: &[&str] = &[
     "seen_events",
     "silences",
     "acks",
+    "audit",
 ];
 
 /// Marks a SQLite file as a dbalert state file ("dbal").

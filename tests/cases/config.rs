@@ -451,7 +451,7 @@ fn slack_app_secrets_come_from_references_and_never_appear() {
     let stderr = stderr_of(&ok);
     assert_eq!(ok.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("receivers.billing: its messages carry buttons and it has no `allow:`"),
+        stderr.contains("receivers.billing: it has no `allow:`, so nobody may use its buttons"),
         "{stderr}"
     );
     assert!(

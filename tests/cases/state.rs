@@ -11,8 +11,8 @@ use dbalert::route::{Matchers, Silence, parse};
 use dbalert::sink::ReceiverName;
 use dbalert::source::Value;
 use dbalert::state::{
-    Ack, AlertRecord, Changes, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry, SCHEMA_VERSION,
-    StateError, StateLock, StateStore, StoredLabels, Thread,
+    Ack, AlertRecord, AuditEntry, AuditPhase, Changes, MAX_SEEN_EVENTS_PER_CHECK,
+    NotificationEntry, SCHEMA_VERSION, StateError, StateLock, StateStore, StoredLabels, Thread,
 };
 use jiff::Timestamp;
 
@@ -179,6 +179,7 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
         [
             "acks",
             "alerts",
+            "audit",
             "cursors",
             "notifications",
             "seen_events",
@@ -366,6 +367,45 @@ fn acks_end_by_unack_or_with_the_saved_changes() {
         })
         .unwrap();
     assert_eq!(store.acks().unwrap(), []);
+}
+
+#[test]
+fn the_audit_trail_keeps_rows_in_order_and_refuses_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = StateStore::open(&path).unwrap();
+    let entry = |seq: u8, phase, outcome: &str| AuditEntry {
+        at: time("2024-06-01T11:05:00Z"),
+        request_id: format!("r{seq}"),
+        phase,
+        actor: "U024BE7LH".into(),
+        channel: seq.is_multiple_of(2).then(|| "C1".to_owned()),
+        what: "dbalert.ack".into(),
+        target: "{}:{owner=\"ORDERS\"}".into(),
+        outcome: outcome.into(),
+        detail: format!("row {seq}"),
+    };
+    let rows = [
+        entry(1, AuditPhase::Intent, "requested"),
+        entry(1, AuditPhase::Outcome, "done"),
+        entry(2, AuditPhase::Outcome, "denied"),
+    ];
+    for row in &rows {
+        store.audit(row).unwrap();
+    }
+    assert_eq!(store.audit_trail(10).unwrap(), rows);
+    assert_eq!(store.audit_trail(2).unwrap(), rows[1..]);
+    drop(store);
+    // Append-only, even for someone with the sqlite3 shell and no dbalert.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in ["UPDATE audit SET outcome = 'done'", "DELETE FROM audit"] {
+        let error = conn.execute(sql, []).unwrap_err().to_string();
+        assert!(error.contains("append-only"), "{sql}: {error}");
+    }
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 3);
 }
 
 #[test]
