@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) only parses arguments and hands over to [`cli::run`]; everything
 //! else lives here so that tests and benchmarks can drive the same code.
 
+pub mod action;
 pub mod alert;
 pub mod check;
 pub mod cli;

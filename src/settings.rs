@@ -1,5 +1,5 @@
 //! The settings: the config file, where it is found, how each section is resolved through its
-//! domain (sources, receivers, routes, checks), and every error it can hold.
+//! domain (sources, receivers, routes, checks, actions), and every error it can hold.
 //!
 //! Reading happens in two steps: the YAML is parsed into a tree that keeps positions
 //! ([`crate::config::yaml`]), then each section is turned into checked runtime types by the
@@ -35,6 +35,7 @@ const SECTIONS: &[&str] = &[
     "heartbeat_url",
     "slack_app",
     "access",
+    "actions",
 ];
 
 /// A checked config.
@@ -63,6 +64,8 @@ pub struct Config {
     pub slack_app: Option<crate::interact::SlackAppConfig>,
     /// `access:`, who may act on alerts from Slack, by principal name.
     pub access: crate::interact::Access,
+    /// `actions:`, the vetted statements people may run from Slack, in file order.
+    pub actions: Vec<crate::action::Action>,
     /// Things worth fixing that do not stop dbalert from running.
     pub warnings: Vec<String>,
     /// Key paths of credentials written in the file itself rather than referenced.
@@ -260,6 +263,7 @@ pub fn parse_with(
         slack_app.is_some(),
         &mut warnings,
     );
+    let actions = resolve_actions(&mut reader, &sources);
     let inline_secrets = inline_secrets(&reader, &receivers, &sources);
 
     let problems = reader.into_problems();
@@ -286,9 +290,34 @@ pub fn parse_with(
         heartbeat_url,
         slack_app,
         access,
+        actions,
         warnings,
         inline_secrets,
     })
+}
+
+/// `actions:`, checked against the sources and principals written in the file (broken ones
+/// included: they have their own problem).
+fn resolve_actions(
+    reader: &mut Reader,
+    sources: &BTreeMap<SourceName, SourceConfig>,
+) -> Vec<crate::action::Action> {
+    let source_kinds = reader
+        .keys(&Path::root().key("sources"))
+        .into_iter()
+        .map(|name| {
+            let kind = sources
+                .get(&SourceName(name.clone()))
+                .map(SourceConfig::kind);
+            (name, kind)
+        })
+        .collect();
+    let principals = reader.keys(&Path::root().key("access"));
+    let known = crate::action::config::Known {
+        sources: &source_kinds,
+        principals: &principals,
+    };
+    crate::action::config::resolve(reader, &known)
 }
 
 /// The sources checks may name: every name written under `sources:`, broken ones included

@@ -5,7 +5,8 @@
 //! ([`Source::dequeue`]). It is an enum over the drivers rather than a trait object, so that its
 //! methods can be plain `async fn`s; Oracle joins as one more variant with the same methods.
 //!
-//! This module owns connecting, running SQL read-only, and turning column values into
+//! This module owns connecting, running SQL read-only (and, for an action's `call`, in a
+//! transaction committed on success: [`Statement`]), and turning column values into
 //! [`Value`]s. It does not know about checks, alerts, labels or state: the poll engine decides
 //! what a row means, which cursor to bind, and when to commit a [`QueueBatch`].
 
@@ -14,6 +15,7 @@ mod postgres;
 mod queue;
 mod row;
 mod sqlite;
+mod statement;
 
 use std::fmt;
 
@@ -30,6 +32,7 @@ pub use queue::{
 };
 pub use row::{MAX_TEXT_CHARS, Rows, Value, ValueKind, from_hex};
 pub use sqlite::{SqliteSource, SqliteSourceConfig};
+pub use statement::{Access, Bind, Outcome, Statement};
 
 /// A source's name as written under `sources:`; checks refer to it, and it becomes the `source`
 /// label of their alerts.
@@ -109,6 +112,16 @@ impl Source {
             #[cfg(feature = "oracle")]
             Self::Oracle(source) => source.fetch(sql, cursor).await,
             Self::Postgres(source) => source.fetch(sql, cursor).await,
+        }
+    }
+
+    /// Runs one statement for a person (an action), with its values bound; see [`Statement`].
+    pub async fn execute(&self, statement: &Statement) -> Result<Outcome, SourceError> {
+        match self {
+            Self::Sqlite(source) => source.execute(statement).await,
+            #[cfg(feature = "oracle")]
+            Self::Oracle(source) => source.execute(statement).await,
+            Self::Postgres(source) => source.execute(statement).await,
         }
     }
 

@@ -41,7 +41,9 @@ use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_c
 use tokio_postgres::{Client, Column, NoTls, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{QueueBatch, QueueConfig, Rows, SourceError, SourceName, Value};
+use super::{
+    Access, Outcome, QueueBatch, QueueConfig, Rows, SourceError, SourceName, Statement, Value,
+};
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
 
@@ -167,6 +169,60 @@ impl PostgresSource {
         self.fetch("SELECT 1", None).await.map(drop)
     }
 
+    /// Runs an action's statement on a connection of its own (an action must not wait behind
+    /// the checks, nor they behind it): `$1`, `$2`, … are the statement's values in order, sent
+    /// as text for the server to parse as the types it inferred. `statement_timeout` is the
+    /// action's `timeout`.
+    pub async fn execute(&self, statement: &Statement) -> Result<Outcome, SourceError> {
+        let mut client = self.connect().await?;
+        let errors = Errors {
+            statement_timeout: Some(statement.timeout),
+            ..self.errors.clone()
+        };
+        let tx = client
+            .build_transaction()
+            .read_only(statement.access == Access::ReadOnly)
+            .start()
+            .await
+            .map_err(|err| errors.query(&err))?;
+        errors.set_statement_timeout(&tx).await?;
+        let sql = &statement.sql;
+        let prepared = tx.prepare(sql).await.map_err(|err| errors.query(&err))?;
+        let wanted = prepared.params().len();
+        if wanted > statement.binds.len() {
+            return Err(errors.query_text(&format!(
+                "the statement uses ${wanted}, but the action has {} values",
+                statement.binds.len()
+            )));
+        }
+        let values: Vec<CursorParam> = statement.binds[..wanted]
+            .iter()
+            .map(|(_, bind)| CursorParam(Some(bind.to_string())))
+            .collect();
+        let outcome = if prepared.columns().is_empty() {
+            let affected = tx
+                .execute_raw(&prepared, values.iter())
+                .await
+                .map_err(|err| errors.query(&err))?;
+            Outcome {
+                affected,
+                ..Outcome::default()
+            }
+        } else {
+            let names = Rows::new(prepared.columns().iter().map(|c| c.name())).columns;
+            let prepared = errors.readable(&tx, sql, prepared, &names).await?;
+            errors
+                .read_some(&tx, &prepared, values, names, statement.max_rows)
+                .await?
+        };
+        match statement.access {
+            Access::Commit => tx.commit().await,
+            Access::ReadOnly => tx.rollback().await,
+        }
+        .map_err(|err| errors.query(&err))?;
+        Ok(outcome)
+    }
+
     /// Takes up to `limit` messages off the queue table, on a connection of the batch's own.
     pub async fn dequeue(
         &self,
@@ -236,28 +292,7 @@ impl PostgresSource {
             }
         };
         let params: Vec<&(dyn ToSql + Sync)> = cursor.iter().map(|p| p as _).collect();
-
-        let unknown: Vec<bool> = statement
-            .columns()
-            .iter()
-            .map(|c| decoder(c.type_()).is_none())
-            .collect();
-        let statement = match unknown.iter().position(|u| *u) {
-            None => statement,
-            Some(first) => tx
-                .prepare(&with_text_columns(sql, &unknown))
-                .await
-                .map_err(|err| SourceError::Decode {
-                    name: errors.name.clone(),
-                    column: rows.columns[first].clone(),
-                    message: format!(
-                        "dbalert cannot read type {} and could not read it as text ({}); cast it to text in the query, e.g. `{}::text`",
-                        statement.columns()[first].type_().name(),
-                        errors.describe(&err),
-                        rows.columns[first],
-                    ),
-                })?,
-        };
+        let statement = errors.readable(&tx, sql, statement, &rows.columns).await?;
         let decoders = errors.decoders(statement.columns(), &rows.columns)?;
         // Read as a stream, so that each row is decoded and its wire buffer freed as it
         // arrives, instead of holding the whole result twice.
@@ -531,6 +566,74 @@ impl Errors {
                 tracing::debug!(source = %name, error = %err, "PostgreSQL connection closed.");
             }
         });
+    }
+
+    /// `statement` as it can be read: when a column has a type dbalert does not decode, the
+    /// statement prepared again with those columns cast to text (see the module docs).
+    async fn readable(
+        &self,
+        tx: &Transaction<'_>,
+        sql: &str,
+        statement: tokio_postgres::Statement,
+        names: &[String],
+    ) -> Result<tokio_postgres::Statement, SourceError> {
+        let unknown: Vec<bool> = statement
+            .columns()
+            .iter()
+            .map(|c| decoder(c.type_()).is_none())
+            .collect();
+        let Some(first) = unknown.iter().position(|u| *u) else {
+            return Ok(statement);
+        };
+        tx.prepare(&with_text_columns(sql, &unknown))
+            .await
+            .map_err(|err| SourceError::Decode {
+                name: self.name.clone(),
+                column: names[first].clone(),
+                message: format!(
+                    "dbalert cannot read type {} and could not read it as text ({}); cast it to text in the query, e.g. `{}::text`",
+                    statement.columns()[first].type_().name(),
+                    self.describe(&err),
+                    names[first],
+                ),
+            })
+    }
+
+    /// Reads at most `max_rows` rows of `statement`, counting whether more came.
+    async fn read_some(
+        &self,
+        tx: &Transaction<'_>,
+        statement: &tokio_postgres::Statement,
+        values: Vec<CursorParam>,
+        columns: Vec<String>,
+        max_rows: usize,
+    ) -> Result<Outcome, SourceError> {
+        let decoders = self.decoders(statement.columns(), &columns)?;
+        let stream = tx
+            .query_raw(statement, values.iter())
+            .await
+            .map_err(|err| self.query(&err))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut rows = Rows {
+            columns,
+            rows: Vec::new(),
+        };
+        let mut more = false;
+        // Read to the end, so that the connection is ready for the commit; rows past the
+        // limit are counted, not decoded.
+        while let Some(row) = stream.try_next().await.map_err(|err| self.query(&err))? {
+            if rows.rows.len() == max_rows {
+                more = true;
+            } else {
+                rows.rows
+                    .push(self.decode_row(&row, &decoders, &rows.columns)?);
+            }
+        }
+        Ok(Outcome {
+            rows,
+            more,
+            affected: 0,
+        })
     }
 
     pub(super) async fn set_statement_timeout(

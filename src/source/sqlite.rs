@@ -1,5 +1,6 @@
 //! SQLite sources: a database file, opened read-only for each query on tokio's blocking pool
-//! (opening SQLite costs microseconds, and a fresh handle sees a file that was replaced).
+//! (opening SQLite costs microseconds, and a fresh handle sees a file that was replaced). Only an
+//! action's `call` opens it read-write, for that one statement.
 //!
 //! Values keep SQLite's storage classes: NULL, INTEGER → [`Value::Int`], REAL →
 //! [`Value::Float`], TEXT → [`Value::Text`], BLOB → [`Value::Bytes`]. SQLite has no date or
@@ -12,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags, TransactionBehavior};
 use serde::Deserialize;
 
-use super::{Rows, SourceError, SourceName, Value};
+use super::{Access, Bind, Outcome, Rows, SourceError, SourceName, Statement, Value};
 
 /// How long a query waits for a writer that holds the database lock.
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
@@ -54,6 +55,38 @@ impl SqliteSource {
         let cursor = cursor.cloned();
         self.blocking(move |path| fetch(path, &sql, cursor.as_ref()))
             .await
+    }
+
+    /// Runs an action's statement. A `call` opens the file read-write for this statement only
+    /// (checks always read it read-only). SQLite has no statement timeout: after `timeout` the
+    /// statement is interrupted, which ends it at its next step.
+    pub async fn execute(&self, statement: &Statement) -> Result<Outcome, SourceError> {
+        let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel::<InterruptHandle>(1);
+        let path = self.path.clone();
+        let owned = statement.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
+            execute(&path, &owned, |handle| drop(handle_tx.send(handle)))
+        });
+        let joined = match tokio::time::timeout(statement.timeout.get(), &mut task).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                if let Ok(handle) = handle_rx.try_recv() {
+                    handle.interrupt();
+                }
+                task.await
+            }
+        };
+        let outcome = joined.map_err(|err| SourceError::Query {
+            name: self.name.clone(),
+            message: format!("the SQLite worker stopped: {err}"),
+        })?;
+        outcome.map_err(|err| match err.sqlite_error_code() {
+            Some(ErrorCode::OperationInterrupted) => SourceError::Timeout {
+                name: self.name.clone(),
+                timeout: statement.timeout,
+            },
+            _ => self.error(err),
+        })
     }
 
     pub async fn check(&self) -> Result<(), SourceError> {
@@ -145,6 +178,84 @@ fn fetch(path: &Path, sql: &str, cursor: Option<&Value>) -> rusqlite::Result<Row
         rows.rows.push(values);
     }
     Ok(rows)
+}
+
+/// Opens the file as `statement.access` allows, runs the statement in a transaction and commits
+/// it only for a `call` that succeeded; dropping the transaction rolls it back.
+fn execute(
+    path: &Path,
+    statement: &Statement,
+    on_open: impl FnOnce(InterruptHandle),
+) -> rusqlite::Result<Outcome> {
+    let (flags, behavior) = match statement.access {
+        Access::ReadOnly => (
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+            TransactionBehavior::Deferred,
+        ),
+        Access::Commit => (
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            TransactionBehavior::Immediate,
+        ),
+    };
+    let mut conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    on_open(conn.get_interrupt_handle());
+    let tx = conn.transaction_with_behavior(behavior)?;
+    let outcome = {
+        let mut stmt = tx.prepare(&statement.sql)?;
+        for index in 1..=stmt.parameter_count() {
+            let name = stmt.parameter_name(index).unwrap_or("?").to_owned();
+            let bind = name
+                .strip_prefix(':')
+                .and_then(|bare| statement.bind(bare))
+                .ok_or_else(|| {
+                    rusqlite::Error::InvalidParameterName(format!(
+                        "{name} is not a parameter of this action; binds are written :name"
+                    ))
+                })?;
+            let value = match bind {
+                Bind::Int(v) => SqlValue::Integer(*v),
+                Bind::Text(v) => SqlValue::Text(v.clone()),
+            };
+            stmt.raw_bind_parameter(index, value)?;
+        }
+        if stmt.column_count() == 0 {
+            let affected = stmt.raw_execute()?;
+            Outcome {
+                affected: affected as u64,
+                ..Outcome::default()
+            }
+        } else {
+            read_rows(&mut stmt, statement.max_rows)?
+        }
+    };
+    if statement.access == Access::Commit {
+        tx.commit()?;
+    }
+    Ok(outcome)
+}
+
+/// At most `max_rows` rows, and whether more were left.
+fn read_rows(stmt: &mut rusqlite::Statement<'_>, max_rows: usize) -> rusqlite::Result<Outcome> {
+    let mut rows = Rows::new(stmt.column_names());
+    let width = rows.columns.len();
+    let mut cursor = stmt.raw_query();
+    let mut more = false;
+    while let Some(row) = cursor.next()? {
+        if rows.rows.len() == max_rows {
+            more = true;
+            break;
+        }
+        let values = (0..width)
+            .map(|i| row.get_ref(i).map(from_sqlite))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.rows.push(values);
+    }
+    Ok(Outcome {
+        rows,
+        more,
+        affected: 0,
+    })
 }
 
 fn from_sqlite(value: ValueRef<'_>) -> Value {

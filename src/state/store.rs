@@ -102,6 +102,19 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;",
+    // 5: action requests waiting for a confirmation or an approval; each is taken once.
+    "CREATE TABLE action_requests (
+        id           TEXT PRIMARY KEY,
+        action       TEXT NOT NULL,
+        args         TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        team_id      TEXT NOT NULL,
+        channel_id   TEXT,
+        stage        TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL,
+        taken_by     TEXT
+    ) STRICT;",
 ];
 
 /// The schema version this build writes and the newest it can read.
@@ -116,6 +129,7 @@ const TABLES: &[&str] = &[
     "silences",
     "acks",
     "audit",
+    "action_requests",
 ];
 
 /// Marks a SQLite file as a dbalert state file ("dbal").

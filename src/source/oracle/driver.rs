@@ -17,8 +17,8 @@ use super::trace::{self as oracle_trace, TraceError, TraceRef};
 use super::value::value_of;
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
+use crate::source::{Access, Bind, Outcome, Rows, SourceError, SourceName, Statement, Value};
 use crate::source::{AqPayload, AqQueue, OracleName, QueueBatch, QueueMessage, QueueWait};
-use crate::source::{Rows, SourceError, SourceName, Value};
 
 /// Rows fetched per round trip; alert queries return tens to thousands of rows.
 const FETCH_ARRAY_SIZE: u32 = 500;
@@ -101,6 +101,24 @@ impl OracleSource {
 
     pub async fn check(&self) -> Result<(), SourceError> {
         self.blocking(|conn| conn.ping()).await
+    }
+
+    /// Runs an action's statement on a connection of its own, tagged with who asked.
+    pub async fn execute(&self, statement: &Statement) -> Result<Outcome, SourceError> {
+        let config = self.config.clone();
+        let statement = statement.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let conn = connect(&config)?;
+            let outcome = run_statement(&conn, &statement);
+            if outcome.is_err() {
+                // Closing would roll back too; saying so keeps the rule in one place.
+                let _ = conn.rollback();
+            }
+            outcome
+        })
+        .await
+        .map_err(|err| self.worker_stopped(&err))?;
+        outcome.map_err(|err| describe(&self.name, &err))
     }
 
     /// Dequeues up to `limit` messages in a transaction the returned batch owns.
@@ -556,20 +574,91 @@ fn query(conn: &oracle::Connection, sql: &str, cursor: Option<&Value>) -> oracle
         .collect();
     let mut rows = Rows::new(columns.iter().map(|(name, _)| name));
     for row in result {
-        let row = row?;
-        let mut values = Vec::with_capacity(columns.len());
-        for (i, (name, oracle_type)) in columns.iter().enumerate() {
-            let text: Option<String> = row.get(i)?;
-            values.push(value_of(oracle_type, text).map_err(|message| {
-                oracle::Error::new(
-                    oracle::ErrorKind::InvalidTypeConversion,
-                    format!("column {name}: {message}"),
-                )
-            })?);
-        }
-        rows.rows.push(values);
+        rows.rows.push(row_values(&row?, &columns)?);
     }
     Ok(rows)
+}
+
+/// Runs one action statement with its values bound by name: `SET TRANSACTION READ ONLY` for a
+/// query, a commit for a call that succeeded. The session shows who asked
+/// (`CLIENT_IDENTIFIER`) and which action (`ACTION`), and the action's timeout bounds each round
+/// trip.
+fn run_statement(conn: &oracle::Connection, statement: &Statement) -> oracle::Result<Outcome> {
+    conn.set_client_identifier(&statement.client_identifier)?;
+    conn.set_action(&statement.tag)?;
+    conn.set_call_timeout(Some(statement.timeout.get()))?;
+    if statement.access == Access::ReadOnly {
+        conn.execute("SET TRANSACTION READ ONLY", &[])?;
+    }
+    let mut stmt = conn
+        .statement(&statement.sql)
+        .fetch_array_size(FETCH_ARRAY_SIZE)
+        .build()?;
+    let mut values: Vec<(String, Box<dyn ToSql>)> = Vec::new();
+    for name in stmt.bind_names() {
+        let bind = statement.bind(name).ok_or_else(|| {
+            oracle::Error::new(
+                oracle::ErrorKind::InvalidBindName,
+                format!(":{name} is not a parameter of this action"),
+            )
+        })?;
+        let value: Box<dyn ToSql> = match bind {
+            Bind::Int(v) => Box::new(*v),
+            Bind::Text(v) => Box::new(v.clone()),
+        };
+        values.push((name.to_owned(), value));
+    }
+    let named: Vec<(&str, &dyn ToSql)> = values
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_ref()))
+        .collect();
+    let outcome = if stmt.is_query() {
+        let result = stmt.query_named(&named)?;
+        let columns: Vec<(String, OracleType)> = result
+            .column_info()
+            .iter()
+            .map(|c| (c.name().to_owned(), c.oracle_type().clone()))
+            .collect();
+        let mut outcome = Outcome {
+            rows: Rows::new(columns.iter().map(|(name, _)| name)),
+            ..Outcome::default()
+        };
+        for row in result {
+            let row = row?;
+            if outcome.rows.rows.len() == statement.max_rows {
+                outcome.more = true;
+                break;
+            }
+            outcome.rows.rows.push(row_values(&row, &columns)?);
+        }
+        outcome
+    } else {
+        stmt.execute_named(&named)?;
+        Outcome {
+            affected: stmt.row_count()?,
+            ..Outcome::default()
+        }
+    };
+    match statement.access {
+        Access::Commit => conn.commit()?,
+        Access::ReadOnly => conn.rollback()?,
+    }
+    Ok(outcome)
+}
+
+/// One row's columns as values, read as text with their Oracle type.
+fn row_values(row: &oracle::Row, columns: &[(String, OracleType)]) -> oracle::Result<Vec<Value>> {
+    let mut values = Vec::with_capacity(columns.len());
+    for (i, (name, oracle_type)) in columns.iter().enumerate() {
+        let text: Option<String> = row.get(i)?;
+        values.push(value_of(oracle_type, text).map_err(|message| {
+            oracle::Error::new(
+                oracle::ErrorKind::InvalidTypeConversion,
+                format!("column {name}: {message}"),
+            )
+        })?);
+    }
+    Ok(values)
 }
 
 /// A cursor value as Oracle binds it.
