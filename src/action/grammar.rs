@@ -52,6 +52,21 @@ pub fn words(text: &str) -> Result<Vec<Word>, String> {
     }
 }
 
+/// One argument as a shell already split it (`dbalert actions test`): `name=value` names a
+/// parameter, anything else is positional. Quotes were the shell's and are gone.
+pub fn word(arg: &str) -> Word {
+    match arg.split_once('=') {
+        Some((name, value)) if is_name(name) => Word {
+            name: Some(name.to_owned()),
+            value: value.to_owned(),
+        },
+        _ => Word {
+            name: None,
+            value: arg.to_owned(),
+        },
+    }
+}
+
 fn is_name(text: &str) -> bool {
     let mut chars = text.chars();
     chars

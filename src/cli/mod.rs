@@ -1,5 +1,6 @@
 //! The command line: arguments, logging, and the one place that picks the exit code.
 
+mod actions;
 mod check;
 mod deadlock;
 mod poll;
@@ -87,6 +88,8 @@ pub enum Command {
     Ack(silence::AckArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
+    /// List the actions people may run from Slack, or try one (`actions test NAME ARG...`).
+    Actions(actions::ActionsArgs),
     /// Read Oracle deadlock trace files: who waited on whom, and the labels `deadlock_trace` adds.
     Deadlock(deadlock::DeadlockArgs),
     /// Print shell completions for SHELL on stdout.
@@ -183,6 +186,7 @@ fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
         Command::Deadlock(args) => deadlock::run(&cli, args),
+        Command::Actions(args) => actions::run(&cli, args),
         Command::Preview(args) => preview::run(&cli, args),
         Command::Silence(args) => silence::run(&cli, args),
         Command::Ack(args) => silence::run_ack(&cli, args),

@@ -1,0 +1,326 @@
+//! `dbalert actions list` and `dbalert actions test`: the actions of the config, and one action
+//! tried from the shell exactly as chat would run it (same grammar, same validation, same
+//! authorization), with `--execute` to run it for real, audited as `cli:<unix user>`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::status::print_table;
+use super::{Cli, Failure, Outcome, load_config_with};
+use crate::action::audit::Audit;
+use crate::action::{Action, ActionKind, grammar, run};
+use crate::config::References;
+use crate::interact::access::{Decision, GroupMembers, Requester, decide};
+use crate::settings::Config;
+use crate::source::{Bind, Rows};
+
+#[derive(Debug, Args)]
+pub struct ActionsArgs {
+    #[command(subcommand)]
+    pub command: ActionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionsCommand {
+    /// List the actions: name, source, kind, parameters, who may run them.
+    List {
+        /// One JSON document for scripts instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate arguments as chat would, print the SQL, the binds and the authorization decision.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The action's name.
+    pub name: String,
+    /// Values in parameter order, or PARAM=VALUE.
+    #[arg(value_name = "PARAM=VALUE")]
+    pub args: Vec<String>,
+    /// Decide access for this Slack user ID (user groups are not looked up from the shell).
+    #[arg(long = "as", value_name = "USER_ID")]
+    pub as_user: Option<String>,
+    /// Run it (audited, as `cli:<unix user>`), and print what it returned.
+    #[arg(long)]
+    pub execute: bool,
+}
+
+pub fn run(cli: &Cli, args: &ActionsArgs) -> Result<Outcome, Failure> {
+    match &args.command {
+        ActionsCommand::List { json } => {
+            let config = load_config_with(cli, References::Deferred)?;
+            list(&config, *json)
+        }
+        ActionsCommand::Test(test_args) => {
+            let references = match test_args.execute {
+                true => References::Required,
+                false => References::Deferred,
+            };
+            test(&load_config_with(cli, references)?, test_args)
+        }
+    }
+}
+
+fn list(config: &Config, json: bool) -> Result<Outcome, Failure> {
+    let needs = |a: &Action| match (&a.confirm, &a.approval) {
+        (Some(_), Some(_)) => "confirm, approval",
+        (Some(_), None) => "confirm",
+        (None, Some(_)) => "approval",
+        (None, None) => "-",
+    };
+    if json {
+        let actions: Vec<_> = config.actions.iter().map(|a| json!({
+            "name": a.name, "description": a.description, "source": a.source.0,
+            "kind": kind(a), "usage": a.usage(), "allow": a.allow,
+            "confirm": a.confirm.is_some(),
+            "approval": a.approval.as_ref().map(|p| json!({"allow": p.allow, "ttl": p.ttl.to_string()})),
+            "response": a.response.as_str(), "timeout": a.timeout.to_string(), "max_rows": a.max_rows,
+        })).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&actions).map_err(Failure::failed)?
+        );
+        return Ok(Outcome::Done);
+    }
+    let rows: Vec<[String; 6]> = config
+        .actions
+        .iter()
+        .map(|a| {
+            [
+                a.name.clone(),
+                a.source.0.clone(),
+                kind(a).to_owned(),
+                a.usage(),
+                a.allow.join(","),
+                needs(a).to_owned(),
+            ]
+        })
+        .collect();
+    print_table(["NAME", "SOURCE", "KIND", "USAGE", "ALLOW", "NEEDS"], &rows)
+        .map_err(Failure::failed)?;
+    Ok(Outcome::Done)
+}
+
+fn kind(action: &Action) -> &'static str {
+    match action.kind {
+        ActionKind::Query => "query",
+        ActionKind::Call => "call",
+    }
+}
+
+fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
+    let action = config
+        .actions
+        .iter()
+        .find(|a| a.name == args.name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = config.actions.iter().map(|a| a.name.as_str()).collect();
+            Failure::usage(anyhow!(
+                "no action named `{}` (there: {}); see `dbalert actions list`",
+                args.name,
+                names.join(", ")
+            ))
+        })?;
+    let words: Vec<grammar::Word> = args.args.iter().map(|a| grammar::word(a)).collect();
+    let usage = |e: String| Failure::usage(anyhow!("{e}; usage: {}", action.usage()));
+    let values = grammar::assign(&action.params, &words).map_err(usage)?;
+    let binds = run::validate(action, &values).map_err(usage)?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+    );
+    let request_id = format!(
+        "cli-{}-{:08x}",
+        jiff::Timestamp::now().as_second(),
+        fastrand::u32(..)
+    );
+    let statement = run::statement(action, binds, &actor, &request_id);
+    println!(
+        "action: {} ({} on source `{}`)",
+        action.name,
+        kind(action),
+        action.source
+    );
+    println!("sql:\n  {}", action.sql.trim().replace('\n', "\n  "));
+    println!("binds:");
+    let postgres = config
+        .sources
+        .get(&action.source)
+        .is_some_and(|s| s.kind() == "postgres");
+    for (i, (name, bind)) in statement.binds.iter().enumerate() {
+        let secret = action
+            .params
+            .iter()
+            .any(|p| p.secret && p.bind_names().contains(name));
+        let shown = match bind {
+            _ if secret => run::REDACTED.to_owned(),
+            Bind::Int(v) => format!("{v} (int)"),
+            Bind::Text(v) => format!("{v:?} (text)"),
+        };
+        let at = if postgres {
+            format!("${} :{name}", i + 1)
+        } else {
+            format!(":{name}")
+        };
+        println!("  {at} = {shown}");
+    }
+    let decision = args
+        .as_user
+        .as_deref()
+        .map(|user| decide_as(config, action, user));
+    if let Some((user, decision)) = &decision {
+        match decision {
+            Decision::Allowed { principal } => {
+                println!("access: {user} may run it (through `{principal}`)")
+            }
+            Decision::Denied { reason } => println!("access: {user} may not run it: {reason}"),
+        }
+    }
+    if !args.execute {
+        return Ok(Outcome::Done);
+    }
+    if let Some((user, Decision::Denied { .. })) = &decision {
+        return Err(Failure::failed(anyhow!(
+            "not run: {user} may not run `{}`",
+            action.name
+        )));
+    }
+    execute(config, action, &values, statement, &actor)
+}
+
+/// The decision for `user` in the Slack app's workspace, without user group members.
+fn decide_as(config: &Config, action: &Action, user: &str) -> (String, Decision) {
+    let team = config
+        .slack_app
+        .as_ref()
+        .map_or("", |app| app.team_id.as_str());
+    let who = Requester {
+        user,
+        team,
+        channel: None,
+    };
+    (
+        user.to_owned(),
+        decide(
+            &config.access,
+            team,
+            Some(&action.allow),
+            &who,
+            &GroupMembers::new(),
+        ),
+    )
+}
+
+fn execute(
+    config: &Config,
+    action: &Action,
+    values: &BTreeMap<String, String>,
+    statement: crate::source::Statement,
+    actor: &str,
+) -> Result<Outcome, Failure> {
+    let request_id = statement
+        .bind("request_id")
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let audit = Audit {
+        state_path: &config.state.path,
+        request_id,
+        actor: actor.to_owned(),
+        channel: None,
+        what: format!("action:{}", action.name),
+        target: run::audit_target(action, values),
+    };
+    let source = config
+        .sources
+        .get(&action.source)
+        .ok_or_else(|| Failure::usage(anyhow!("no source `{}`", action.source)))?;
+    let source = source
+        .build(action.source.clone())
+        .map_err(Failure::usage)?;
+    audit
+        .intent(&format!("source {}; from the shell", action.source))
+        .map_err(Failure::failed)?;
+    let started = Instant::now();
+    let outcome = super::runtime()?.block_on(source.execute(&statement));
+    let elapsed = started.elapsed().as_millis();
+    match outcome {
+        Ok(outcome) => {
+            let rows = outcome.rows.rows.len() as u64 + outcome.affected;
+            audit.outcome("done", &format!("rows={rows} elapsed_ms={elapsed}"));
+            if outcome.rows.columns.is_empty() {
+                println!(
+                    "done: {} row{} changed ({elapsed} ms)",
+                    outcome.affected,
+                    if outcome.affected == 1 { "" } else { "s" }
+                );
+            } else {
+                print_rows(&outcome.rows)?;
+                let more = if outcome.more {
+                    format!(", more left unread (max_rows {})", action.max_rows)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "({} row{}{more}; {elapsed} ms)",
+                    outcome.rows.rows.len(),
+                    if outcome.rows.rows.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
+                );
+            }
+            Ok(Outcome::Done)
+        }
+        Err(error) => {
+            let (code, text) = run::error_text(&error);
+            audit.outcome(
+                "failed",
+                &format!("error={code} elapsed_ms={elapsed}: {text}"),
+            );
+            Err(Failure::failed(anyhow!(
+                "action `{}` failed: {text}",
+                action.name
+            )))
+        }
+    }
+}
+
+fn print_rows(rows: &Rows) -> Result<(), Failure> {
+    let table: Vec<Vec<String>> = rows
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|v| crate::render::text::clean(&v.to_label()).replace('\n', " "))
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = rows.columns.iter().map(|c| c.chars().count()).collect();
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(&rows.columns));
+    for row in &table {
+        println!("{}", line(row));
+    }
+    Ok(())
+}
