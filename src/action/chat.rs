@@ -474,10 +474,16 @@ fn confirm_message(
     id: &str,
 ) -> Value {
     let template = action.confirm.clone().unwrap_or_default();
-    let context: BTreeMap<String, String> = binds
+    // The values as they will be bound (upper-cased identifiers, `sid` and `serial`) win over
+    // the values as typed.
+    let context: BTreeMap<String, String> = args
         .iter()
-        .map(|(name, value)| (name.clone(), value.to_string()))
-        .chain(args.iter().map(|(n, v)| (n.clone(), v.clone())))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .chain(
+            binds
+                .iter()
+                .map(|(name, value)| (name.clone(), value.to_string())),
+        )
         .filter(|(name, _)| !action.params.iter().any(|p| &p.name == name && p.secret))
         .map(|(name, value)| (name, escape(&value)))
         .collect();

@@ -308,7 +308,14 @@ fn resolve_param(raw: RawParam) -> Result<Param, (&'static str, String)> {
     }
     let pattern = |text: &Option<String>| -> Result<Option<regex::Regex>, (&'static str, String)> {
         text.as_deref()
-            .map(|p| anchored(p).map_err(|err| ("pattern", format!("does not compile: {err}"))))
+            .map(|p| {
+                anchored(p).map_err(|err| {
+                    (
+                        "pattern",
+                        format!("does not compile ({})", regex_error(&err)),
+                    )
+                })
+            })
             .transpose()
     };
     let only = |allowed: &[&str]| -> Result<(), (&'static str, String)> {
@@ -448,4 +455,15 @@ fn check_binds(sql: &str, params: &[Param], source_kind: Option<&str>) -> Vec<St
         }
     }
     problems
+}
+
+/// The regex crate's error on one line: its last line says what is wrong.
+fn regex_error(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    last.trim().trim_start_matches("error: ").to_owned()
 }

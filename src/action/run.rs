@@ -71,17 +71,30 @@ pub fn audit_target(action: &Action, args: &BTreeMap<String, String>) -> String 
     serde_json::to_string(&shown).expect("a map of strings always serializes")
 }
 
-/// `name ARG…` as the person typed it, secrets redacted, for acks and logs.
+/// `name ARG…` as it runs (an identifier upper-cased when its parameter says so), secrets
+/// redacted, for acks and messages.
 pub fn invocation(action: &Action, args: &BTreeMap<String, String>) -> String {
+    let shown = |param: &crate::action::params::Param, value: &String| -> String {
+        if param.secret {
+            return REDACTED.to_owned();
+        }
+        let value = match param.validate(value).as_deref() {
+            Ok([(_, Bind::Text(checked))]) => checked.clone(),
+            _ => value.clone(),
+        };
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            format!("\"{value}\"")
+        } else {
+            value
+        }
+    };
     std::iter::once(action.name.clone())
-        .chain(action.params.iter().map(|p| match args.get(&p.name) {
-            Some(_) if p.secret => REDACTED.to_owned(),
-            Some(value) if value.contains(char::is_whitespace) || value.is_empty() => {
-                format!("\"{value}\"")
-            }
-            Some(value) => value.clone(),
-            None => String::new(),
-        }))
+        .chain(
+            action
+                .params
+                .iter()
+                .filter_map(|p| args.get(&p.name).map(|v| shown(p, v))),
+        )
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -1,3 +1,4 @@
+mod actions;
 mod commands;
 mod config;
 mod config_fuzz;

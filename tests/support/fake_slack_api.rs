@@ -27,6 +27,11 @@ use serde_json::{Value, json};
 
 pub use super::fake_slack::LIMIT_SPACING;
 
+/// Where this fake takes `response_url` posts: `{RESPONSE_PATH}{hook}`.
+pub const RESPONSE_PATH: &str = "/commands/";
+/// The method name `response_url` posts are recorded under, followed by `:{hook}`.
+pub const RESPONSE_URL: &str = "response_url";
+
 /// The method names this fake serves.
 pub const POST_MESSAGE: &str = "chat.postMessage";
 pub const UPDATE: &str = "chat.update";
@@ -152,6 +157,21 @@ impl FakeSlackApi {
             .extend(replies);
     }
 
+    /// A `response_url` as Slack puts one in a slash command or interaction payload (Slack's
+    /// are `https://hooks.slack.com/commands/T…/…/…`): posts to it are recorded as calls to
+    /// `response_url:{hook}` and answered with `200` and `{"ok":true}`.
+    pub fn response_url(&self, hook: &str) -> String {
+        format!("http://{}{RESPONSE_PATH}{hook}", self.server.addr)
+    }
+
+    /// The bodies posted to the `response_url` named `hook`, in order.
+    pub fn responses(&self, hook: &str) -> Vec<Value> {
+        self.calls_to(&format!("{RESPONSE_URL}:{hook}"))
+            .into_iter()
+            .map(|c| c.body)
+            .collect()
+    }
+
     /// Every call as it arrived.
     pub fn calls(&self) -> Vec<ApiCall> {
         self.lock().calls.clone()
@@ -230,8 +250,22 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
         authorization,
         body: raw,
     } = Arrived::read(req).await;
-    let method = path.strip_prefix("/api/").unwrap_or(&path).to_owned();
     let body = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
+    if let Some(hook) = path.strip_prefix(RESPONSE_PATH) {
+        let call = ApiCall {
+            method: format!("{RESPONSE_URL}:{hook}"),
+            http_method,
+            body,
+            authorization,
+            content_type,
+            user_agent,
+            at: arrived,
+            status: 0,
+            response: Value::Null,
+        };
+        return response_url_post(&state, call);
+    }
+    let method = path.strip_prefix("/api/").unwrap_or(&path).to_owned();
 
     // Recorded on arrival, so that a call whose answer is still pending is already visible.
     let (index, mut scripted) = {
@@ -285,6 +319,32 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     };
     state.calls[index].status = status;
     state.calls[index].response = response;
+    answer
+}
+
+/// A post to a `response_url`: JSON with `text` or `blocks` is recorded and accepted, as Slack's
+/// hooks do (<https://docs.slack.dev/interactivity/handling-user-interaction#message_responses>);
+/// anything else is refused with `400 invalid_payload`.
+fn response_url_post(state: &Mutex<State>, mut call: ApiCall) -> Answer {
+    let valid = call.http_method == "POST"
+        && call.content_type.starts_with("application/json")
+        && (call.body["text"].is_string() || call.body["blocks"].is_array());
+    let (status, response, answer) = if valid {
+        ok_json(json!({ "ok": true }))
+    } else {
+        (
+            400,
+            Value::Null,
+            respond(400, "text/plain", "invalid_payload".to_owned(), None),
+        )
+    };
+    call.status = status;
+    call.response = response;
+    state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .calls
+        .push(call);
     answer
 }
 
