@@ -35,6 +35,8 @@ const APPROVE: &str = "dbalert.action.approve";
 const REJECT: &str = "dbalert.action.reject";
 /// How long a post to a `response_url` may take.
 const POST_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How much work rendering a `confirm` text may do (minijinja's fuel).
+const CONFIRM_FUEL: u64 = 10_000;
 /// The longest error text shown in Slack.
 const MAX_ERROR_CHARS: usize = 1500;
 
@@ -487,7 +489,10 @@ fn confirm_message(
         .filter(|(name, _)| !action.params.iter().any(|p| &p.name == name && p.secret))
         .map(|(name, value)| (name, escape(&value)))
         .collect();
-    let text = minijinja::Environment::new()
+    let mut env = minijinja::Environment::new();
+    // The template is the operator's, yet a loop in it must not stall the reply.
+    env.set_fuel(Some(CONFIRM_FUEL));
+    let text = env
         .render_str(&template, &context)
         .unwrap_or_else(|_| format!("Run `{}`?", action.name));
     // The template is the operator's; the values in it are escaped above.

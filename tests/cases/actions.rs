@@ -1189,3 +1189,82 @@ fn an_oracle_action_without_instant_client_fails_clearly_and_alone() {
         trail[1].detail
     );
 }
+
+#[tokio::test]
+async fn the_postgres_api_scripts_load_and_grant_only_execute_and_insert() {
+    let Some(schema) = db::schema("postgres_chatops_scripts").await else {
+        return;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let script =
+        |name: &str| std::fs::read_to_string(root.join("sql/postgres").join(name)).unwrap();
+    let client = &schema.client;
+    // Roles are the server's, not the test schema's: everything happens in a transaction that
+    // is rolled back, so the server is left as it was.
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .batch_execute(&script("chatops_api.sql"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&script("chatops_api.sql"))
+        .await
+        .expect("re-running it is safe");
+    client
+        .batch_execute(&script("chatops_audit.sql"))
+        .await
+        .unwrap();
+    client
+        .batch_execute("SET ROLE dbalert_chatops")
+        .await
+        .unwrap();
+    let refused = |sql: &'static str| async move {
+        client.batch_execute("SAVEPOINT s").await.unwrap();
+        let err = client.batch_execute(sql).await.expect_err(sql);
+        client
+            .batch_execute("ROLLBACK TO SAVEPOINT s")
+            .await
+            .unwrap();
+        err.as_db_error()
+            .map(|e| e.message().to_owned())
+            .unwrap_or_default()
+    };
+    let own_pid: i32 = client
+        .query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let message = refused(Box::leak(
+        format!("select dbalert_api.terminate_backend({own_pid}, 'U0DBA')").into_boxed_str(),
+    ))
+    .await;
+    assert_eq!(message, "backends of postgres may not be ended from chat");
+    assert!(
+        refused("select dbalert_api.terminate_backend(-1, 'U0DBA')")
+            .await
+            .starts_with("no client backend")
+    );
+    for sql in [
+        "select * from dbalert_api.killable_roles",
+        "insert into dbalert_api.killable_roles values ('postgres')",
+        "select * from dbalert_api.chatops_audit",
+        "delete from dbalert_api.chatops_audit",
+    ] {
+        let message = refused(sql).await;
+        assert!(message.starts_with("permission denied"), "{sql}: {message}");
+    }
+    let signals: bool = client
+        .query_one(
+            "select pg_has_role('dbalert_chatops', 'pg_signal_backend', 'member')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!signals, "only the functions' owner may signal backends");
+    client
+        .batch_execute("insert into dbalert_api.chatops_audit (request_id, phase, actor, action_name, params, outcome) values ('r1', 'intent', 'U0DBA', 'kill', '{\"pid\": \"1\"}', 'requested')")
+        .await
+        .expect("the login role may add audit rows");
+    client.batch_execute("ROLLBACK").await.unwrap();
+}

@@ -83,7 +83,9 @@ fn scripts() -> Vec<(String, String)> {
             "02_app_queue.sql",
             "03_alert_que.sql",
             "04_remove_alert_que.sql",
-            "99_uninstall.sql"
+            "99_uninstall.sql",
+            "chatops_api.sql",
+            "chatops_audit.sql"
         ]
     );
     names
@@ -413,6 +415,7 @@ fn check_pack_loads() {
     let output = dbalert(dir.path())
         .env("PROD_ORACLE_CONNECT", "//db1.example.com:1521/PRODPDB1")
         .env("PROD_DBALERT_PASSWORD", "secret")
+        .env("PROD_CHATOPS_PASSWORD", "secret")
         .arg("-c")
         .arg(root().join("examples/oracle/alerts.yaml"))
         .arg("check")
@@ -422,7 +425,7 @@ fn check_pack_loads() {
         .clone();
     let stdout = stdout_of(&output);
     assert!(
-        stdout.ends_with("(1 source, 3 receivers, 10 checks)\n"),
+        stdout.ends_with("(2 sources, 3 receivers, 10 checks)\n"),
         "{stdout}"
     );
 }

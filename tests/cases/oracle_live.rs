@@ -179,6 +179,7 @@ fn oracle_check_pack_views_are_readable_with_the_kit_grants() {
     let output = dbalert(dir.path())
         .env("PROD_ORACLE_CONNECT", &connect)
         .env("PROD_DBALERT_PASSWORD", &password)
+        .env("PROD_CHATOPS_PASSWORD", &password)
         .arg("-c")
         .arg(pack)
         .args(["check", "--connect"])
