@@ -193,32 +193,18 @@ pub(crate) fn resolve(reader: &mut Reader, known: &Known) -> Vec<Action> {
 }
 
 fn resolve_one(reader: &mut Reader, path: &Path, raw: RawAction, known: &Known) -> Option<Action> {
-    let mut ok = true;
-    let mut problem = |reader: &mut Reader, at: Path, message: String| {
-        reader.problem(&at, message);
-        ok = false;
-    };
-    let name_ok = raw.name.len() <= 64
-        && raw.name.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && raw.name != "help";
-    if !name_ok {
-        problem(reader, path.key("name"), "must be lower-case letters, digits, - and _, starting with a letter (at most 64), and not `help`; it is what people type after the slash command".to_owned());
+    let mut problems: Vec<(Path, String)> = Vec::new();
+    if !is_action_name(&raw.name) {
+        problems.push((path.key("name"), "must be lower-case letters, digits, - and _, starting with a letter (at most 64), and not `help`; it is what people type after the slash command".to_owned()));
     }
     let source_kind = match known.sources.get(&raw.source) {
         None => {
             let names = known.sources.keys().cloned().collect::<Vec<_>>().join(", ");
-            problem(
-                reader,
-                path.key("source"),
-                format!(
-                    "no source named `{}` under `sources:` (there: {names}); add it, or fix the name",
-                    raw.source
-                ),
+            let message = format!(
+                "no source named `{}` under `sources:` (there: {names}); add it, or fix the name",
+                raw.source
             );
+            problems.push((path.key("source"), message));
             None
         }
         Some(kind) => *kind,
@@ -227,46 +213,35 @@ fn resolve_one(reader: &mut Reader, path: &Path, raw: RawAction, known: &Known) 
     for (i, raw_param) in raw.params.into_iter().enumerate() {
         match resolve_param(raw_param) {
             Ok(param) => params.push(param),
-            Err((key, message)) => problem(reader, path.key("params").index(i).key(key), message),
+            Err((key, message)) => problems.push((path.key("params").index(i).key(key), message)),
         }
     }
-    for (key, allow) in [
-        ("allow", Some(&raw.allow)),
-        ("approval", raw.approval.as_ref().map(|a| &a.allow)),
+    let approval_allow = raw.approval.as_ref().map(|a| &a.allow);
+    for (at, allow) in [
+        (path.key("allow"), Some(&raw.allow)),
+        (path.key("approval").key("allow"), approval_allow),
     ] {
-        let at = if key == "allow" {
-            path.key("allow")
-        } else {
-            path.key("approval").key("allow")
-        };
         for message in check_principals(allow, known.principals) {
-            problem(reader, at.clone(), message);
+            problems.push((at.clone(), message));
         }
     }
     for message in check_binds(&raw.sql, &params, source_kind) {
-        problem(reader, path.key("sql"), message);
+        problems.push((path.key("sql"), message));
     }
-    let confirm = match raw.confirm {
-        None | Some(RawConfirm::Flag(false)) => None,
-        Some(RawConfirm::Flag(true)) => Some(format!("Run `{}`?", raw.name)),
-        Some(RawConfirm::Text(text)) => {
-            if let Err(err) = minijinja::Environment::new().template_from_str(&text) {
-                problem(
-                    reader,
-                    path.key("confirm"),
-                    format!("not a valid template: {err}"),
-                );
-            }
-            Some(text)
-        }
-    };
+    let confirm = confirm_text(raw.confirm, &raw.name).unwrap_or_else(|message| {
+        problems.push((path.key("confirm"), message));
+        None
+    });
     let max_rows = raw.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
     if !(1..=MAX_MAX_ROWS).contains(&max_rows) {
-        problem(
-            reader,
+        problems.push((
             path.key("max_rows"),
             format!("must be from 1 to {MAX_MAX_ROWS}"),
-        );
+        ));
+    }
+    let ok = problems.is_empty();
+    for (at, message) in problems {
+        reader.problem(&at, message);
     }
     ok.then(|| Action {
         name: raw.name,
@@ -285,6 +260,30 @@ fn resolve_one(reader: &mut Reader, path: &Path, raw: RawAction, known: &Known) 
         max_rows,
         response: raw.response,
     })
+}
+
+/// What people type after the slash command: short, lower case, and not `help`.
+fn is_action_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name != "help"
+}
+
+/// The Confirm question: a default for `confirm: true`, the template (checked) for a text.
+fn confirm_text(confirm: Option<RawConfirm>, name: &str) -> Result<Option<String>, String> {
+    match confirm {
+        None | Some(RawConfirm::Flag(false)) => Ok(None),
+        Some(RawConfirm::Flag(true)) => Ok(Some(format!("Run `{name}`?"))),
+        Some(RawConfirm::Text(text)) => {
+            match minijinja::Environment::new().template_from_str(&text) {
+                Ok(_) => Ok(Some(text)),
+                Err(err) => Err(format!("not a valid template: {err}")),
+            }
+        }
+    }
 }
 
 /// A parameter checked, or the key that is wrong and why.
@@ -306,8 +305,39 @@ fn resolve_param(raw: RawParam) -> Result<Param, (&'static str, String)> {
             ),
         ));
     }
-    let pattern = |text: &Option<String>| -> Result<Option<regex::Regex>, (&'static str, String)> {
-        text.as_deref()
+    let given = [
+        ("pattern", raw.pattern.is_some()),
+        ("values", raw.values.is_some()),
+        ("transform", raw.transform.is_some()),
+        ("max_length", raw.max_length.is_some()),
+    ];
+    let allowed: &[&str] = match raw.type_name {
+        TypeName::Int | TypeName::SidSerial | TypeName::Duration => &[],
+        TypeName::Identifier => &["pattern", "transform"],
+        TypeName::Enum => &["values"],
+        TypeName::String => &["pattern", "max_length"],
+    };
+    if let Some((key, _)) = given
+        .iter()
+        .find(|(key, set)| *set && !allowed.contains(key))
+    {
+        let type_name = format!("{:?}", raw.type_name).to_lowercase();
+        return Err((
+            key,
+            format!("does not apply to a parameter of type {type_name}"),
+        ));
+    }
+    Ok(Param {
+        kind: param_type(&raw)?,
+        name: raw.name,
+        secret: raw.secret,
+    })
+}
+
+fn param_type(raw: &RawParam) -> Result<ParamType, (&'static str, String)> {
+    let pattern = || -> Result<Option<regex::Regex>, (&'static str, String)> {
+        raw.pattern
+            .as_deref()
             .map(|p| {
                 anchored(p).map_err(|err| {
                     (
@@ -318,70 +348,40 @@ fn resolve_param(raw: RawParam) -> Result<Param, (&'static str, String)> {
             })
             .transpose()
     };
-    let only = |allowed: &[&str]| -> Result<(), (&'static str, String)> {
-        let given = [
-            ("pattern", raw.pattern.is_some()),
-            ("values", raw.values.is_some()),
-            ("transform", raw.transform.is_some()),
-            ("max_length", raw.max_length.is_some()),
-        ];
-        match given
-            .iter()
-            .find(|(key, set)| *set && !allowed.contains(key))
-        {
-            Some((key, _)) => Err((
-                key,
-                format!("does not apply to a parameter of type {:?}", raw.type_name).to_lowercase(),
-            )),
-            None => Ok(()),
-        }
-    };
-    let kind = match raw.type_name {
-        TypeName::Int => only(&[]).map(|()| ParamType::Int)?,
-        TypeName::SidSerial => only(&[]).map(|()| ParamType::SidSerial)?,
-        TypeName::Duration => only(&[]).map(|()| ParamType::Duration)?,
-        TypeName::Identifier => {
-            only(&["pattern", "transform"])?;
-            ParamType::Identifier {
-                upper: raw.transform == Some(Transform::Upper),
-                pattern: pattern(&raw.pattern)?,
+    Ok(match raw.type_name {
+        TypeName::Int => ParamType::Int,
+        TypeName::SidSerial => ParamType::SidSerial,
+        TypeName::Duration => ParamType::Duration,
+        TypeName::Identifier => ParamType::Identifier {
+            upper: raw.transform == Some(Transform::Upper),
+            pattern: pattern()?,
+        },
+        TypeName::Enum => match &raw.values {
+            Some(values)
+                if !values.is_empty()
+                    && values
+                        .iter()
+                        .all(|v| !v.is_empty() && !v.chars().any(char::is_control)) =>
+            {
+                ParamType::Enum(values.clone())
             }
-        }
-        TypeName::Enum => {
-            only(&["values"])?;
-            match raw.values {
-                Some(values)
-                    if !values.is_empty()
-                        && values
-                            .iter()
-                            .all(|v| !v.is_empty() && !v.chars().any(char::is_control)) =>
-                {
-                    ParamType::Enum(values)
-                }
-                _ => {
-                    return Err((
-                        "values",
-                        "an enum needs `values`: a list of the words it accepts".to_owned(),
-                    ));
-                }
+            _ => {
+                return Err((
+                    "values",
+                    "an enum needs `values`: a list of the words it accepts".to_owned(),
+                ));
             }
-        }
+        },
         TypeName::String => {
-            only(&["pattern", "max_length"])?;
             let max_chars = raw.max_length.unwrap_or(DEFAULT_STRING_CHARS);
             if !(1..=MAX_VALUE_CHARS).contains(&max_chars) {
                 return Err(("max_length", format!("must be from 1 to {MAX_VALUE_CHARS}")));
             }
-            match pattern(&raw.pattern)? {
+            match pattern()? {
                 Some(pattern) => ParamType::String { pattern, max_chars },
                 None => return Err(("pattern", "a string needs a `pattern` its values must match whole, such as '[A-Za-z0-9 ._-]+'".to_owned())),
             }
         }
-    };
-    Ok(Param {
-        name: raw.name,
-        kind,
-        secret: raw.secret,
     })
 }
 

@@ -1,0 +1,169 @@
+//! The two entry points the Slack transports call: [`slash_command`] for `/dbalert …` and
+//! [`button_click`] for the Confirm, Cancel, Approve and Reject buttons (`block_actions`
+//! payloads whose action id starts with [`ACTION_ID_PREFIX`]).
+//!
+//! Both answer at once (the transport sends the answer as the HTTP response or the Socket Mode
+//! ack, within Slack's 3 seconds) and do the database work afterwards, in a task whose handle
+//! they return: the result goes to the payload's `response_url`. A `response_url` is a bearer
+//! URL: it is never logged, and errors about it never name it.
+
+mod click;
+mod messages;
+mod slash;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::Duration as StdDuration;
+
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use super::audit::Audit;
+use super::config::Action;
+use crate::config::ReceiverName;
+use crate::interact::Access;
+use crate::interact::access::{Decision, GroupMembers, Requester, decide};
+use crate::sink::http::{TransportConfig, client, exchange};
+use crate::source::{Source, SourceConfig, SourceName};
+
+pub use click::button_click;
+pub use slash::slash_command;
+
+/// The action ids of the buttons this module posts all start with this.
+pub const ACTION_ID_PREFIX: &str = "dbalert.action.";
+const CONFIRM: &str = "dbalert.action.confirm";
+const CANCEL: &str = "dbalert.action.cancel";
+const APPROVE: &str = "dbalert.action.approve";
+const REJECT: &str = "dbalert.action.reject";
+/// How long a post to a `response_url` may take.
+const POST_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How much work rendering a `confirm` text may do (minijinja's fuel).
+const CONFIRM_FUEL: u64 = 10_000;
+/// The longest error text shown in Slack.
+const MAX_ERROR_CHARS: usize = 1500;
+
+/// What actions need at run time, built once by the transport (or `dbalert actions test`).
+pub struct ActionContext {
+    pub actions: Vec<Action>,
+    pub access: Access,
+    /// The workspace of `slack_app:`; requests from any other are refused.
+    pub team_id: String,
+    pub sources: BTreeMap<SourceName, Source>,
+    pub state_path: PathBuf,
+    client: reqwest::Client,
+    /// Members of the user groups `access:` names, as the transport last looked them up
+    /// (`usergroups.users.list`); a group missing here allows nobody.
+    pub groups: RwLock<GroupMembers>,
+}
+
+/// The immediate answer, and the work left to do.
+pub struct Accepted {
+    /// The ephemeral text to answer with at once; empty for a button click.
+    pub ack: String,
+    /// The work that posts the result, if any; `dbalert serve` awaits it before it stops.
+    pub work: Option<JoinHandle<()>>,
+}
+
+impl Accepted {
+    fn say(ack: impl Into<String>) -> Self {
+        Self {
+            ack: ack.into(),
+            work: None,
+        }
+    }
+}
+
+impl ActionContext {
+    /// Builds the sources the actions use; nothing connects yet.
+    pub fn new(
+        actions: Vec<Action>,
+        access: Access,
+        team_id: String,
+        sources: &BTreeMap<SourceName, SourceConfig>,
+        state_path: PathBuf,
+    ) -> Result<Self, String> {
+        let mut built = BTreeMap::new();
+        for action in &actions {
+            if built.contains_key(&action.source) {
+                continue;
+            }
+            let config = sources.get(&action.source).ok_or_else(|| {
+                format!("action `{}`: no source `{}`", action.name, action.source)
+            })?;
+            let source = config
+                .build(action.source.clone())
+                .map_err(|e| e.to_string())?;
+            built.insert(action.source.clone(), source);
+        }
+        let client = client(
+            &ReceiverName("response_url".to_owned()),
+            &TransportConfig::default(),
+            POST_TIMEOUT,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            actions,
+            access,
+            team_id,
+            sources: built,
+            state_path,
+            client,
+            groups: RwLock::new(GroupMembers::new()),
+        })
+    }
+
+    pub fn action(&self, name: &str) -> Option<&Action> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+
+    /// Whether `who` may do what `allow` names.
+    pub fn decide(&self, allow: &[String], who: &Requester) -> Decision {
+        let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());
+        decide(&self.access, &self.team_id, Some(allow), who, &groups)
+    }
+
+    fn audit(
+        &self,
+        request_id: &str,
+        actor: &str,
+        channel: Option<&str>,
+        action: &str,
+        target: String,
+    ) -> Audit<'_> {
+        Audit {
+            state_path: &self.state_path,
+            request_id: request_id.to_owned(),
+            actor: actor.to_owned(),
+            channel: channel.map(str::to_owned),
+            what: format!("action:{action}"),
+            target,
+        }
+    }
+
+    /// Posts `body` to a `response_url`; a failure is logged without the URL.
+    async fn post(&self, response_url: &str, body: Value) {
+        let outcome = exchange(self.client.post(response_url).json(&body), "response_url").await;
+        match outcome {
+            Ok(answer) if (200..300).contains(&answer.status) => {}
+            Ok(answer) => {
+                warn!(status = answer.status, reason = %crate::sink::http::reason(&answer.body), "Slack refused the reply to a command.")
+            }
+            Err(error) => warn!(%error, "The reply to a command could not be posted."),
+        }
+    }
+}
+
+/// The fields of a payload this module reads, as text ("" when missing).
+fn field<'a>(payload: &'a Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .try_fold(payload, |v, key| v.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// A message for a `response_url`.
+fn message(response_type: &str, text: &str) -> Value {
+    json!({ "response_type": response_type, "replace_original": false, "text": text })
+}
