@@ -36,6 +36,7 @@ const SECTIONS: &[&str] = &[
     "slack_app",
     "access",
     "actions",
+    "action_audit",
 ];
 
 /// A checked config.
@@ -66,6 +67,8 @@ pub struct Config {
     pub access: crate::interact::Access,
     /// `actions:`, the vetted statements people may run from Slack, in file order.
     pub actions: Vec<crate::action::Action>,
+    /// `action_audit:`, the database table that gets a copy of every action's audit rows.
+    pub action_audit: Option<crate::action::audit::AuditTableConfig>,
     /// Things worth fixing that do not stop dbalert from running.
     pub warnings: Vec<String>,
     /// Key paths of credentials written in the file itself rather than referenced.
@@ -264,6 +267,7 @@ pub fn parse_with(
         &mut warnings,
     );
     let actions = resolve_actions(&mut reader, &sources);
+    let action_audit = crate::action::config::resolve_audit(&mut reader, &sources);
     let inline_secrets = inline_secrets(&reader, &receivers, &sources);
 
     let problems = reader.into_problems();
@@ -291,6 +295,7 @@ pub fn parse_with(
         slack_app,
         access,
         actions,
+        action_audit,
         warnings,
         inline_secrets,
     })

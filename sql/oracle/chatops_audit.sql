@@ -7,6 +7,10 @@
 -- The account that writes it gets INSERT and nothing else: it can add rows, never change or
 -- remove them, and the owner cannot log in. Params are stored with secret values redacted.
 --
+-- dbalert writes it when alerts.yaml says where it is:
+--     action_audit: {source: prod_chatops, table: dbalert_api_owner.dbalert_chatops_audit}
+-- `detail` holds what the state file's audit row holds: rows, elapsed time, approver, error.
+--
 -- A database API can also write to it itself (it is INSERT-only for everyone but its owner),
 -- so that rows written by PL/SQL and rows about chat requests sit in one place.
 
@@ -19,17 +23,12 @@ BEGIN
       request_id       VARCHAR2(64)   NOT NULL,
       phase            VARCHAR2(16)   NOT NULL CHECK (phase IN (''intent'', ''outcome'')),
       occurred_at      TIMESTAMP WITH TIME ZONE DEFAULT SYSTIMESTAMP NOT NULL,
-      slack_team_id    VARCHAR2(32),
       actor            VARCHAR2(64)   NOT NULL,
       slack_channel_id VARCHAR2(32),
       action_name      VARCHAR2(64)   NOT NULL,
       params_json      VARCHAR2(4000) CHECK (params_json IS JSON),
-      approver         VARCHAR2(64),
       outcome          VARCHAR2(16)   NOT NULL,
-      rows_affected    NUMBER,
-      error_code       VARCHAR2(32),
-      elapsed_ms       NUMBER,
-      detail           VARCHAR2(1000))';
+      detail           VARCHAR2(4000))';
   DBMS_OUTPUT.PUT_LINE('created table DBALERT_API_OWNER.DBALERT_CHATOPS_AUDIT');
 EXCEPTION
   WHEN OTHERS THEN

@@ -1,17 +1,108 @@
 //! The two audit rows of every request, intent then outcome, written to the state file's audit
-//! trail and logged, one line each.
+//! trail and logged, one line each; and, with `action_audit:`, copied into a table in a database
+//! (`sql/oracle/chatops_audit.sql`, `sql/postgres/chatops_audit.sql`).
 
 use std::path::Path;
 
 use jiff::Timestamp;
-use tracing::info;
+use serde::Deserialize;
+use tracing::{info, warn};
 
+use crate::config::duration::Duration;
+use crate::source::{Access, Bind, Source, SourceConfig, SourceName, Statement};
 use crate::state::{AuditEntry, AuditPhase, StateError, StateStore};
+
+/// How long a copy to the database audit table may take.
+const COPY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most characters of params JSON the database table takes (Oracle's VARCHAR2(4000)).
+const MAX_PARAMS_CHARS: usize = 4000;
+
+/// `action_audit:` as written and checked: the table in one of `sources:` that gets a copy of
+/// every audit row of an action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditTableConfig {
+    /// The source whose database holds the table; its account needs INSERT on it only.
+    pub source: SourceName,
+    /// The table, `schema.table` or `table`, with the columns the shipped scripts create.
+    pub table: String,
+}
+
+/// The database audit table, ready to write to.
+#[derive(Debug)]
+pub struct DatabaseAudit {
+    source: Source,
+    sql: String,
+}
+
+impl DatabaseAudit {
+    /// Prepares the table's source; nothing connects yet.
+    pub fn build(config: &AuditTableConfig, source: &SourceConfig) -> Result<Self, String> {
+        let binds = match source.kind() {
+            "postgres" => (1..=8).map(|n| format!("${n}")).collect::<Vec<_>>(),
+            _ => [
+                "request_id",
+                "phase",
+                "actor",
+                "channel",
+                "action",
+                "params",
+                "outcome",
+                "detail",
+            ]
+            .map(|name| format!(":{name}"))
+            .to_vec(),
+        };
+        // The table name comes from the config, checked as an identifier at load; it is the
+        // one part of an audit statement that is not bound.
+        let sql = format!(
+            "INSERT INTO {} (request_id, phase, actor, slack_channel_id, action_name, params_json, outcome, detail) VALUES ({})",
+            config.table,
+            binds.join(", ")
+        );
+        let source = source
+            .build(config.source.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(Self { source, sql })
+    }
+
+    async fn copy(&self, entry: &AuditEntry, phase: &str) {
+        let params = if entry.target.chars().count() > MAX_PARAMS_CHARS {
+            r#"{"cut": "the params were longer than the table takes"}"#.to_owned()
+        } else {
+            entry.target.clone()
+        };
+        let text = |name: &str, value: &str| (name.to_owned(), Bind::Text(value.to_owned()));
+        let statement = Statement {
+            sql: self.sql.clone(),
+            binds: vec![
+                text("request_id", &entry.request_id),
+                text("phase", phase),
+                text("actor", &entry.actor),
+                text("channel", entry.channel.as_deref().unwrap_or_default()),
+                text("action", entry.what.trim_start_matches("action:")),
+                text("params", &params),
+                text("outcome", &entry.outcome),
+                text("detail", &entry.detail),
+            ],
+            access: Access::Commit,
+            max_rows: 0,
+            timeout: COPY_TIMEOUT,
+            client_identifier: entry.actor.clone(),
+            tag: "chatops:audit".to_owned(),
+        };
+        if let Err(error) = self.source.execute(&statement).await {
+            warn!(request_id = %entry.request_id, %error, "An audit row was not copied to the database audit table; the state file has it.");
+        }
+    }
+}
 
 /// Who asked for which action, with what; each row written adds what happened.
 #[derive(Debug, Clone)]
 pub struct Audit<'a> {
     pub state_path: &'a Path,
+    /// Where rows are copied, with `action_audit:`.
+    pub database: Option<&'a DatabaseAudit>,
     pub request_id: String,
     /// A Slack user ID, or `cli:<unix user>`.
     pub actor: String,
@@ -24,19 +115,24 @@ pub struct Audit<'a> {
 
 impl Audit<'_> {
     /// The intent row: what was asked, before anything runs. An action must not run when this
-    /// cannot be written.
-    pub fn intent(&self, detail: &str) -> Result<(), StateError> {
-        self.write(AuditPhase::Intent, "requested", detail)
+    /// cannot be written to the state file.
+    pub async fn intent(&self, detail: &str) -> Result<(), StateError> {
+        self.write(AuditPhase::Intent, "requested", detail).await
     }
 
     /// The outcome row. A failure to write it is logged: what happened cannot be undone.
-    pub fn outcome(&self, outcome: &str, detail: &str) {
-        if let Err(error) = self.write(AuditPhase::Outcome, outcome, detail) {
+    pub async fn outcome(&self, outcome: &str, detail: &str) {
+        if let Err(error) = self.write(AuditPhase::Outcome, outcome, detail).await {
             tracing::error!(request_id = %self.request_id, %error, "The outcome of an action could not be written to the audit trail.");
         }
     }
 
-    fn write(&self, phase: AuditPhase, outcome: &str, detail: &str) -> Result<(), StateError> {
+    async fn write(
+        &self,
+        phase: AuditPhase,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), StateError> {
         let entry = AuditEntry {
             at: Timestamp::now(),
             request_id: self.request_id.clone(),
@@ -49,6 +145,11 @@ impl Audit<'_> {
             detail: detail.to_owned(),
         };
         StateStore::open(self.state_path)?.audit(&entry)?;
+        let phase = if phase == AuditPhase::Intent {
+            "intent"
+        } else {
+            "outcome"
+        };
         info!(
             request_id = %entry.request_id,
             actor = %entry.actor,
@@ -58,8 +159,11 @@ impl Audit<'_> {
             outcome = %entry.outcome,
             detail = %entry.detail,
             "Action {}.",
-            if phase == AuditPhase::Intent { "requested" } else { "ended" }
+            if phase == "intent" { "requested" } else { "ended" }
         );
+        if let Some(database) = self.database {
+            database.copy(&entry, phase).await;
+        }
         Ok(())
     }
 }

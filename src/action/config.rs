@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::audit::AuditTableConfig;
 use super::binds::{Found, binds};
 use super::params::{DEFAULT_STRING_CHARS, MAX_VALUE_CHARS, Param, ParamType, TypeName, anchored};
 use crate::config::duration::Duration;
@@ -157,6 +158,35 @@ pub struct Known<'a> {
     pub sources: &'a BTreeMap<String, Option<&'static str>>,
     /// Principal names written under `access:`.
     pub principals: &'a [String],
+}
+
+/// Reads `action_audit:`: its source must exist and its table be a plain name (`table` or
+/// `schema.table`), since a table name cannot be bound and is written into the INSERT.
+pub(crate) fn resolve_audit(
+    reader: &mut Reader,
+    sources: &BTreeMap<SourceName, crate::source::SourceConfig>,
+) -> Option<AuditTableConfig> {
+    let path = Path::root().key("action_audit");
+    let config = reader.parse::<Option<AuditTableConfig>>(&path)??;
+    let part = r"[A-Za-z][A-Za-z0-9_$#]{0,127}";
+    let name = regex::Regex::new(&format!("^{part}(\\.{part})?$")).expect("a valid pattern");
+    let mut ok = true;
+    if !name.is_match(&config.table) {
+        reader.problem(&path.key("table"), "must be a table name, `table` or `schema.table` (letters, digits, _, $, #), such as dbalert_api.chatops_audit");
+        ok = false;
+    }
+    if !sources.contains_key(&config.source)
+        && !reader
+            .keys(&Path::root().key("sources"))
+            .contains(&config.source.0)
+    {
+        reader.problem(
+            &path.key("source"),
+            format!("no source named `{}` under `sources:`", config.source),
+        );
+        ok = false;
+    }
+    ok.then_some(config)
 }
 
 /// Reads `actions:`, a list; broken entries are left out with their problems recorded.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::status::print_table;
 use super::{Cli, Failure, Outcome, load_config_with};
-use crate::action::audit::Audit;
+use crate::action::audit::{Audit, DatabaseAudit};
 use crate::action::{Action, ActionKind, grammar, run};
 use crate::config::References;
 use crate::interact::access::{Decision, GroupMembers, Requester, decide};
@@ -224,13 +224,22 @@ fn execute(
     statement: crate::source::Statement,
     actor: &str,
 ) -> Result<Outcome, Failure> {
-    let request_id = statement
-        .bind("request_id")
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let database = match &config.action_audit {
+        Some(table) => {
+            let source = config.sources.get(&table.source).ok_or_else(|| {
+                Failure::usage(anyhow!("action_audit: no source `{}`", table.source))
+            })?;
+            Some(DatabaseAudit::build(table, source).map_err(|e| Failure::usage(anyhow!(e)))?)
+        }
+        None => None,
+    };
     let audit = Audit {
         state_path: &config.state.path,
-        request_id,
+        database: database.as_ref(),
+        request_id: statement
+            .bind("request_id")
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         actor: actor.to_owned(),
         channel: None,
         what: format!("action:{}", action.name),
@@ -243,53 +252,56 @@ fn execute(
     let source = source
         .build(action.source.clone())
         .map_err(Failure::usage)?;
-    audit
-        .intent(&format!("source {}; from the shell", action.source))
-        .map_err(Failure::failed)?;
-    let started = Instant::now();
-    let outcome = super::runtime()?.block_on(source.execute(&statement));
-    let elapsed = started.elapsed().as_millis();
-    match outcome {
-        Ok(outcome) => {
-            let rows = outcome.rows.rows.len() as u64 + outcome.affected;
-            audit.outcome("done", &format!("rows={rows} elapsed_ms={elapsed}"));
-            if outcome.rows.columns.is_empty() {
-                println!(
-                    "done: {} row{} changed ({elapsed} ms)",
-                    outcome.affected,
-                    if outcome.affected == 1 { "" } else { "s" }
-                );
-            } else {
-                print_rows(&outcome.rows)?;
-                let more = if outcome.more {
-                    format!(", more left unread (max_rows {})", action.max_rows)
-                } else {
-                    String::new()
-                };
-                println!(
-                    "({} row{}{more}; {elapsed} ms)",
-                    outcome.rows.rows.len(),
-                    if outcome.rows.rows.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    }
-                );
+    super::runtime()?.block_on(async {
+        audit
+            .intent(&format!("source {}; from the shell", action.source))
+            .await
+            .map_err(Failure::failed)?;
+        let started = Instant::now();
+        let outcome = source.execute(&statement).await;
+        let elapsed = started.elapsed().as_millis();
+        match outcome {
+            Ok(outcome) => {
+                let rows = outcome.rows.rows.len() as u64 + outcome.affected;
+                audit
+                    .outcome("done", &format!("rows={rows} elapsed_ms={elapsed}"))
+                    .await;
+                print_outcome(action, &outcome, elapsed)?;
+                Ok(Outcome::Done)
             }
-            Ok(Outcome::Done)
+            Err(error) => {
+                let (code, text) = run::error_text(&error);
+                let detail = format!("error={code} elapsed_ms={elapsed}: {text}");
+                audit.outcome("failed", &detail).await;
+                Err(Failure::failed(anyhow!(
+                    "action `{}` failed: {text}",
+                    action.name
+                )))
+            }
         }
-        Err(error) => {
-            let (code, text) = run::error_text(&error);
-            audit.outcome(
-                "failed",
-                &format!("error={code} elapsed_ms={elapsed}: {text}"),
-            );
-            Err(Failure::failed(anyhow!(
-                "action `{}` failed: {text}",
-                action.name
-            )))
-        }
+    })
+}
+
+fn print_outcome(
+    action: &Action,
+    outcome: &crate::source::Outcome,
+    elapsed: u128,
+) -> Result<(), Failure> {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if outcome.rows.columns.is_empty() {
+        let n = outcome.affected;
+        println!("done: {n} row{} changed ({elapsed} ms)", plural(n as usize));
+        return Ok(());
     }
+    print_rows(&outcome.rows)?;
+    let more = if outcome.more {
+        format!(", more left unread (max_rows {})", action.max_rows)
+    } else {
+        String::new()
+    };
+    let n = outcome.rows.rows.len();
+    println!("({n} row{}{more}; {elapsed} ms)", plural(n));
+    Ok(())
 }
 
 fn print_rows(rows: &Rows) -> Result<(), Failure> {

@@ -53,6 +53,7 @@ fn context(config: &Config) -> Arc<ActionContext> {
         TEAM.to_owned(),
         &config.sources,
         config.state.path.clone(),
+        config.action_audit.as_ref(),
     )
     .unwrap();
     Arc::new(ctx)
@@ -126,6 +127,13 @@ fn sqlite_source(db: &Path) -> String {
     format!("  demo: {{sqlite: {{path: '{}'}}}}", db.display())
 }
 
+/// The database audit table of sql/*/chatops_audit.sql, in SQLite's words.
+const AUDIT_TABLE: &str = "create table chatops_audit (
+    audit_id integer primary key, request_id text not null, phase text not null,
+    occurred_at text not null default current_timestamp, actor text not null,
+    slack_channel_id text, action_name text not null, params_json text, outcome text not null,
+    detail text)";
+
 const SQLITE_ACTIONS: &str = "
   - name: tablespaces
     description: How full a schema's tablespaces are
@@ -161,14 +169,19 @@ const SQLITE_ACTIONS: &str = "
 async fn a_query_action_on_sqlite_answers_at_once_and_posts_rows_to_response_url() {
     let dir = tempfile::tempdir().unwrap();
     let db = demo_db(dir.path());
-    let config = load(
-        dir.path(),
-        &config_text(
-            &dir.path().join("state.db"),
-            &sqlite_source(&db),
-            SQLITE_ACTIONS,
-        ),
+    let audit_db = dir.path().join("audit.db");
+    rusqlite::Connection::open(&audit_db)
+        .unwrap()
+        .execute_batch(AUDIT_TABLE)
+        .unwrap();
+    let sources = format!(
+        "{}\n  audit: {{sqlite: {{path: '{}'}}}}",
+        sqlite_source(&db),
+        audit_db.display()
     );
+    let yaml = config_text(&dir.path().join("state.db"), &sources, SQLITE_ACTIONS)
+        + "action_audit: {source: audit, table: chatops_audit}\n";
+    let config = load(dir.path(), &yaml);
     let ctx = context(&config);
     let api = FakeSlackApi::start("xoxb-test", &[]);
 
@@ -198,6 +211,30 @@ async fn a_query_action_on_sqlite_answers_at_once_and_posts_rows_to_response_url
     );
     assert!(shown.contains("asked by <@U0DEV>"), "{shown}");
     assert_eq!(rows_of(&config, "req-q1"), intent_outcome(DEV, "done"));
+    let copied: Vec<[String; 6]> = rusqlite::Connection::open(&audit_db)
+        .unwrap()
+        .prepare("select request_id, phase, actor, action_name, params_json, outcome from chatops_audit order by audit_id")
+        .unwrap()
+        .query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let row = |phase: &str, outcome: &str| {
+        [
+            "req-q1",
+            phase,
+            DEV,
+            "tablespaces",
+            r#"{"owner":"orders"}"#,
+            outcome,
+        ]
+        .map(str::to_owned)
+    };
+    assert_eq!(
+        copied,
+        [row("intent", "requested"), row("outcome", "done")],
+        "the database audit table has a copy"
+    );
     let intent = &trail(&config)[0];
     assert_eq!(
         (intent.what.as_str(), intent.target.as_str()),
@@ -859,6 +896,11 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
         .client
         .batch_execute(
             "
+        create table chatops_audit (
+            audit_id bigint generated always as identity primary key, request_id text not null,
+            phase text not null, occurred_at timestamptz not null default now(),
+            actor text not null, slack_channel_id text, action_name text not null,
+            params_json jsonb, outcome text not null, detail text);
         create table jobs (name text primary key, runs int not null, last_by text);
         insert into jobs values ('nightly', 0, null);
         create function bump(job text, by int, who text) returns int language plpgsql as $$
@@ -874,7 +916,8 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
     let sources = format!("  pg: {{postgres: {{url: '{}'}}}}", schema.url);
     let config = load(
         dir.path(),
-        &config_text(&dir.path().join("state.db"), &sources, POSTGRES_ACTIONS),
+        &(config_text(&dir.path().join("state.db"), &sources, POSTGRES_ACTIONS)
+            + "action_audit: {source: pg, table: chatops_audit}\n"),
     );
     let ctx = context(&config);
     let api = FakeSlackApi::start("xoxb-test", &[]);
@@ -924,6 +967,22 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
         "{failed}"
     );
     assert_eq!(rows_of(&config, "req-p3"), intent_outcome(DBA, "failed"));
+    let copied: Vec<(String, String, serde_json::Value)> = schema
+        .client
+        .query("select phase, outcome, params_json from chatops_audit where request_id = 'req-p3' order by audit_id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let params = json!({"by": "-5", "job": "nightly"});
+    assert_eq!(
+        copied,
+        [
+            ("intent".to_owned(), "requested".to_owned(), params.clone()),
+            ("outcome".to_owned(), "failed".to_owned(), params)
+        ]
+    );
     let row = schema
         .client
         .query_one("select runs, last_by from jobs", &[])
@@ -1103,6 +1162,7 @@ fn check_names_file_line_and_key_of_every_broken_action() {
     allow: [dba]
 ",
     );
+    let text = text + "action_audit: {source: nowhere, table: 'audit; drop table x'}\n";
     std::fs::write(dir.path().join("alerts.yaml"), text).unwrap();
     let output = dbalert(dir.path()).args(["check"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -1117,6 +1177,8 @@ fn check_names_file_line_and_key_of_every_broken_action() {
         "actions[1].approval.allow: names nobody",
         "actions[1].sql: :other is not a parameter of this action",
         "actions[1].sql: parameter `unused` is not used",
+        "action_audit.table: must be a table name, `table` or `schema.table`",
+        "action_audit.source: no source named `nowhere` under `sources:`",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
@@ -1263,7 +1325,7 @@ async fn the_postgres_api_scripts_load_and_grant_only_execute_and_insert() {
         .get(0);
     assert!(!signals, "only the functions' owner may signal backends");
     client
-        .batch_execute("insert into dbalert_api.chatops_audit (request_id, phase, actor, action_name, params, outcome) values ('r1', 'intent', 'U0DBA', 'kill', '{\"pid\": \"1\"}', 'requested')")
+        .batch_execute("insert into dbalert_api.chatops_audit (request_id, phase, actor, action_name, params_json, outcome) values ('r1', 'intent', 'U0DBA', 'kill', '{\"pid\": \"1\"}', 'requested')")
         .await
         .expect("the login role may add audit rows");
     client.batch_execute("ROLLBACK").await.unwrap();

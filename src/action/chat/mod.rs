@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::audit::Audit;
+use super::audit::{Audit, AuditTableConfig, DatabaseAudit};
 use super::config::Action;
 use crate::config::ReceiverName;
 use crate::interact::Access;
@@ -52,6 +52,8 @@ pub struct ActionContext {
     pub team_id: String,
     pub sources: BTreeMap<SourceName, Source>,
     pub state_path: PathBuf,
+    /// Where audit rows are copied, with `action_audit:`.
+    database_audit: Option<DatabaseAudit>,
     client: reqwest::Client,
     /// Members of the user groups `access:` names, as the transport last looked them up
     /// (`usergroups.users.list`); a group missing here allows nobody.
@@ -83,7 +85,17 @@ impl ActionContext {
         team_id: String,
         sources: &BTreeMap<SourceName, SourceConfig>,
         state_path: PathBuf,
+        audit_table: Option<&AuditTableConfig>,
     ) -> Result<Self, String> {
+        let database_audit = match audit_table {
+            Some(table) => {
+                let source = sources
+                    .get(&table.source)
+                    .ok_or_else(|| format!("action_audit: no source `{}`", table.source))?;
+                Some(DatabaseAudit::build(table, source)?)
+            }
+            None => None,
+        };
         let mut built = BTreeMap::new();
         for action in &actions {
             if built.contains_key(&action.source) {
@@ -109,6 +121,7 @@ impl ActionContext {
             team_id,
             sources: built,
             state_path,
+            database_audit,
             client,
             groups: RwLock::new(GroupMembers::new()),
         })
@@ -134,6 +147,7 @@ impl ActionContext {
     ) -> Audit<'_> {
         Audit {
             state_path: &self.state_path,
+            database: self.database_audit.as_ref(),
             request_id: request_id.to_owned(),
             actor: actor.to_owned(),
             channel: channel.map(str::to_owned),

@@ -64,17 +64,18 @@ pub async fn slash_command(
     );
     let binds = match checked {
         Ok(binds) => binds,
-        Err(error) => return refuse(&audit, "invalid", &format!("{error}. {usage}")),
+        Err(error) => return refuse(&audit, "invalid", &format!("{error}. {usage}")).await,
     };
     if let Decision::Denied { reason } = ctx.decide(&action.allow, &who) {
         return refuse(
             &audit,
             "denied",
             &format!("You may not run `{}`: {reason}.", action.name),
-        );
+        )
+        .await;
     }
     let detail = format!("source {}; {}", action.source, waits_for(action));
-    if let Err(error) = audit.intent(&detail) {
+    if let Err(error) = audit.intent(&detail).await {
         tracing::error!(%error, "The audit trail cannot be written; the action was not run.");
         return Accepted::say(
             "The audit trail cannot be written, so nothing was run; tell the dbalert operator.",
@@ -91,7 +92,7 @@ pub async fn slash_command(
         request_id: request_id.to_owned(),
         response_url: field(payload, &["response_url"]).to_owned(),
     };
-    request.start()
+    request.start().await
 }
 
 /// The values to bind, or why the arguments were refused.
@@ -129,9 +130,9 @@ fn waits_for(action: &Action) -> &'static str {
 }
 
 /// Refuses a request: audited as `outcome`, answered with `text`.
-fn refuse(audit: &Audit, outcome: &str, text: &str) -> Accepted {
-    if audit.intent("").is_ok() {
-        audit.outcome(outcome, text);
+async fn refuse(audit: &Audit<'_>, outcome: &str, text: &str) -> Accepted {
+    if audit.intent("").await.is_ok() {
+        audit.outcome(outcome, text).await;
     }
     Accepted::say(text)
 }
@@ -171,7 +172,7 @@ pub(super) struct Request {
 
 impl Request {
     /// Holds the request for its confirmation or approval, or runs it; answers at once.
-    fn start(self) -> Accepted {
+    async fn start(self) -> Accepted {
         let stage = match (&self.action.confirm, &self.action.approval) {
             (Some(_), _) => Some(Stage::Confirm),
             (None, Some(_)) => Some(Stage::Approval),
@@ -211,7 +212,9 @@ impl Request {
                 &self.action.name,
                 run::audit_target(&self.action, &self.args),
             );
-            audit.outcome("failed", "the request could not be saved in the state file");
+            audit
+                .outcome("failed", "the request could not be saved in the state file")
+                .await;
             return Accepted::say(
                 "The request could not be saved, so nothing was run; tell the dbalert operator.",
             );
@@ -254,7 +257,9 @@ impl Request {
             .map(|a| format!(" approver={a}"))
             .unwrap_or_default();
         let Some(source) = self.ctx.sources.get(&self.action.source) else {
-            audit.outcome("failed", "the action's source is not configured");
+            audit
+                .outcome("failed", "the action's source is not configured")
+                .await;
             return;
         };
         let statement = run::statement(
@@ -277,10 +282,12 @@ impl Request {
                     )
                     .await;
                 let rows = outcome.rows.rows.len() as u64 + outcome.affected;
-                audit.outcome(
-                    "done",
-                    &format!("rows={rows} elapsed_ms={elapsed}{approved}"),
-                );
+                audit
+                    .outcome(
+                        "done",
+                        &format!("rows={rows} elapsed_ms={elapsed}{approved}"),
+                    )
+                    .await;
             }
             Err(error) => {
                 let (code, text) = run::error_text(&error);
@@ -292,10 +299,12 @@ impl Request {
                 self.ctx
                     .post(&self.response_url, message("ephemeral", &shown))
                     .await;
-                audit.outcome(
-                    "failed",
-                    &format!("error={code} elapsed_ms={elapsed}{approved}: {text}"),
-                );
+                audit
+                    .outcome(
+                        "failed",
+                        &format!("error={code} elapsed_ms={elapsed}{approved}: {text}"),
+                    )
+                    .await;
             }
         }
     }
