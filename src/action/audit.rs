@@ -3,9 +3,11 @@
 //! (`sql/oracle/chatops_audit.sql`, `sql/postgres/chatops_audit.sql`).
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use jiff::Timestamp;
 use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::config::duration::Duration;
@@ -28,11 +30,20 @@ pub struct AuditTableConfig {
     pub table: String,
 }
 
-/// The database audit table, ready to write to.
+/// The database audit table, ready to write to. Rows are handed to one writer task and
+/// written in order, so a slow or unreachable audit database never holds up an answer to Slack.
 #[derive(Debug)]
 pub struct DatabaseAudit {
-    source: Source,
-    sql: String,
+    source: Arc<Source>,
+    sql: Arc<str>,
+    writer: OnceLock<mpsc::UnboundedSender<Copy>>,
+}
+
+/// One row for the writer, or a request to say when everything before it was written.
+#[derive(Debug)]
+enum Copy {
+    Row(Statement),
+    Flush(oneshot::Sender<()>),
 }
 
 impl DatabaseAudit {
@@ -63,10 +74,22 @@ impl DatabaseAudit {
         let source = source
             .build(config.source.clone())
             .map_err(|e| e.to_string())?;
-        Ok(Self { source, sql })
+        Ok(Self {
+            source: Arc::new(source),
+            sql: sql.into(),
+            writer: OnceLock::new(),
+        })
     }
 
-    async fn copy(&self, entry: &AuditEntry, phase: &str) {
+    /// Waits until every row handed over so far was written (or failed and was logged).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.send(Copy::Flush(done)) {
+            let _ = written.await;
+        }
+    }
+
+    fn copy(&self, entry: &AuditEntry, phase: &str) {
         let params = if entry.target.chars().count() > MAX_PARAMS_CHARS {
             r#"{"cut": "the params were longer than the table takes"}"#.to_owned()
         } else {
@@ -74,7 +97,7 @@ impl DatabaseAudit {
         };
         let text = |name: &str, value: &str| (name.to_owned(), Bind::Text(value.to_owned()));
         let statement = Statement {
-            sql: self.sql.clone(),
+            sql: self.sql.to_string(),
             binds: vec![
                 text("request_id", &entry.request_id),
                 text("phase", phase),
@@ -91,8 +114,32 @@ impl DatabaseAudit {
             client_identifier: entry.actor.clone(),
             tag: "chatops:audit".to_owned(),
         };
-        if let Err(error) = self.source.execute(&statement).await {
-            warn!(request_id = %entry.request_id, %error, "An audit row was not copied to the database audit table; the state file has it.");
+        self.send(Copy::Row(statement));
+    }
+
+    /// Hands `copy` to the writer, started at the first row; false when it is gone.
+    fn send(&self, copy: Copy) -> bool {
+        let writer = self.writer.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(write_copies(self.source.clone(), receiver));
+            sender
+        });
+        writer.send(copy).is_ok()
+    }
+}
+
+async fn write_copies(source: Arc<Source>, mut copies: mpsc::UnboundedReceiver<Copy>) {
+    while let Some(copy) = copies.recv().await {
+        match copy {
+            Copy::Row(statement) => {
+                if let Err(error) = source.execute(&statement).await {
+                    let request_id = statement.bind("request_id").map(ToString::to_string);
+                    warn!(request_id = request_id.as_deref().unwrap_or("-"), %error, "An audit row was not copied to the database audit table; the state file has it.");
+                }
+            }
+            Copy::Flush(done) => {
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -116,23 +163,18 @@ pub struct Audit<'a> {
 impl Audit<'_> {
     /// The intent row: what was asked, before anything runs. An action must not run when this
     /// cannot be written to the state file.
-    pub async fn intent(&self, detail: &str) -> Result<(), StateError> {
-        self.write(AuditPhase::Intent, "requested", detail).await
+    pub fn intent(&self, detail: &str) -> Result<(), StateError> {
+        self.write(AuditPhase::Intent, "requested", detail)
     }
 
     /// The outcome row. A failure to write it is logged: what happened cannot be undone.
-    pub async fn outcome(&self, outcome: &str, detail: &str) {
-        if let Err(error) = self.write(AuditPhase::Outcome, outcome, detail).await {
+    pub fn outcome(&self, outcome: &str, detail: &str) {
+        if let Err(error) = self.write(AuditPhase::Outcome, outcome, detail) {
             tracing::error!(request_id = %self.request_id, %error, "The outcome of an action could not be written to the audit trail.");
         }
     }
 
-    async fn write(
-        &self,
-        phase: AuditPhase,
-        outcome: &str,
-        detail: &str,
-    ) -> Result<(), StateError> {
+    fn write(&self, phase: AuditPhase, outcome: &str, detail: &str) -> Result<(), StateError> {
         let entry = AuditEntry {
             at: Timestamp::now(),
             request_id: self.request_id.clone(),
@@ -162,7 +204,7 @@ impl Audit<'_> {
             if phase == "intent" { "requested" } else { "ended" }
         );
         if let Some(database) = self.database {
-            database.copy(&entry, phase).await;
+            database.copy(&entry, phase);
         }
         Ok(())
     }

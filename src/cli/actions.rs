@@ -252,34 +252,48 @@ fn execute(
     let source = source
         .build(action.source.clone())
         .map_err(Failure::usage)?;
-    super::runtime()?.block_on(async {
+    let done = super::runtime()?.block_on(async {
+        let done = run_audited(action, &audit, &source, &statement).await;
+        if let Some(database) = &database {
+            database.flush().await;
+        }
+        done
+    });
+    done
+}
+
+/// Runs the statement between its two audit rows and prints what it returned.
+async fn run_audited(
+    action: &Action,
+    audit: &Audit<'_>,
+    source: &crate::source::Source,
+    statement: &crate::source::Statement,
+) -> Result<Outcome, Failure> {
+    {
         audit
             .intent(&format!("source {}; from the shell", action.source))
-            .await
             .map_err(Failure::failed)?;
         let started = Instant::now();
-        let outcome = source.execute(&statement).await;
+        let outcome = source.execute(statement).await;
         let elapsed = started.elapsed().as_millis();
         match outcome {
             Ok(outcome) => {
                 let rows = outcome.rows.rows.len() as u64 + outcome.affected;
-                audit
-                    .outcome("done", &format!("rows={rows} elapsed_ms={elapsed}"))
-                    .await;
+                audit.outcome("done", &format!("rows={rows} elapsed_ms={elapsed}"));
                 print_outcome(action, &outcome, elapsed)?;
                 Ok(Outcome::Done)
             }
             Err(error) => {
                 let (code, text) = run::error_text(&error);
                 let detail = format!("error={code} elapsed_ms={elapsed}: {text}");
-                audit.outcome("failed", &detail).await;
+                audit.outcome("failed", &detail);
                 Err(Failure::failed(anyhow!(
                     "action `{}` failed: {text}",
                     action.name
                 )))
             }
         }
-    })
+    }
 }
 
 fn print_outcome(

@@ -211,6 +211,7 @@ async fn a_query_action_on_sqlite_answers_at_once_and_posts_rows_to_response_url
     );
     assert!(shown.contains("asked by <@U0DEV>"), "{shown}");
     assert_eq!(rows_of(&config, "req-q1"), intent_outcome(DEV, "done"));
+    ctx.flush_audit().await;
     let copied: Vec<[String; 6]> = rusqlite::Connection::open(&audit_db)
         .unwrap()
         .prepare("select request_id, phase, actor, action_name, params_json, outcome from chatops_audit order by audit_id")
@@ -967,6 +968,7 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
         "{failed}"
     );
     assert_eq!(rows_of(&config, "req-p3"), intent_outcome(DBA, "failed"));
+    ctx.flush_audit().await;
     let copied: Vec<(String, String, serde_json::Value)> = schema
         .client
         .query("select phase, outcome, params_json from chatops_audit where request_id = 'req-p3' order by audit_id", &[])

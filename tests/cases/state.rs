@@ -178,6 +178,7 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
         tables,
         [
             "acks",
+            "action_requests",
             "alerts",
             "audit",
             "cursors",

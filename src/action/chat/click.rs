@@ -91,12 +91,12 @@ async fn on_click(ctx: Arc<ActionContext>, click: Click, click_id: String) {
         .trim_start_matches(ACTION_ID_PREFIX)
         .to_owned();
     if let Err(refusal) = may_click(&ctx, &click, &pending, &action) {
-        if audit.intent(&verb).await.is_ok() {
-            audit.outcome("denied", &refusal).await;
+        if audit.intent(&verb).is_ok() {
+            audit.outcome("denied", &refusal);
         }
         return reply(refusal).await;
     }
-    if let Err(error) = audit.intent(&verb).await {
+    if let Err(error) = audit.intent(&verb) {
         tracing::error!(%error, "The audit trail cannot be written; the click was not acted on.");
         return reply("The audit trail cannot be written, so nothing was run.".to_owned()).await;
     }
@@ -120,22 +120,18 @@ async fn on_click(ctx: Arc<ActionContext>, click: Click, click_id: String) {
     let pending = match taken {
         Ok(Ok(pending)) => pending,
         Ok(Err(NotTaken::Expired(at))) => {
-            audit.outcome("expired", &format!("expired at {at}")).await;
+            audit.outcome("expired", &format!("expired at {at}"));
             return reply(format!(
                 "This request expired at {at}; run the command again."
             ))
             .await;
         }
         Ok(Err(NotTaken::Taken | NotTaken::Unknown)) => {
-            audit
-                .outcome("duplicate", "the request was already handled")
-                .await;
+            audit.outcome("duplicate", "the request was already handled");
             return reply("This request was already handled.".to_owned()).await;
         }
         Err(error) => {
-            audit
-                .outcome("failed", &format!("the state file: {error}"))
-                .await;
+            audit.outcome("failed", &format!("the state file: {error}"));
             return reply("The request could not be taken; nothing was run.".to_owned()).await;
         }
     };
@@ -233,9 +229,7 @@ async fn finish_click(
         } else {
             "rejected"
         };
-        audit
-            .outcome(outcome, &format!("{verb} by {}", click.user))
-            .await;
+        audit.outcome(outcome, &format!("{verb} by {}", click.user));
         let text = format!("`{invocation}` was {outcome} by <@{}>.", click.user);
         return ctx
             .post(
@@ -245,7 +239,7 @@ async fn finish_click(
             .await;
     }
     if next == Some(Stage::Approval) {
-        audit.outcome("confirmed", "awaiting approval").await;
+        audit.outcome("confirmed", "awaiting approval");
         let body = approval_message(&action, &invocation, &pending.requested_by, &pending.id);
         return ctx.post(&click.response_url, body).await;
     }
@@ -258,12 +252,12 @@ async fn finish_click(
     let binds = match run::validate(&action, &args) {
         Ok(binds) => binds,
         Err(error) => {
-            audit.outcome("invalid", &error).await;
+            audit.outcome("invalid", &error);
             return reply(format!("`{invocation}` is no longer valid: {error}")).await;
         }
     };
     if let Decision::Denied { reason } = ctx.decide(&action.allow, &requester) {
-        audit.outcome("denied", &reason).await;
+        audit.outcome("denied", &reason);
         return reply(format!(
             "<@{}> may no longer run `{}`: {reason}.",
             pending.requested_by, action.name

@@ -127,6 +127,14 @@ impl ActionContext {
         })
     }
 
+    /// Waits until the audit rows handed to the database audit table so far are written;
+    /// `dbalert serve` calls it before it stops.
+    pub async fn flush_audit(&self) {
+        if let Some(database) = &self.database_audit {
+            database.flush().await;
+        }
+    }
+
     pub fn action(&self, name: &str) -> Option<&Action> {
         self.actions.iter().find(|a| a.name == name)
     }

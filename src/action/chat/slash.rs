@@ -64,18 +64,17 @@ pub async fn slash_command(
     );
     let binds = match checked {
         Ok(binds) => binds,
-        Err(error) => return refuse(&audit, "invalid", &format!("{error}. {usage}")).await,
+        Err(error) => return refuse(&audit, "invalid", &format!("{error}. {usage}")),
     };
     if let Decision::Denied { reason } = ctx.decide(&action.allow, &who) {
         return refuse(
             &audit,
             "denied",
             &format!("You may not run `{}`: {reason}.", action.name),
-        )
-        .await;
+        );
     }
     let detail = format!("source {}; {}", action.source, waits_for(action));
-    if let Err(error) = audit.intent(&detail).await {
+    if let Err(error) = audit.intent(&detail) {
         tracing::error!(%error, "The audit trail cannot be written; the action was not run.");
         return Accepted::say(
             "The audit trail cannot be written, so nothing was run; tell the dbalert operator.",
@@ -92,7 +91,7 @@ pub async fn slash_command(
         request_id: request_id.to_owned(),
         response_url: field(payload, &["response_url"]).to_owned(),
     };
-    request.start().await
+    request.start()
 }
 
 /// The values to bind, or why the arguments were refused.
@@ -130,9 +129,9 @@ fn waits_for(action: &Action) -> &'static str {
 }
 
 /// Refuses a request: audited as `outcome`, answered with `text`.
-async fn refuse(audit: &Audit<'_>, outcome: &str, text: &str) -> Accepted {
-    if audit.intent("").await.is_ok() {
-        audit.outcome(outcome, text).await;
+fn refuse(audit: &Audit<'_>, outcome: &str, text: &str) -> Accepted {
+    if audit.intent("").is_ok() {
+        audit.outcome(outcome, text);
     }
     Accepted::say(text)
 }
@@ -172,7 +171,7 @@ pub(super) struct Request {
 
 impl Request {
     /// Holds the request for its confirmation or approval, or runs it; answers at once.
-    async fn start(self) -> Accepted {
+    fn start(self) -> Accepted {
         let stage = match (&self.action.confirm, &self.action.approval) {
             (Some(_), _) => Some(Stage::Confirm),
             (None, Some(_)) => Some(Stage::Approval),
@@ -212,9 +211,7 @@ impl Request {
                 &self.action.name,
                 run::audit_target(&self.action, &self.args),
             );
-            audit
-                .outcome("failed", "the request could not be saved in the state file")
-                .await;
+            audit.outcome("failed", "the request could not be saved in the state file");
             return Accepted::say(
                 "The request could not be saved, so nothing was run; tell the dbalert operator.",
             );
@@ -257,9 +254,7 @@ impl Request {
             .map(|a| format!(" approver={a}"))
             .unwrap_or_default();
         let Some(source) = self.ctx.sources.get(&self.action.source) else {
-            audit
-                .outcome("failed", "the action's source is not configured")
-                .await;
+            audit.outcome("failed", "the action's source is not configured");
             return;
         };
         let statement = run::statement(
@@ -282,12 +277,10 @@ impl Request {
                     )
                     .await;
                 let rows = outcome.rows.rows.len() as u64 + outcome.affected;
-                audit
-                    .outcome(
-                        "done",
-                        &format!("rows={rows} elapsed_ms={elapsed}{approved}"),
-                    )
-                    .await;
+                audit.outcome(
+                    "done",
+                    &format!("rows={rows} elapsed_ms={elapsed}{approved}"),
+                );
             }
             Err(error) => {
                 let (code, text) = run::error_text(&error);
@@ -299,12 +292,10 @@ impl Request {
                 self.ctx
                     .post(&self.response_url, message("ephemeral", &shown))
                     .await;
-                audit
-                    .outcome(
-                        "failed",
-                        &format!("error={code} elapsed_ms={elapsed}{approved}: {text}"),
-                    )
-                    .await;
+                audit.outcome(
+                    "failed",
+                    &format!("error={code} elapsed_ms={elapsed}{approved}: {text}"),
+                );
             }
         }
     }
