@@ -252,14 +252,13 @@ fn execute(
     let source = source
         .build(action.source.clone())
         .map_err(Failure::usage)?;
-    let done = super::runtime()?.block_on(async {
+    super::runtime()?.block_on(async {
         let done = run_audited(action, &audit, &source, &statement).await;
         if let Some(database) = &database {
             database.flush().await;
         }
         done
-    });
-    done
+    })
 }
 
 /// Runs the statement between its two audit rows and prints what it returned.
