@@ -1332,3 +1332,57 @@ async fn the_postgres_api_scripts_load_and_grant_only_execute_and_insert() {
         .expect("the login role may add audit rows");
     client.batch_execute("ROLLBACK").await.unwrap();
 }
+
+/// A statement still running at the action's `timeout` is cut off and reported as such.
+async fn times_out(source_yaml: &str, sql: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let actions = format!(
+        "  - {{name: forever, source: s, kind: query, allow: [dba], timeout: 1s, sql: \"{sql}\"}}\n"
+    );
+    let config = load(
+        dir.path(),
+        &config_text(&dir.path().join("state.db"), source_yaml, &actions),
+    );
+    let action = &config.actions[0];
+    let source = config.sources[&action.source]
+        .build(action.source.clone())
+        .unwrap();
+    let statement = run::statement(action, Vec::new(), DBA, "t");
+    let error = source.execute(&statement).await.expect_err("cut off");
+    let (code, text) = run::error_text(&error);
+    assert_eq!(code, "timeout", "{text}");
+    text
+}
+
+#[tokio::test]
+async fn a_statement_past_its_timeout_is_cut_off_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("create table t (x int)")
+        .unwrap();
+    let endless =
+        "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c";
+    let text = times_out(
+        &format!("  s: {{sqlite: {{path: '{}'}}}}", db.display()),
+        endless,
+    )
+    .await;
+    assert_eq!(
+        text,
+        "source `s`: the statement was cancelled after the action's timeout of 1s"
+    );
+    let Some(schema) = db::schema("postgres_action_timeout").await else {
+        return;
+    };
+    let text = times_out(
+        &format!("  s: {{postgres: {{url: '{}'}}}}", schema.url),
+        "select pg_sleep(30)",
+    )
+    .await;
+    assert_eq!(
+        text,
+        "source `s`: the statement was cancelled after the action's timeout of 1s"
+    );
+}
