@@ -163,6 +163,7 @@ fn print(config: &Config, alerts: &[Alert], json: bool) -> Result<(), Failure> {
             group_key,
             message,
             thread: None,
+            controls: None,
         };
         Sink::printing(receiver, format)
             .notify(&notice, now)

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use super::lifecycle::Records;
 use crate::alert::view::reported_start;
 use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage, Labels};
+use crate::render::controls::Controls;
 use crate::render::notification::MAX_LISTED;
 use crate::route::{
     AlertSets, Decision, Inhibitor, LastNotified, Route, Silence, decide, group_key, group_labels,
@@ -36,6 +37,9 @@ pub struct Notification {
     pub events: Vec<(String, Fingerprint)>,
     /// The group's Slack thread, from the notification log.
     pub thread: Option<Thread>,
+    /// The buttons on the group's message, for a receiver that has them (set after planning,
+    /// from the state file: `poll::controls`).
+    pub controls: Option<Controls>,
 }
 
 /// What one run sends, and what it decided not to.
@@ -307,6 +311,7 @@ fn notifications(group: Group, to: Message, now: Timestamp) -> Vec<Notification>
                 .map(|e| (e.alert.check.clone(), e.alert.fingerprint))
                 .collect(),
             thread: to.thread.clone(),
+            controls: None,
         });
         if chunks.peek().is_none() {
             return out;

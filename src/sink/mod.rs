@@ -26,6 +26,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::alert::GroupMessage;
+use crate::render::controls::Controls;
 use crate::render::notification::Layout;
 use crate::state::Thread;
 pub use config::{Delivery, Receiver, ReceiverKind, ReceiverName};
@@ -108,6 +109,9 @@ pub struct Notice {
     pub message: GroupMessage,
     /// The group's Slack thread from its last notification (Slack app receivers).
     pub thread: Option<Thread>,
+    /// The buttons on the group's message and the state they show (Slack app receivers with
+    /// buttons; `None` for every other).
+    pub controls: Option<Controls>,
 }
 
 /// What a receiver answered for one notice: the thread the group's next notifications go to,
@@ -225,10 +229,7 @@ impl Sink {
                 .await
                 .map(|()| None),
             Self::SlackApp(sink) => sink
-                .notify(
-                    &sink.layout.payload(&notice.message),
-                    notice.thread.as_ref(),
-                )
+                .notify(&sink.payload(notice, now), notice.thread.as_ref())
                 .await
                 .map(Some),
             Self::Webhook(sink) => sink.notify(notice).await.map(|()| None),

@@ -6,6 +6,7 @@
 //! The calls and what Slack's answers mean are in `web_api.rs`; the token is sent only in the
 //! `Authorization` header and never logged.
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -15,7 +16,7 @@ use super::delivery::{Delivery, ReceiverName};
 use super::http;
 use super::pacer::Pacer;
 use super::web_api::{DEFAULT_API_URL, WebApi};
-use super::{SendError, retry};
+use super::{Notice, SendError, retry};
 use crate::config::secret::Secret;
 use crate::render::notification::Layout;
 use crate::state::Thread;
@@ -86,6 +87,15 @@ impl SlackApp {
             delivery: delivery.clone(),
             layout: Layout::default(),
         }
+    }
+
+    /// A group notification's message, with its buttons when it has them.
+    pub fn payload(&self, notice: &Notice, now: Timestamp) -> Value {
+        let mut message = self.layout.message(&notice.message);
+        if let Some(controls) = &notice.controls {
+            message.details.extend(controls.blocks(now));
+        }
+        message.into_payload()
     }
 
     /// Posts `payload` as a new message (`dbalert send`).

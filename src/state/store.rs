@@ -102,6 +102,24 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;",
+    // 5: the buttons on a group's Slack messages: a random id per (receiver, group) that a
+    // click names, with the group's labels and the silence made from it; and the id each
+    // Alertmanager cluster gave a silence, to expire it there too.
+    "CREATE TABLE buttons (
+        id         TEXT PRIMARY KEY,
+        receiver   TEXT NOT NULL,
+        group_key  TEXT NOT NULL,
+        labels     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        silence_id TEXT,
+        UNIQUE (receiver, group_key)
+    ) STRICT;
+    CREATE TABLE cluster_silences (
+        silence_id TEXT NOT NULL,
+        receiver   TEXT NOT NULL,
+        cluster_id TEXT NOT NULL,
+        PRIMARY KEY (silence_id, receiver)
+    ) STRICT;",
 ];
 
 /// The schema version this build writes and the newest it can read.
@@ -116,6 +134,8 @@ const TABLES: &[&str] = &[
     "silences",
     "acks",
     "audit",
+    "buttons",
+    "cluster_silences",
 ];
 
 /// Marks a SQLite file as a dbalert state file ("dbal").
@@ -266,7 +286,7 @@ impl StoredLabels {
     }
 
     /// Checks text read from the state file.
-    fn checked(text: String) -> Result<Self, String> {
+    pub(super) fn checked(text: String) -> Result<Self, String> {
         // Borrowing the strings checks the common case without allocating each one; text
         // with escapes cannot be borrowed and is checked by parsing it.
         if serde_json::from_str::<BTreeMap<&str, &str>>(&text).is_err() {
