@@ -187,22 +187,9 @@ fn print_silences(silences: &[Silence], now: Timestamp, json: bool) -> Result<()
 
 /// A silence as Alertmanager's API v2 gives one (`gettableSilence`).
 pub fn silence_json(s: &Silence, now: Timestamp) -> serde_json::Value {
-    let matchers: Vec<_> = s
-        .matchers
-        .iter()
-        .map(|m| {
-            use crate::route::MatchOp as Op;
-            json!({
-                "name": m.name(),
-                "value": m.value(),
-                "isRegex": matches!(m.op(), Op::Regex | Op::NotRegex),
-                "isEqual": matches!(m.op(), Op::Equal | Op::Regex),
-            })
-        })
-        .collect();
     json!({
         "id": s.id,
-        "matchers": matchers,
+        "matchers": s.api_matchers(str::to_owned),
         "startsAt": s.starts_at.to_string(),
         "endsAt": s.ends_at.to_string(),
         "createdBy": s.created_by,

@@ -42,12 +42,9 @@ pub fn attach(
         let buttons = config.receivers[&n.receiver].buttons(app);
         let id = match dry_run {
             true => store.existing_button_id(&n.receiver, &n.group_key)?,
-            false => Some(store.button_id(
-                &n.receiver,
-                &n.group_key,
-                &n.message.group_labels,
-                now,
-            )?),
+            false => {
+                Some(store.button_id(&n.receiver, &n.group_key, &n.message.group_labels, now)?)
+            }
         };
         let Some(id) = id else { continue };
         let Some(row) = store.button(&id)? else {

@@ -135,6 +135,41 @@ pub fn remove_from(blocks: &mut Vec<Value>) {
     });
 }
 
+/// The `chat.update` body that shows `blocks` (a new rendering of the controls) in `message`,
+/// a message as Slack sent it back with a click: the old controls are removed, the rest kept.
+/// The controls go where the layout puts them, in the attachment beside the colour bar.
+pub fn updated_message(message: &Value, blocks: Vec<Value>) -> Value {
+    let mut top: Vec<Value> = message["blocks"].as_array().cloned().unwrap_or_default();
+    remove_from(&mut top);
+    let mut body = json!({"text": message["text"].as_str().unwrap_or_default(), "blocks": top});
+    match message["attachments"].get(0) {
+        Some(first) => {
+            let mut details: Vec<Value> = first["blocks"].as_array().cloned().unwrap_or_default();
+            remove_from(&mut details);
+            details.extend(blocks);
+            // Slack gives the colour back without its `#`.
+            let color = first["color"].as_str().map(|c| match c.starts_with('#') {
+                true => c.to_owned(),
+                false => format!("#{c}"),
+            });
+            let mut attachment = json!({"blocks": details});
+            if let Some(color) = color {
+                attachment["color"] = json!(color);
+            }
+            if let Some(fallback) = first["fallback"].as_str() {
+                attachment["fallback"] = json!(fallback);
+            }
+            body["attachments"] = json!([attachment]);
+        }
+        None => {
+            if let Some(top) = body["blocks"].as_array_mut() {
+                top.extend(blocks);
+            }
+        }
+    }
+    body
+}
+
 /// A Slack user as a mention (`<@U…>`), anyone else as plain escaped text.
 fn who(by: &str) -> String {
     let id = by.strip_prefix("<@").and_then(|s| s.strip_suffix('>'));
@@ -207,6 +242,32 @@ mod tests {
         message.extend(blocks);
         remove_from(&mut message);
         assert_eq!(message.len(), 1);
+    }
+
+    #[test]
+    fn an_update_replaces_the_old_controls_and_keeps_the_rest() {
+        let old = controls().blocks(at(1_800_000_000));
+        let mut details =
+            vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "ORA-00060"}})];
+        details.extend(old);
+        let message = json!({
+            "type": "message", "ts": "1.2", "text": "fallback",
+            "blocks": [{"type": "section", "block_id": "h", "text": {"type": "mrkdwn", "text": "*Deadlock*"}}],
+            "attachments": [{"id": 1, "color": "E01E5A", "fallback": "f", "blocks": details}],
+        });
+        let mut c = controls();
+        c.acked = Some(("<@U1>".into(), at(1_800_000_005)));
+        let body = updated_message(&message, c.blocks(at(1_800_000_005)));
+        assert_eq!(body["text"], "fallback");
+        assert_eq!(body["blocks"][0]["block_id"], "h");
+        let attachment = &body["attachments"][0];
+        assert_eq!(attachment["color"], "#E01E5A");
+        assert!(attachment.get("id").is_none());
+        let blocks = attachment["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 3, "{blocks:?}");
+        assert_eq!(blocks[0]["text"]["text"], "ORA-00060");
+        assert_eq!(blocks[2]["elements"][0]["action_id"], UNACK);
+        validate(&body).unwrap();
     }
 
     #[test]

@@ -124,7 +124,11 @@ impl Receiver {
     /// someone (deny by default: nobody could use them).
     pub fn buttons(&self, app: bool) -> &[Button] {
         let is_slack_app = matches!(&self.kind, ReceiverKind::Slack(s) if s.token.is_some());
-        let allows = self.interactive.allow.as_ref().is_some_and(|a| !a.is_empty());
+        let allows = self
+            .interactive
+            .allow
+            .as_ref()
+            .is_some_and(|a| !a.is_empty());
         match app && is_slack_app && allows {
             true => &self.interactive.buttons,
             false => &[],

@@ -186,17 +186,29 @@ mod tests {
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let team = ReceiverName("team".into());
         let labels = Labels::from([("owner".to_owned(), "ORDERS".to_owned())]);
-        let id = store.button_id(&team, "{}:{owner=\"ORDERS\"}", &labels, now).unwrap();
+        let id = store
+            .button_id(&team, "{}:{owner=\"ORDERS\"}", &labels, now)
+            .unwrap();
         assert_eq!(id.len(), 32);
         assert!(!id.contains("ORDERS"));
-        let again = store.button_id(&team, "{}:{owner=\"ORDERS\"}", &labels, now).unwrap();
+        let again = store
+            .button_id(&team, "{}:{owner=\"ORDERS\"}", &labels, now)
+            .unwrap();
         assert_eq!(id, again, "the same group keeps its id");
-        let other = store.button_id(&team, "{}:{owner=\"BILLING\"}", &labels, now).unwrap();
+        let other = store
+            .button_id(&team, "{}:{owner=\"BILLING\"}", &labels, now)
+            .unwrap();
         assert_ne!(id, other);
         let row = store.button(&id).unwrap().unwrap();
-        assert_eq!((row.receiver, row.labels, row.silence_id), (team, labels, None));
+        assert_eq!(
+            (row.receiver, row.labels, row.silence_id),
+            (team, labels, None)
+        );
         assert_eq!(store.button("0123").unwrap(), None);
         store.set_button_silence(&id, Some("s1")).unwrap();
-        assert_eq!(store.button(&id).unwrap().unwrap().silence_id.as_deref(), Some("s1"));
+        assert_eq!(
+            store.button(&id).unwrap().unwrap().silence_id.as_deref(),
+            Some("s1")
+        );
     }
 }
