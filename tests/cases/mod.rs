@@ -1,3 +1,4 @@
+mod clicks;
 mod commands;
 mod config;
 mod config_fuzz;

@@ -30,6 +30,7 @@ pub use super::fake_slack::LIMIT_SPACING;
 /// The method names this fake serves.
 pub const POST_MESSAGE: &str = "chat.postMessage";
 pub const UPDATE: &str = "chat.update";
+pub const USERGROUP_MEMBERS: &str = "usergroups.users.list";
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -108,6 +109,10 @@ struct State {
     last_posted: HashMap<String, Instant>,
     /// The last `ts` issued, in microseconds since the epoch.
     last_ts: u64,
+    /// User groups' members, by group id (`usergroups.users.list`).
+    usergroups: HashMap<String, Vec<String>>,
+    /// The bodies posted to a `response_url`, in order.
+    responses: Vec<Value>,
 }
 
 pub struct FakeSlackApi {
@@ -130,6 +135,8 @@ impl FakeSlackApi {
             messages: HashMap::new(),
             last_posted: HashMap::new(),
             last_ts: 0,
+            usergroups: HashMap::new(),
+            responses: Vec::new(),
         }));
         let server_state = state.clone();
         let server = Server::start(None, move |req| handle(server_state.clone(), req));
@@ -230,6 +237,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
         authorization,
         body: raw,
     } = Arrived::read(req).await;
+    if let Some(answer) = response_url_post(&state, &path, &raw) {
+        return answer;
+    }
     let method = path.strip_prefix("/api/").unwrap_or(&path).to_owned();
     let body = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
 
@@ -327,6 +337,9 @@ impl State {
         raw: &[u8],
         arrived: Instant,
     ) -> Outcome {
+        if method == USERGROUP_MEMBERS {
+            return Outcome::Answer(self.usergroup_members(http_method, authorization, raw));
+        }
         match self.check_call(http_method, method, authorization, content_type, raw) {
             Err(error) => Outcome::Answer(refusal(error)),
             Ok(args) if method == POST_MESSAGE => self.post_message(&args, arrived),
@@ -511,6 +524,69 @@ impl State {
             .max(self.last_ts + 1);
         self.last_ts = micros;
         format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+    }
+}
+
+impl FakeSlackApi {
+    /// Makes `group` (an `S…` id) a user group with these members, for `usergroups.users.list`.
+    pub fn set_usergroup(&self, group: &str, members: &[&str]) {
+        self.lock().usergroups.insert(
+            group.to_owned(),
+            members.iter().map(|m| (*m).to_owned()).collect(),
+        );
+    }
+
+    /// A `response_url` as Slack puts in an interaction payload, served here: what is posted to
+    /// it is recorded ([`Self::responses`]).
+    pub fn response_url(&self) -> String {
+        format!("http://{}/actions/T0TEAM/1/response", self.server.addr)
+    }
+
+    /// The JSON bodies posted to a `response_url`, in order.
+    pub fn responses(&self) -> Vec<Value> {
+        self.lock().responses.clone()
+    }
+}
+
+/// A post to a `response_url` (`/actions/…`): recorded, answered `200 ok` as Slack does.
+fn response_url_post(state: &Arc<Mutex<State>>, path: &str, raw: &[u8]) -> Option<Answer> {
+    if !path.starts_with("/actions/") {
+        return None;
+    }
+    let body = serde_json::from_slice::<Value>(raw).unwrap_or(Value::Null);
+    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    state.responses.push(body);
+    Some(respond(200, "text/html", "ok".to_owned(), None))
+}
+
+impl State {
+    /// `usergroups.users.list` (<https://docs.slack.dev/reference/methods/usergroups.users.list>):
+    /// a bot token, the `usergroup` argument (form-encoded, as the method takes it, or JSON),
+    /// `{"ok":true,"users":[…]}`, and `no_such_subteam` for a group it does not know.
+    fn usergroup_members(&self, http_method: &str, authorization: &str, raw: &[u8]) -> Value {
+        if http_method != "POST" {
+            return refusal("invalid_request");
+        }
+        match authorization.strip_prefix("Bearer ") {
+            None => return refusal("not_authed"),
+            Some(token) if token != self.token => return refusal("invalid_auth"),
+            Some(_) => {}
+        }
+        let group = serde_json::from_slice::<Value>(raw)
+            .ok()
+            .and_then(|v| v["usergroup"].as_str().map(str::to_owned))
+            .or_else(|| {
+                form_urlencoded::parse(raw)
+                    .find(|(k, _)| k == "usergroup")
+                    .map(|(_, v)| v.into_owned())
+            });
+        let Some(group) = group else {
+            return refusal("invalid_arguments");
+        };
+        match self.usergroups.get(&group) {
+            Some(users) => json!({ "ok": true, "users": users }),
+            None => refusal("no_such_subteam"),
+        }
     }
 }
 
