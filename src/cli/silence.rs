@@ -148,7 +148,7 @@ where
     F: FnOnce(Clusters) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<String>, Failure>>,
 {
-    let clusters = Clusters::build(config).map_err(Failure::failed)?;
+    let clusters = Clusters::build(&config.receivers).map_err(Failure::failed)?;
     let refused = super::runtime()?.block_on(work(clusters))?;
     for problem in &refused {
         eprintln!("warning: {problem}");

@@ -4,12 +4,16 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::click::Clicks;
+use std::path::Path;
+
 use super::payload::{Action, Click};
-use crate::poll::controls::controls;
+use super::silences::Clusters;
+use crate::config::secret::Secret;
 use crate::render::controls::updated_message;
 use crate::route::Silence;
+use crate::sink::buttons::controls;
 use crate::sink::config::Button;
+use crate::sink::web_api::WebApi;
 use crate::state::{Ack, ButtonRow, StateError, StateStore};
 
 /// The comment of a silence made from Slack.
@@ -37,14 +41,22 @@ fn text<T>(result: Result<T, StateError>) -> Result<T, String> {
     result.map_err(|e| e.to_string())
 }
 
-impl Clicks {
+/// What acting needs: the state file, the clusters, and the Web API with the bot token.
+pub struct Actor<'a> {
+    pub state_path: &'a Path,
+    pub clusters: &'a Clusters,
+    pub api: &'a WebApi,
+    pub token: &'a Secret,
+}
+
+impl Actor<'_> {
     fn store(&self) -> Result<StateStore, String> {
-        text(StateStore::open(&self.state_path))
+        text(StateStore::open(self.state_path))
     }
 
     /// Does what `click` asks for the group `row` names, then updates the message. An error
     /// means nothing was changed.
-    pub(super) async fn act(
+    pub async fn act(
         &self,
         click: &Click,
         row: &ButtonRow,
@@ -155,7 +167,7 @@ impl Clicks {
         body["channel"] = click.channel.clone().into();
         body["ts"] = click.message_ts.clone().into();
         self.api
-            .call("chat.update", self.token(), &body)
+            .call("chat.update", self.token, &body)
             .await
             .map(drop)
             .map_err(|e| e.to_string())

@@ -19,20 +19,19 @@
 //! transactions, as `silence add` does: `serve` never takes the lock `poll` holds, and both can
 //! share the file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::access::{self, Decision, Requester};
+use super::act::{Actor, button_of};
 use super::config::{Access, SlackAppConfig};
 use super::payload::{self, Click, Malformed};
 use super::silences::Clusters;
 use super::usergroups::UserGroups;
-use crate::config::secret::Secret;
-use crate::settings::Config;
 use crate::sink::http::{self, TransportConfig};
 use crate::sink::web_api::WebApi;
 use crate::sink::{BuildError, Receiver, ReceiverName};
@@ -81,21 +80,27 @@ pub struct Handled {
 /// Everything a click needs, built once from the config; shared by every click (`&self`).
 #[derive(Debug)]
 pub struct Clicks {
-    pub(super) slack_app: SlackAppConfig,
+    slack_app: SlackAppConfig,
     access: Access,
-    pub(super) receivers: Arc<std::collections::BTreeMap<ReceiverName, Receiver>>,
-    pub(super) clusters: Clusters,
-    pub(super) state_path: PathBuf,
-    pub(super) api: WebApi,
+    receivers: BTreeMap<ReceiverName, Receiver>,
+    clusters: Clusters,
+    state_path: PathBuf,
+    api: WebApi,
     client: reqwest::Client,
     groups: UserGroups,
 }
 
 impl Clicks {
-    /// Builds the handler for `config`'s `slack_app:`, `access:` and receivers, writing to the
-    /// state file at `state_path`.
-    pub fn new(config: &Config, state_path: &Path) -> Result<Self, ClicksError> {
-        let slack_app = config.slack_app.clone().ok_or(ClicksError::NoSlackApp)?;
+    /// Builds the handler from a config's `slack_app:` (`None`: the config has none),
+    /// `access:` and receivers, writing to the state file at `state_path`:
+    /// `Clicks::new(config.slack_app.as_ref(), &config.access, &config.receivers, &config.state.path)`.
+    pub fn new(
+        slack_app: Option<&SlackAppConfig>,
+        access: &Access,
+        receivers: &BTreeMap<ReceiverName, Receiver>,
+        state_path: &Path,
+    ) -> Result<Self, ClicksError> {
+        let slack_app = slack_app.cloned().ok_or(ClicksError::NoSlackApp)?;
         let client = http::client(
             &ReceiverName("slack_app".to_owned()),
             &TransportConfig::default(),
@@ -104,9 +109,9 @@ impl Clicks {
         let api = WebApi::new(&slack_app.api_url, client.clone());
         Ok(Self {
             groups: UserGroups::new(api.clone(), slack_app.bot_token.clone()),
-            access: config.access.clone(),
-            receivers: Arc::new(config.receivers.clone()),
-            clusters: Clusters::build(config)?,
+            access: access.clone(),
+            receivers: receivers.clone(),
+            clusters: Clusters::build(receivers)?,
             state_path: state_path.to_owned(),
             slack_app,
             api,
@@ -193,7 +198,7 @@ impl Clicks {
             );
         };
         let buttons = receiver.buttons(true);
-        if !buttons.contains(&super::act::button_of(&click.action)) {
+        if !buttons.contains(&button_of(&click.action)) {
             return handled(
                 Outcome::Invalid,
                 format!("receiver `{}` no longer shows this button", row.receiver),
@@ -219,7 +224,13 @@ impl Clicks {
                 handled(Outcome::Denied, reason)
             }
             Decision::Allowed { principal } => {
-                let result = self.act(click, row, buttons).await;
+                let actor = Actor {
+                    state_path: &self.state_path,
+                    clusters: &self.clusters,
+                    api: &self.api,
+                    token: &self.slack_app.bot_token,
+                };
+                let result = actor.act(click, row, buttons).await;
                 match result {
                     Ok(done) => {
                         if let Some(problems) = &done.problems {
@@ -245,7 +256,7 @@ impl Clicks {
 
     /// An ephemeral message to the clicker through the payload's `response_url`; a failure is
     /// logged (without the URL, a bearer capability).
-    pub(super) async fn reply(&self, click: &Click, text: &str) {
+    async fn reply(&self, click: &Click, text: &str) {
         let Some(url) = click.response_url.as_deref() else {
             return;
         };
@@ -268,11 +279,6 @@ impl Clicks {
         if let Err(error) = result {
             warn!(%error, "Cannot send the ephemeral reply to a click.");
         }
-    }
-
-    /// The bot token, for `chat.update`.
-    pub(super) fn token(&self) -> &Secret {
-        &self.slack_app.bot_token
     }
 }
 
@@ -324,27 +330,4 @@ fn invalid(malformed: &Malformed) -> String {
 /// Text from a payload, safe in a log line.
 fn clean(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(100).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn assert_send<T: Send>(_: &T) {}
-
-    /// The transports spawn each click on its own task.
-    #[test]
-    fn handling_a_click_can_run_on_any_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let text = "slack_app: {bot_token: xoxb-1, app_token: xapp-1, team_id: T0001}\n\
-            receivers:\n  team: {slack: {token: xoxb-1, channel: C1}, allow: [dba]}\n\
-            access:\n  dba: {users: [U0001]}\n";
-        let config =
-            crate::settings::parse(text, &dir.path().join("alerts.yaml"), Box::new(|_| None))
-                .unwrap();
-        let clicks = Clicks::new(&config, &dir.path().join("state.db")).unwrap();
-        let payload = json!({});
-        let future = clicks.handle(&payload, "r1");
-        assert_send(&future);
-    }
 }

@@ -10,18 +10,18 @@
 use tracing::{info, warn};
 
 use crate::route::Silence;
-use crate::settings::Config;
+use std::collections::BTreeMap;
+
 use crate::sink::alertmanager::Alertmanager;
-use crate::sink::{BuildError, ReceiverKind, ReceiverName};
+use crate::sink::{BuildError, Receiver, ReceiverKind, ReceiverName};
 
 /// Every `alertmanager` receiver of a config, ready to take silences.
 #[derive(Debug)]
 pub struct Clusters(Vec<Alertmanager>);
 
 impl Clusters {
-    pub fn build(config: &Config) -> Result<Self, BuildError> {
-        config
-            .receivers
+    pub fn build(receivers: &BTreeMap<ReceiverName, Receiver>) -> Result<Self, BuildError> {
+        receivers
             .values()
             .filter_map(|r| match &r.kind {
                 ReceiverKind::Alertmanager(am) => Some(am.build(&r.name, &r.delivery)),

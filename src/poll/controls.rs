@@ -4,19 +4,18 @@
 //! ([`crate::sink::Receiver::buttons`]).
 //!
 //! Each (receiver, group) has one random id in the state file (`buttons`), which every button
-//! carries; `serve` finds the group again from it. The same function renders the controls for a
-//! poll's message and for the update after a click, so both show the same state.
+//! carries; `serve` finds the group again from it. The same function
+//! ([`crate::sink::buttons::controls`]) gives the controls of a poll's message and of the
+//! update after a click, so both show the same state.
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 
 use super::plan::Notification;
-use crate::render::controls::Controls;
-use crate::route::{Silence, SilenceState};
 use crate::settings::Config;
-use crate::sink::config::Button;
-use crate::state::{Ack, ButtonRow, StateError, StateStore};
+use crate::sink::buttons::controls;
+use crate::state::{Ack, StateError, StateStore};
 
 /// Gives each notification to a receiver with buttons its controls. A dry run makes no id:
 /// its messages show the id the group already has, or none.
@@ -28,7 +27,10 @@ pub fn attach(
     dry_run: bool,
 ) -> Result<(), StateError> {
     let app = config.slack_app.is_some();
-    let wanted = |n: &Notification| !config.receivers[&n.receiver].buttons(app).is_empty();
+    // A group with nothing firing has nothing left to acknowledge or silence.
+    let wanted = |n: &Notification| {
+        !n.message.firing.is_empty() && !config.receivers[&n.receiver].buttons(app).is_empty()
+    };
     if !notifications.iter().any(wanted) {
         return Ok(());
     }
@@ -59,27 +61,4 @@ pub fn attach(
         ));
     }
     Ok(())
-}
-
-/// The controls of the group `row` names, showing `ack` and the silence made from the row
-/// while it lasts.
-pub fn controls(
-    row: &ButtonRow,
-    buttons: &[Button],
-    ack: Option<&Ack>,
-    silences: &[Silence],
-    now: Timestamp,
-) -> Controls {
-    let silence = row
-        .silence_id
-        .as_ref()
-        .and_then(|id| silences.iter().find(|s| &s.id == id))
-        .filter(|s| s.state(now) == SilenceState::Active);
-    Controls {
-        id: row.id.clone(),
-        ack: buttons.contains(&Button::Ack),
-        silence: buttons.contains(&Button::Silence),
-        acked: ack.map(|a| (a.acked_by.clone(), a.acked_at)),
-        silenced: silence.map(|s| (s.created_by.clone(), s.ends_at)),
-    }
 }

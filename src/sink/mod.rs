@@ -7,6 +7,7 @@
 //! retry next run, or give up and tell the user what to fix.
 
 pub mod alertmanager;
+pub mod buttons;
 pub mod config;
 pub mod delivery;
 mod headers;

@@ -78,7 +78,13 @@ impl Setup {
 
     fn clicks(&self) -> Clicks {
         let config = dbalert::settings::load(&self.dir.path().join("alerts.yaml")).unwrap();
-        Clicks::new(&config, &config.state.path).unwrap()
+        Clicks::new(
+            config.slack_app.as_ref(),
+            &config.access,
+            &config.receivers,
+            &config.state.path,
+        )
+        .unwrap()
     }
 
     /// Clicks `action_id` (with a Silence choice for the menu) on the channel's first message
@@ -127,6 +133,18 @@ impl Setup {
             .map(|c| c.body.to_string())
             .unwrap_or_default()
     }
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+/// The transports of `serve` spawn each click on its own task.
+#[test]
+fn handling_a_click_can_run_on_any_thread() {
+    let s = setup();
+    s.poll();
+    let clicks = s.clicks();
+    let payload = json!({});
+    assert_send(&clicks.handle(&payload, "r1"));
 }
 
 /// The `value` the buttons of a message carry (the Acknowledge or Unsilence button's, or the
