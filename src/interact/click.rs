@@ -165,7 +165,8 @@ impl Clicks {
             Ok(Some(row)) => row,
             Ok(None) => {
                 let detail = "no button with this value in the state file".to_owned();
-                return audit.both(click.action.id(), Outcome::Invalid, detail);
+                // The value is the clicker's text: kept short and clean in the trail.
+                return audit.both(&clean(click.action.id()), Outcome::Invalid, detail);
             }
             Err(error) => {
                 let handled = audit.both("", Outcome::Failed, error.to_string());

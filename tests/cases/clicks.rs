@@ -630,3 +630,63 @@ fn silence_add_and_expire_from_the_shell_reach_the_cluster() {
     );
     assert_eq!(silences(t.dir.path())[0]["status"]["state"], "active");
 }
+
+/// A log that a test can read back.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn each_click_is_one_log_line_without_tokens_or_the_response_url() {
+    let s = setup();
+    s.poll();
+    s.api.script(
+        USERGROUP_MEMBERS,
+        [crate::support::fake_slack_api::ApiReply::Error(
+            "invalid_auth",
+        )],
+    );
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    assert_eq!(
+        s.click(IN_GROUP, TEAM, "dbalert.ack", None).outcome,
+        Outcome::Denied
+    );
+    assert_eq!(
+        s.click(ALLOWED, TEAM, "dbalert.ack", None).outcome,
+        Outcome::Done
+    );
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let handled: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Click handled."))
+        .collect();
+    assert_eq!(handled.len(), 2, "{text}");
+    assert!(
+        handled[0].contains("outcome=\"denied\"") || handled[0].contains("outcome=denied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Cannot look up the members of a user group"),
+        "{text}"
+    );
+    for secret in [BOT, APP, "/actions/T0TEAM/"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}

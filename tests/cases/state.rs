@@ -180,6 +180,8 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
             "acks",
             "alerts",
             "audit",
+            "buttons",
+            "cluster_silences",
             "cursors",
             "notifications",
             "seen_events",
