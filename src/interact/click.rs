@@ -9,7 +9,7 @@
 //!    `invalid`;
 //! 4. re-checks, on every click, that the clicker is allowed by the receiver's `allow:`
 //!    ([`super::access::decide`], user groups looked up through [`UserGroups`]);
-//! 5. acts ([`super::act`]): acknowledge, unacknowledge, silence (also in the Alertmanager
+//! 5. acts (`act.rs`): acknowledge, unacknowledge, silence (also in the Alertmanager
 //!    clusters), unsilence;
 //! 6. updates the message (`chat.update`) to show the group's new state and the undo button;
 //! 7. answers a denied or failed click with an ephemeral message through `response_url`.
