@@ -690,3 +690,79 @@ fn each_click_is_one_log_line_without_tokens_or_the_response_url() {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
+
+#[test]
+fn resolving_ends_the_ack_and_the_resolved_message_has_no_buttons() {
+    let s = setup();
+    s.poll();
+    assert_eq!(
+        s.click(ALLOWED, TEAM, "dbalert.ack", None).outcome,
+        Outcome::Done
+    );
+    s.db.execute("delete from problems", []).unwrap();
+    s.poll();
+    assert_eq!(
+        ack_rows(s.dir.path()),
+        json!([]),
+        "the ack ended with the group"
+    );
+    let parent = s.first_message();
+    assert!(parent.to_string().contains("RESOLVED"), "{parent}");
+    assert!(action_ids(&parent).is_empty(), "{parent}");
+}
+
+#[test]
+fn a_message_that_cannot_be_updated_still_acks_and_says_so() {
+    let s = setup();
+    s.poll();
+    s.api.script(
+        UPDATE,
+        [crate::support::fake_slack_api::ApiReply::Error(
+            "message_not_found",
+        )],
+    );
+    let handled = s.click(ALLOWED, TEAM, "dbalert.ack", None);
+    assert_eq!(handled.outcome, Outcome::Done, "{handled:?}");
+    assert!(handled.detail.contains("message_not_found"), "{handled:?}");
+    assert_eq!(ack_rows(s.dir.path()).as_array().unwrap().len(), 1);
+    let replies = s.api.responses();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Done, but the message could not be updated")
+    );
+}
+
+#[test]
+fn a_group_without_labels_cannot_be_silenced_and_nothing_changes() {
+    let api = FakeSlackApi::start(BOT, &[(CHANNEL, "orders-alerts")]);
+    let text = config(&api.api_url(), ALLOW_DBA, "").replace("group_by: [owner]", "group_by: []");
+    let dir = workdir(&[("alerts.yaml", &text)]);
+    rusqlite::Connection::open(dir.path().join("app.db"))
+        .unwrap()
+        .execute_batch("create table problems (name text, owner text); insert into problems values ('a', 'ORDERS');")
+        .unwrap();
+    let s = Setup {
+        db: rusqlite::Connection::open(dir.path().join("app.db")).unwrap(),
+        dir,
+        api,
+    };
+    s.poll();
+    let handled = s.click(ALLOWED, TEAM, "dbalert.silence", Some("1h"));
+    assert_eq!(handled.outcome, Outcome::Failed, "{handled:?}");
+    assert!(handled.detail.contains("no labels"), "{handled:?}");
+    assert_eq!(silences(s.dir.path()), json!([]));
+    assert!(s.api.calls_to(UPDATE).is_empty());
+    let replies = s.api.responses();
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was changed"),
+        "{replies:?}"
+    );
+    let outcomes: Vec<String> = s.audit().into_iter().map(|(_, o, _)| o).collect();
+    assert_eq!(outcomes, ["requested", "failed"]);
+}
