@@ -10,7 +10,7 @@ use super::payload::{Action, Click};
 use super::silences::Clusters;
 use crate::config::secret::Secret;
 use crate::render::controls::updated_message;
-use crate::route::Silence;
+use crate::route::{Silence, SilenceState};
 use crate::sink::buttons::controls;
 use crate::sink::config::Button;
 use crate::sink::web_api::WebApi;
@@ -110,6 +110,21 @@ impl Actor<'_> {
         by: String,
         now: Timestamp,
     ) -> Result<(String, Vec<String>), String> {
+        // A click on a message not yet updated (another person's view) must not stack a
+        // second silence that Unsilence would not end.
+        if let Some(existing) = &row.silence_id {
+            let silences = text(self.store()?.silences())?;
+            let active = silences
+                .iter()
+                .find(|s| &s.id == existing && s.state(now) == SilenceState::Active);
+            if let Some(active) = active {
+                let detail = format!(
+                    "already silenced (silence {existing} until {})",
+                    active.ends_at
+                );
+                return Ok((detail, Vec::new()));
+            }
+        }
         let ends_at = SignedDuration::try_from(length)
             .ok()
             .and_then(|d| now.checked_add(d).ok())

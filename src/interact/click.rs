@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use super::access::{self, Decision, Requester};
 use super::act::{Actor, button_of};
 use super::config::{Access, SlackAppConfig};
-use super::payload::{self, Click, Malformed};
+use super::payload::{self, Click, Malformed, clean};
 use super::silences::Clusters;
 use super::usergroups::UserGroups;
 use crate::sink::http::{self, TransportConfig};
@@ -326,9 +326,4 @@ fn handled(outcome: Outcome, detail: String) -> Handled {
 
 fn invalid(malformed: &Malformed) -> String {
     format!("not a click dbalert acts on: {malformed}")
-}
-
-/// Text from a payload, safe in a log line.
-fn clean(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(100).collect()
 }

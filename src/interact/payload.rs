@@ -150,7 +150,7 @@ pub fn parse(payload: &Value) -> Result<Click, Malformed> {
 
 /// Text from a payload, safe in a log line or the audit trail: no control characters, at
 /// most 100 characters.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 

@@ -168,11 +168,6 @@ impl StateStore {
             .and_then(Iterator::collect)
             .map_err(|e| self.error(e))
     }
-
-    /// The acknowledgement of `group_key`, if it is acknowledged.
-    pub fn ack_of(&self, group_key: &str) -> Result<Option<super::Ack>, StateError> {
-        Ok(self.acks()?.into_iter().find(|a| a.group_key == group_key))
-    }
 }
 
 #[cfg(test)]

@@ -766,3 +766,38 @@ fn a_group_without_labels_cannot_be_silenced_and_nothing_changes() {
     let outcomes: Vec<String> = s.audit().into_iter().map(|(_, o, _)| o).collect();
     assert_eq!(outcomes, ["requested", "failed"]);
 }
+
+#[test]
+fn a_second_silence_click_from_a_stale_message_does_not_stack_silences() {
+    let s = setup();
+    s.poll();
+    let stale = s.first_message();
+    assert_eq!(
+        s.click(ALLOWED, TEAM, "dbalert.silence", Some("1h"))
+            .outcome,
+        Outcome::Done
+    );
+    let value = button_value(&stale).unwrap();
+    let again = payload(
+        &s.api,
+        &stale,
+        IN_GROUP,
+        TEAM,
+        "dbalert.silence",
+        &value,
+        Some("24h"),
+    );
+    let handled = s.handle(&again);
+    assert_eq!(handled.outcome, Outcome::Done, "{handled:?}");
+    assert!(handled.detail.contains("already silenced"), "{handled:?}");
+    assert_eq!(silences(s.dir.path()).as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.click(ALLOWED, TEAM, "dbalert.unsilence", None).outcome,
+        Outcome::Done
+    );
+    assert_eq!(
+        silences(s.dir.path()),
+        json!([]),
+        "Unsilence ended the only one"
+    );
+}
