@@ -14,7 +14,7 @@ use crate::route::{
     AlertSets, Decision, Inhibitor, LastNotified, Route, Silence, decide, group_key, group_labels,
 };
 use crate::settings::Config;
-use crate::sink::{ReceiverKind, ReceiverName};
+use crate::sink::ReceiverName;
 use crate::state::{AlertRecord, NotificationEntry, Thread};
 
 /// An event to announce once (an event check's row, a queue message).
