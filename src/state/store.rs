@@ -156,15 +156,16 @@ pub enum StateError {
         found: u32,
         known: u32,
     },
-    #[error("cannot use {}: {source}", .path.display())]
+    // The cause is part of the message, not a `source`: error chains would print it twice.
+    #[error("cannot use {}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("state file {}: {source}", .path.display())]
+    #[error("state file {}: {error}", .path.display())]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
 }
 
@@ -199,7 +200,7 @@ impl StateLock {
             .open(&lock_path)
             .map_err(|source| StateError::Io {
                 path: lock_path.clone(),
-                source,
+                error: source,
             })?;
         let deadline = Instant::now() + wait;
         loop {
@@ -217,7 +218,7 @@ impl StateLock {
                 Err(TryLockError::Error(source)) => {
                     return Err(StateError::Io {
                         path: lock_path,
-                        source,
+                        error: source,
                     });
                 }
             }
@@ -377,7 +378,7 @@ impl StateStore {
             Err(source) => {
                 return Err(StateError::Io {
                     path: path.to_owned(),
-                    source,
+                    error: source,
                 });
             }
         }
@@ -708,7 +709,7 @@ fn sqlite_error(path: &Path, err: rusqlite::Error) -> StateError {
         _ => {
             return StateError::Sqlite {
                 path: path.to_owned(),
-                source: err,
+                error: err,
             };
         }
     };
@@ -725,7 +726,7 @@ fn warn_if_empty(path: &Path) -> Result<(), StateError> {
     let len = std::fs::metadata(path)
         .map_err(|source| StateError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         })?
         .len();
     if len == 0 {
@@ -746,7 +747,7 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
             .create(parent)
             .map_err(|source| StateError::Io {
                 path: parent.to_owned(),
-                source,
+                error: source,
             }),
         _ => Ok(()),
     }
