@@ -305,6 +305,28 @@ fn a_second_poll_on_the_same_state_exits_75_or_waits() {
 }
 
 #[test]
+fn a_state_file_that_cannot_be_made_says_why_once() {
+    // `state` is a file, so the state file's directory cannot be made.
+    let dir = workdir(&[
+        (
+            "alerts.yaml",
+            &config("", PROBLEMS).replace("path: state.db", "path: state/state.db"),
+        ),
+        ("state", "a file, not a directory"),
+    ]);
+    database(dir.path());
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .arg("poll")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("cannot use "), "{stderr}");
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_corrupt_state_file_is_refused_and_left_alone() {
     let dir = workdir(&[
         ("alerts.yaml", &config("", PROBLEMS)),
