@@ -121,7 +121,6 @@ impl AlertmanagerReceiverConfig {
             headers: headers::build(name, &self.headers)?,
             client: http::client(name, &transport, delivery.timeout.get())?,
             delivery: delivery.clone(),
-            resend_interval: self.resend_interval(),
         })
     }
 }
@@ -142,18 +141,15 @@ pub struct Alertmanager {
     headers: reqwest::header::HeaderMap,
     client: reqwest::Client,
     delivery: Delivery,
-    resend_interval: Duration,
 }
 
 impl Alertmanager {
-    /// Posts the alerts of `messages` to every Alertmanager at once. Accepted when at least one
-    /// took them; the others' errors are logged, and they get the alerts again on the next
-    /// resend.
-    pub async fn send(&self, messages: &[&GroupMessage], now: Timestamp) -> Result<(), SendError> {
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&alerts_body(messages, now, self.resend_interval))
-                .expect("JSON values always serialize"),
-        );
+    /// Posts `alerts` (see [`alerts_body`]) to every Alertmanager at once. Accepted when at
+    /// least one took them; the others' errors are logged, and they get the alerts again on
+    /// the next resend.
+    pub async fn send(&self, alerts: &Value) -> Result<(), SendError> {
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(alerts).expect("JSON values always serialize"));
         let mut posts = JoinSet::new();
         for target in &self.targets {
             let (target, body) = (target.clone(), body.clone());

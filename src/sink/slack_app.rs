@@ -6,7 +6,6 @@
 //! The calls and what Slack's answers mean are in `web_api.rs`; the token is sent only in the
 //! `Authorization` header and never logged.
 
-use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -16,9 +15,8 @@ use super::delivery::{Delivery, ReceiverName};
 use super::http;
 use super::pacer::Pacer;
 use super::web_api::{DEFAULT_API_URL, WebApi};
-use super::{Notice, SendError, retry};
+use super::{SendError, retry};
 use crate::config::secret::Secret;
-use crate::render::notification::Layout;
 use crate::state::Thread;
 
 /// Checks the Slack app keys of a `slack:` block. Messages never include the token.
@@ -62,8 +60,6 @@ pub struct SlackApp {
     api: WebApi,
     delivery: Delivery,
     pacer: Arc<Pacer>,
-    /// How group notifications are laid out (set by `Sink::build`).
-    pub(crate) layout: Layout,
 }
 
 impl SlackApp {
@@ -85,17 +81,7 @@ impl SlackApp {
             channel,
             api,
             delivery: delivery.clone(),
-            layout: Layout::default(),
         }
-    }
-
-    /// A group notification's message, with its buttons when it has them.
-    pub fn payload(&self, notice: &Notice, now: Timestamp) -> Value {
-        let mut message = self.layout.message(&notice.message);
-        if let Some(controls) = &notice.controls {
-            message.details.extend(controls.blocks(now));
-        }
-        message.into_payload()
     }
 
     /// Posts `payload` as a new message (`dbalert send`).

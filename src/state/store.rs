@@ -176,15 +176,16 @@ pub enum StateError {
         found: u32,
         known: u32,
     },
-    #[error("cannot use {}: {source}", .path.display())]
+    // The cause is part of the message, not a `source`: error chains would print it twice.
+    #[error("cannot use {}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("state file {}: {source}", .path.display())]
+    #[error("state file {}: {error}", .path.display())]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
 }
 
@@ -219,7 +220,7 @@ impl StateLock {
             .open(&lock_path)
             .map_err(|source| StateError::Io {
                 path: lock_path.clone(),
-                source,
+                error: source,
             })?;
         let deadline = Instant::now() + wait;
         loop {
@@ -237,7 +238,7 @@ impl StateLock {
                 Err(TryLockError::Error(source)) => {
                     return Err(StateError::Io {
                         path: lock_path,
-                        source,
+                        error: source,
                     });
                 }
             }
@@ -397,7 +398,7 @@ impl StateStore {
             Err(source) => {
                 return Err(StateError::Io {
                     path: path.to_owned(),
-                    source,
+                    error: source,
                 });
             }
         }
@@ -728,7 +729,7 @@ fn sqlite_error(path: &Path, err: rusqlite::Error) -> StateError {
         _ => {
             return StateError::Sqlite {
                 path: path.to_owned(),
-                source: err,
+                error: err,
             };
         }
     };
@@ -745,7 +746,7 @@ fn warn_if_empty(path: &Path) -> Result<(), StateError> {
     let len = std::fs::metadata(path)
         .map_err(|source| StateError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         })?
         .len();
     if len == 0 {
@@ -766,7 +767,7 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
             .create(parent)
             .map_err(|source| StateError::Io {
                 path: parent.to_owned(),
-                source,
+                error: source,
             }),
         _ => Ok(()),
     }
