@@ -801,3 +801,35 @@ fn a_second_silence_click_from_a_stale_message_does_not_stack_silences() {
         "Unsilence ended the only one"
     );
 }
+
+#[test]
+fn a_dry_run_shows_the_buttons_and_a_click_on_buttons_since_removed_is_invalid() {
+    let s = setup();
+    s.poll();
+    let value = button_value(&s.first_message()).unwrap();
+    s.db.execute("insert into problems values ('b', 'ORDERS')", [])
+        .unwrap();
+    let out = s.run(&["poll", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let printed = stdout_of(&out);
+    assert!(
+        printed.contains("dbalert.ack") && printed.contains(&value),
+        "{printed}"
+    );
+
+    // The receiver's buttons are turned off: an old message's click no longer acts.
+    let file = s.dir.path().join("alerts.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(ALLOW_DBA, "    allow: [dba]\n    buttons: []\n"),
+    )
+    .unwrap();
+    let handled = s.click(ALLOWED, TEAM, "dbalert.ack", None);
+    assert_eq!(handled.outcome, Outcome::Invalid, "{handled:?}");
+    assert!(
+        handled.detail.contains("no longer shows this button"),
+        "{handled:?}"
+    );
+    assert_eq!(ack_rows(s.dir.path()), json!([]));
+}
