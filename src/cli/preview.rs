@@ -16,8 +16,8 @@ use crate::check::{Check, CheckKind, NoRows};
 use crate::config::References;
 use crate::route::{group_key, group_labels};
 use crate::settings::Config;
-use crate::sink::stdout::Format;
-use crate::sink::{Notice, ReceiverKind, ReceiverName, Sink};
+use crate::sink::stdout::{Format, StdoutSink};
+use crate::sink::{Encoder, Notice, ReceiverKind, ReceiverName};
 use crate::source::{QueueMessage, Rows, Value};
 
 /// The largest `--rows` file read; a preview needs a handful of rows.
@@ -163,10 +163,15 @@ fn print(config: &Config, alerts: &[Alert], json: bool) -> Result<(), Failure> {
             group_key,
             message,
             thread: None,
+            controls: None,
         };
-        Sink::printing(receiver, format)
-            .notify(&notice, now)
-            .map_err(Failure::failed)?;
+        let printer = StdoutSink {
+            receiver: Some(receiver.name.clone()),
+            format,
+        };
+        for request in Encoder::of(receiver).encode(&[notice], now) {
+            printer.print(&request.body).map_err(Failure::failed)?;
+        }
     }
     Ok(())
 }

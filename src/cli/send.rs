@@ -8,12 +8,13 @@ use clap::Args;
 use super::{Cli, Failure, Outcome, load_config, runtime};
 use crate::alert::Severity;
 use crate::config::secret::Secret;
+use crate::render::notification::Layout;
 use crate::render::text::CUT_MARKER;
 use crate::render::{Message, blockkit};
 use crate::sink::slack::{SlackReceiverConfig, check_webhook_url};
 use crate::sink::stdout::print_payload;
+use crate::sink::{Encoder, SendError, Sink};
 use crate::sink::{ReceiverKind, ReceiverName};
-use crate::sink::{SendError, Sink};
 
 /// The most read from stdin. Past it, text is cut with a marker (Slack shows far less anyway)
 /// and `--json` is refused (a payload Slack takes is far smaller).
@@ -90,7 +91,6 @@ pub fn run(cli: &Cli, args: &SendArgs) -> Result<Outcome, Failure> {
     let sink = target(cli, args)?;
     runtime()?
         .block_on(sink.send(&payload))
-        .expect("target() returns only sinks that take Slack messages")
         .map_err(|e: SendError| Failure::failed(anyhow!(e).context("message not sent")))?;
     Ok(Outcome::Done)
 }
@@ -211,7 +211,8 @@ fn target(cli: &Cli, args: &SendArgs) -> Result<Sink, Failure> {
         webhook_url: Some(Secret::new(url)),
         ..SlackReceiverConfig::default()
     };
-    config
+    let transport = config
         .build(&ReceiverName("webhook".to_owned()), &Default::default())
-        .map_err(Failure::usage)
+        .map_err(Failure::usage)?;
+    Ok(Sink::new(Encoder::Slack(Layout::default()), transport))
 }

@@ -1,6 +1,8 @@
 //! `dbalert silence add|ls|expire` and `dbalert ack ls`: silences and acknowledgements in the
 //! state file, from the shell (as `amtool silence` does for Alertmanager). `poll`, `run` and
-//! `serve` honour them from their next run on.
+//! `serve` honour them from their next run on. Where the config has `alertmanager` receivers,
+//! `add` and `expire` also create and expire the silence in those clusters; a cluster that
+//! refuses is reported (exit 1) and the silence still holds in dbalert.
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
@@ -11,6 +13,7 @@ use super::status::{print_table, short_time};
 use super::{Cli, Failure, Outcome, load_config_with};
 use crate::config::References;
 use crate::config::duration::Duration;
+use crate::interact::silences::Clusters;
 use crate::route::{Matchers, Silence, SilenceState, parse, silence};
 use crate::state::StateStore;
 
@@ -83,9 +86,20 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Outcome, Failure> {
     match &args.command {
         SilenceCommand::Add(add) => {
             let silence = new_silence(add, now)?;
-            let mut store = StateStore::open(path).map_err(Failure::failed)?;
-            store.add_silence(&silence).map_err(Failure::failed)?;
+            StateStore::open(path)
+                .and_then(|mut store| store.add_silence(&silence))
+                .map_err(Failure::failed)?;
             println!("{}", silence.id);
+            return in_clusters(&config, |clusters| async move {
+                let (created, refused) = clusters.create(&silence).await;
+                let mut store = StateStore::open(path).map_err(Failure::failed)?;
+                for (receiver, cluster_id) in created {
+                    store
+                        .add_cluster_silence(&silence.id, &receiver, &cluster_id)
+                        .map_err(Failure::failed)?;
+                }
+                Ok(refused)
+            });
         }
         SilenceCommand::Ls(ls) => {
             let mut silences = match path.exists() {
@@ -114,9 +128,35 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Outcome, Failure> {
                 }
                 Some(_) => {}
             }
+            let ids = StateStore::open(path)
+                .and_then(|store| store.cluster_silences(id))
+                .map_err(Failure::failed)?;
+            if !ids.is_empty() {
+                return in_clusters(&config, |clusters| async move {
+                    Ok(clusters.expire(id, &ids).await)
+                });
+            }
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Runs `work` against the config's Alertmanager clusters; each refusal it returns is printed,
+/// and makes the exit code 1 (the silence still holds in the state file).
+fn in_clusters<F, Fut>(config: &crate::settings::Config, work: F) -> Result<Outcome, Failure>
+where
+    F: FnOnce(Clusters) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, Failure>>,
+{
+    let clusters = Clusters::build(&config.receivers).map_err(Failure::failed)?;
+    let refused = super::runtime()?.block_on(work(clusters))?;
+    for problem in &refused {
+        eprintln!("warning: {problem}");
+    }
+    Ok(match refused.is_empty() {
+        true => Outcome::Done,
+        false => Outcome::No,
+    })
 }
 
 /// The silence `silence add` asked for, starting `now`.
@@ -187,22 +227,9 @@ fn print_silences(silences: &[Silence], now: Timestamp, json: bool) -> Result<()
 
 /// A silence as Alertmanager's API v2 gives one (`gettableSilence`).
 pub fn silence_json(s: &Silence, now: Timestamp) -> serde_json::Value {
-    let matchers: Vec<_> = s
-        .matchers
-        .iter()
-        .map(|m| {
-            use crate::route::MatchOp as Op;
-            json!({
-                "name": m.name(),
-                "value": m.value(),
-                "isRegex": matches!(m.op(), Op::Regex | Op::NotRegex),
-                "isEqual": matches!(m.op(), Op::Equal | Op::Regex),
-            })
-        })
-        .collect();
     json!({
         "id": s.id,
-        "matchers": matchers,
+        "matchers": s.api_matchers(str::to_owned),
         "startsAt": s.starts_at.to_string(),
         "endsAt": s.ends_at.to_string(),
         "createdBy": s.created_by,

@@ -6,8 +6,14 @@
 //! is checked on every click, denied unless a rule allows it.
 
 pub mod access;
+mod act;
+pub mod click;
 pub mod config;
+pub mod payload;
 pub mod signature;
+pub mod silences;
+pub mod usergroups;
 
 pub use crate::sink::config::{Button, Interactive};
+pub use click::{Clicks, ClicksError, Handled, Outcome};
 pub use config::{Access, Principal, SlackAppConfig, SlackMode};

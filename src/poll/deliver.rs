@@ -67,6 +67,7 @@ pub fn deliver(
             group_key: n.group_key.clone(),
             message: std::mem::take(&mut n.message),
             thread: n.thread.clone(),
+            controls: n.controls.take(),
         });
     }
     for (receiver, (indexes, notices)) in by_receiver {

@@ -5,7 +5,8 @@
 //! 2. [`ingest`]: what came back becomes alert changes, per kind of check ([`ingest::Intake`]);
 //!    the changed alerts are saved before anything is sent, which also proves that the state
 //!    file can be written;
-//! 3. [`plan`]: inhibition, routing, grouping and the dedup decision ([`plan::Plan`]);
+//! 3. [`plan`]: inhibition, routing, grouping and the dedup decision ([`plan::Plan`]); then
+//!    [`controls`] gives Slack app messages their buttons;
 //! 4. [`deliver`]: every receiver's sink sends, answers coming back as they arrive;
 //! 5. [`settle`]: each answer becomes state changes, saved as it comes ([`settle::Ledger`]);
 //! 6. [`commit`]: cursors, forgotten alerts and log entries are saved, then queue batches are
@@ -19,6 +20,7 @@
 //! same phases.
 
 pub mod commit;
+pub mod controls;
 pub mod deliver;
 pub mod fetch;
 pub mod ingest;
@@ -268,6 +270,7 @@ async fn process(
     let mut summary = Summary::planned(&intake, &plan);
     let acks_ended = plan.acks_ended;
     let mut notifications = plan.notifications;
+    controls::attach(config, store, &mut notifications, now, options.dry_run)?;
     let mut ledger = Ledger::new(&notifications);
     let mut answers = deliver::deliver(&mut notifications, sinks, now, stop);
     let mut answered = vec![false; notifications.len()];

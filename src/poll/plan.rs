@@ -9,12 +9,13 @@ use jiff::Timestamp;
 use super::lifecycle::Records;
 use crate::alert::view::reported_start;
 use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage, Labels};
+use crate::render::controls::Controls;
 use crate::render::notification::MAX_LISTED;
 use crate::route::{
     AlertSets, Decision, Inhibitor, LastNotified, Route, Silence, decide, group_key, group_labels,
 };
 use crate::settings::Config;
-use crate::sink::{ReceiverKind, ReceiverName};
+use crate::sink::ReceiverName;
 use crate::state::{AlertRecord, NotificationEntry, Thread};
 
 /// An event to announce once (an event check's row, a queue message).
@@ -36,6 +37,9 @@ pub struct Notification {
     pub events: Vec<(String, Fingerprint)>,
     /// The group's Slack thread, from the notification log.
     pub thread: Option<Thread>,
+    /// The buttons on the group's message, for a receiver that has them (set after planning,
+    /// from the state file: `poll::controls`).
+    pub controls: Option<Controls>,
 }
 
 /// What one run sends, and what it decided not to.
@@ -135,15 +139,20 @@ pub fn plan<'a>(
             decision = Decision::Skip;
             plan.acked += 1;
         }
-        let pacing = Pacing { now, paced };
-        decision = pace(
-            decision,
-            &group,
-            last.as_ref(),
-            kind,
-            pacing,
-            &mut plan.deferred,
-        );
+        let clock = GroupClock {
+            now,
+            paced,
+            last_at: last.as_ref().map(|l| l.at),
+            oldest_firing: group.firing.iter().map(|a| a.starts_at).min(),
+            group_wait: group.group_wait.get(),
+            group_interval: group.group_interval.get(),
+        };
+        let resend = kind.resend_interval().map(|r| r.get());
+        let paced_decision = pace(decision, &clock, resend);
+        if decision.notifies() && !paced_decision.notifies() {
+            plan.deferred += 1;
+        }
+        decision = paced_decision;
         // Events are announced once, whatever the group's state alerts need; so is an alert
         // that fired and resolved while its receivers failed (its firing is still owed).
         let owed = group.resolved.iter().any(|r| r.last_notified_at.is_none());
@@ -307,6 +316,7 @@ fn notifications(group: Group, to: Message, now: Timestamp) -> Vec<Notification>
                 .map(|e| (e.alert.check.clone(), e.alert.fingerprint))
                 .collect(),
             thread: to.thread.clone(),
+            controls: None,
         });
         if chunks.peek().is_none() {
             return out;
@@ -335,62 +345,113 @@ fn view(record: &AlertRecord) -> AlertView {
     }
 }
 
-/// When a run happens, and whether it paces groups (`run` does).
-#[derive(Clone, Copy)]
-struct Pacing {
+/// The times that decide whether a receiver's pacing lets a group be notified now.
+#[derive(Debug, Clone, Copy)]
+struct GroupClock {
     now: Timestamp,
+    /// In `run`: `group_wait` and `group_interval` hold groups back, and Alertmanager hears
+    /// again every resend interval. `poll` is paced by its caller (cron).
     paced: bool,
+    /// When the group was last notified.
+    last_at: Option<Timestamp>,
+    /// When its oldest firing alert started; `None` when nothing fires.
+    oldest_firing: Option<Timestamp>,
+    group_wait: std::time::Duration,
+    group_interval: std::time::Duration,
 }
 
-/// `decision` after the receiver's pacing: Alertmanager is told what fires on every run (in
-/// `run`, every resend interval); other receivers are held back by `group_wait` and
-/// `group_interval` in `run` (counted in `deferred`).
-fn pace(
-    decision: Decision,
-    group: &Group,
-    last: Option<&LastNotified>,
-    kind: &ReceiverKind,
-    Pacing { now, paced }: Pacing,
-    deferred: &mut usize,
-) -> Decision {
-    match kind.resend_interval() {
+impl GroupClock {
+    fn since(&self, at: Timestamp) -> std::time::Duration {
+        self.now.duration_since(at).unsigned_abs()
+    }
+}
+
+/// `decision` after the receiver's pacing: Alertmanager (`resend`, its resend interval) is
+/// told what fires on every run (in `run`, every resend interval); other receivers are held
+/// back by `group_wait` and `group_interval` in `run`.
+fn pace(decision: Decision, clock: &GroupClock, resend: Option<std::time::Duration>) -> Decision {
+    match resend {
         // Alertmanager paces and dedups itself, and takes a firing alert it stops hearing
         // about for resolved: every run tells it (`run`, every resend interval) what fires.
-        Some(resend) if !group.firing.is_empty() && !decision.notifies() => {
-            let due = last.is_none_or(|l| now.duration_since(l.at).unsigned_abs() >= resend.get());
-            match !paced || due {
+        Some(resend) if clock.oldest_firing.is_some() && !decision.notifies() => {
+            let due = clock.last_at.is_none_or(|at| clock.since(at) >= resend);
+            match !clock.paced || due {
                 true => Decision::Repeat,
                 false => decision,
             }
         }
-        None if paced && decision.notifies() && held_back(group, last, decision, now) => {
-            *deferred += 1;
-            Decision::Skip
-        }
+        None if clock.paced && decision.notifies() && held_back(decision, clock) => Decision::Skip,
         _ => decision,
     }
 }
 
-/// Whether `run` waits longer before notifying `group` (see [`plan`]).
-fn held_back(
-    group: &Group,
-    last: Option<&LastNotified>,
-    decision: Decision,
-    now: Timestamp,
-) -> bool {
-    let since = |at: Timestamp| now.duration_since(at).unsigned_abs();
-    match (decision, last) {
-        (Decision::First, _) => group
-            .firing
-            .iter()
-            .map(|a| a.starts_at)
-            .min()
-            .is_some_and(|oldest| since(oldest) < group.group_wait.get()),
+/// Whether `run` waits longer before notifying a group (see [`plan`]).
+fn held_back(decision: Decision, clock: &GroupClock) -> bool {
+    match (decision, clock.last_at) {
+        (Decision::First, _) => clock
+            .oldest_firing
+            .is_some_and(|oldest| clock.since(oldest) < clock.group_wait),
         (Decision::Repeat, _) | (_, None) => false,
-        (_, Some(last)) => since(last.at) < group.group_interval.get(),
+        (_, Some(last)) => clock.since(last) < clock.group_interval,
     }
 }
 
 fn hashes<'a>(fingerprints: impl Iterator<Item = &'a Fingerprint>) -> BTreeSet<u64> {
     fingerprints.map(|f| f.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// `run`'s pacing as a table: (decision, paced, seconds since the last notification,
+    /// seconds since the oldest firing alert started, the receiver's resend interval) ->
+    /// the decision. group_wait is 30 s, group_interval 5 min.
+    #[test]
+    fn pacing_holds_groups_back_and_resends_to_alertmanager() {
+        use Decision::*;
+        let now: Timestamp = "2024-06-01T12:00:00Z".parse().unwrap();
+        let ago = |secs: i64| now - jiff::SignedDuration::from_secs(secs);
+        let am = Some(60);
+        for (decision, paced, last, oldest, resend, want) in [
+            // poll: never held back.
+            (First, false, None, Some(1), None, First),
+            (NewAlerts, false, Some(1), Some(1), None, NewAlerts),
+            // run, group_wait: a new group waits 30 s from its oldest alert's start.
+            (First, true, None, Some(29), None, Skip),
+            (First, true, None, Some(30), None, First),
+            // run, group_interval: a changed group waits 5 min from its last notification.
+            (NewAlerts, true, Some(299), Some(900), None, Skip),
+            (NewAlerts, true, Some(300), Some(900), None, NewAlerts),
+            (AllResolved, true, Some(10), None, None, Skip),
+            // A repeat already waited repeat_interval (never shorter than group_interval).
+            (Repeat, true, Some(10), Some(900), None, Repeat),
+            (Skip, true, Some(10), Some(900), None, Skip),
+            // Alertmanager hears what fires on every poll, and every resend interval in run.
+            (Skip, false, Some(1), Some(900), am, Repeat),
+            (Skip, true, Some(59), Some(900), am, Skip),
+            (Skip, true, Some(60), Some(900), am, Repeat),
+            (Skip, true, None, Some(900), am, Repeat),
+            // Nothing fires: nothing to resend; changes go at once (it paces itself).
+            (Skip, true, Some(600), None, am, Skip),
+            (First, true, None, Some(1), am, First),
+        ] {
+            let clock = GroupClock {
+                now,
+                paced,
+                last_at: last.map(ago),
+                oldest_firing: oldest.map(ago),
+                group_wait: Duration::from_secs(30),
+                group_interval: Duration::from_secs(300),
+            };
+            let resend = resend.map(Duration::from_secs);
+            assert_eq!(
+                pace(decision, &clock, resend),
+                want,
+                "{decision:?} paced={paced} last={last:?} oldest={oldest:?} resend={resend:?}"
+            );
+        }
+    }
 }

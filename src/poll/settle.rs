@@ -213,6 +213,7 @@ mod tests {
             resolved: BTreeSet::new(),
             events: events.iter().map(|&(c, n)| (c.to_owned(), fp(n))).collect(),
             thread: None,
+            controls: None,
         }
     }
 

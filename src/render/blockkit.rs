@@ -5,7 +5,8 @@
 //! 50 blocks per message; section text 1–3000 characters; at most 10 section fields of 2000
 //! characters each; header text 150 characters of `plain_text`; at most 10 context elements;
 //! `block_id` at most 255 characters and unique; an actions block holds 1 to 25 elements, a
-//! button 75 characters of text and a URL of 3000; at most 100 attachments; top-level `text` is
+//! button 75 characters of text and a URL of 3000, a select menu 1 to 100 options with values
+//! of at most 150 characters; at most 100 attachments; top-level `text` is
 //! advised under 4000 characters and truncated by Slack past 40,000. A message over a limit is
 //! refused as a whole (`invalid_blocks`), so dbalert cuts text itself, with a visible marker.
 //!
@@ -28,6 +29,10 @@ pub const MAX_ATTACHMENTS: usize = 100;
 pub const MAX_ACTIONS: usize = 25;
 pub const MAX_BUTTON_TEXT: usize = 75;
 pub const MAX_BUTTON_URL: usize = 3000;
+/// A select menu: its placeholder, its options, and an option's value.
+pub const MAX_PLACEHOLDER: usize = 150;
+pub const MAX_OPTIONS: usize = 100;
+pub const MAX_OPTION_VALUE: usize = 150;
 /// Slack truncates top-level `text` past this many characters.
 pub const MAX_TEXT: usize = 40_000;
 /// What dbalert puts in the top-level `text` fallback at most (Slack advises under 4000).
@@ -196,70 +201,66 @@ fn check_blocks(at: &str, blocks: &Value, errors: &mut Vec<String>) {
             }
         }
         match block.get("type").and_then(Value::as_str) {
-            Some("section") => {
-                let text = block.get("text");
-                let fields = block.get("fields");
-                if text.is_none() && fields.is_none() {
-                    errors.push(format!("{at}: a section needs `text` or `fields`"));
-                }
-                if let Some(text) = text {
-                    check_text(&format!("{at}.text"), text, MAX_SECTION_TEXT, false, errors);
-                }
-                if let Some(fields) = fields {
-                    let list = fields.as_array().map(Vec::as_slice).unwrap_or_default();
-                    if list.len() > MAX_FIELDS {
-                        errors.push(format!(
-                            "{at}.fields: {} items, over Slack's {MAX_FIELDS}",
-                            list.len()
-                        ));
-                    }
-                    for (j, field) in list.iter().enumerate() {
-                        check_text(
-                            &format!("{at}.fields[{j}]"),
-                            field,
-                            MAX_FIELD_TEXT,
-                            false,
-                            errors,
-                        );
-                    }
-                }
-            }
+            Some("section") => check_section(&at, block, errors),
             Some("header") => match block.get("text") {
                 Some(text) => {
                     check_text(&format!("{at}.text"), text, MAX_HEADER_TEXT, true, errors)
                 }
                 None => errors.push(format!("{at}: a header needs `text`")),
             },
-            Some("context") => {
-                let list = block
-                    .get("elements")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                if list.is_empty() || list.len() > MAX_CONTEXT_ELEMENTS {
-                    errors.push(format!(
-                        "{at}.elements: {} items; Slack takes 1 to {MAX_CONTEXT_ELEMENTS}",
-                        list.len()
-                    ));
-                }
-                for (j, element) in list.iter().enumerate() {
-                    if element.get("type").and_then(Value::as_str) != Some("image") {
-                        check_text(
-                            &format!("{at}.elements[{j}]"),
-                            element,
-                            MAX_SECTION_TEXT,
-                            false,
-                            errors,
-                        );
-                    }
-                }
-            }
+            Some("context") => check_context(&at, block, errors),
             Some("actions") => check_actions(&at, block, errors),
             Some("divider" | "image" | "rich_text" | "markdown" | "file" | "video" | "input") => {}
             Some(other) => errors.push(format!(
                 "{at}.type: `{other}` is not a Block Kit block type"
             )),
             None => errors.push(format!("{at}: a block needs a `type`")),
+        }
+    }
+}
+
+/// A section: `text` of at most 3000 characters, or at most 10 `fields` of 2000, or both.
+fn check_section(at: &str, block: &Value, errors: &mut Vec<String>) {
+    let text = block.get("text");
+    let fields = block.get("fields");
+    if text.is_none() && fields.is_none() {
+        errors.push(format!("{at}: a section needs `text` or `fields`"));
+    }
+    if let Some(text) = text {
+        check_text(&format!("{at}.text"), text, MAX_SECTION_TEXT, false, errors);
+    }
+    if let Some(fields) = fields {
+        let list = fields.as_array().map(Vec::as_slice).unwrap_or_default();
+        if list.len() > MAX_FIELDS {
+            errors.push(format!(
+                "{at}.fields: {} items, over Slack's {MAX_FIELDS}",
+                list.len()
+            ));
+        }
+        for (j, field) in list.iter().enumerate() {
+            let at = format!("{at}.fields[{j}]");
+            check_text(&at, field, MAX_FIELD_TEXT, false, errors);
+        }
+    }
+}
+
+/// A context block: 1 to 10 elements, text ones of at most 3000 characters.
+fn check_context(at: &str, block: &Value, errors: &mut Vec<String>) {
+    let list = block
+        .get("elements")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if list.is_empty() || list.len() > MAX_CONTEXT_ELEMENTS {
+        errors.push(format!(
+            "{at}.elements: {} items; Slack takes 1 to {MAX_CONTEXT_ELEMENTS}",
+            list.len()
+        ));
+    }
+    for (j, element) in list.iter().enumerate() {
+        if element.get("type").and_then(Value::as_str) != Some("image") {
+            let at = format!("{at}.elements[{j}]");
+            check_text(&at, element, MAX_SECTION_TEXT, false, errors);
         }
     }
 }
@@ -280,10 +281,15 @@ fn check_actions(at: &str, block: &Value, errors: &mut Vec<String>) {
         ));
     }
     for (j, element) in list.iter().enumerate() {
-        if element.get("type").and_then(Value::as_str) != Some("button") {
-            continue;
-        }
         let at = format!("{at}.elements[{j}]");
+        match element.get("type").and_then(Value::as_str) {
+            Some("button") => {}
+            Some("static_select") => {
+                check_select(&at, element, errors);
+                continue;
+            }
+            _ => continue,
+        }
         match element.get("text") {
             Some(text) => check_text(&format!("{at}.text"), text, MAX_BUTTON_TEXT, true, errors),
             None => errors.push(format!("{at}: a button needs `text`")),
@@ -293,6 +299,48 @@ fn check_actions(at: &str, block: &Value, errors: &mut Vec<String>) {
         {
             errors.push(format!(
                 "{at}.url: over Slack's {MAX_BUTTON_URL} characters"
+            ));
+        }
+    }
+}
+
+/// A `static_select` menu: a `plain_text` placeholder of at most 150 characters, 1 to 100
+/// options, each with `plain_text` of at most 75 characters and a value of at most 150
+/// (<https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element>).
+fn check_select(at: &str, element: &Value, errors: &mut Vec<String>) {
+    if let Some(placeholder) = element.get("placeholder") {
+        check_text(
+            &format!("{at}.placeholder"),
+            placeholder,
+            MAX_PLACEHOLDER,
+            true,
+            errors,
+        );
+    }
+    let options = element
+        .get("options")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if options.is_empty() || options.len() > MAX_OPTIONS {
+        errors.push(format!(
+            "{at}.options: {} items; Slack takes 1 to {MAX_OPTIONS}",
+            options.len()
+        ));
+    }
+    for (k, option) in options.iter().enumerate() {
+        let at = format!("{at}.options[{k}]");
+        match option.get("text") {
+            Some(text) => check_text(&format!("{at}.text"), text, MAX_BUTTON_TEXT, true, errors),
+            None => errors.push(format!("{at}: an option needs `text`")),
+        }
+        let value = option
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if value.chars().count() > MAX_OPTION_VALUE {
+            errors.push(format!(
+                "{at}.value: over Slack's {MAX_OPTION_VALUE} characters"
             ));
         }
     }
@@ -397,6 +445,8 @@ mod tests {
             json!({"text": "x", "blocks": [{"type": "actions", "elements": []}]}),
             json!({"text": "x", "blocks": [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "x".repeat(76)}, "url": "https://x"}]}]}),
             json!({"text": "x", "blocks": [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "x"}, "url": "x".repeat(3001)}]}]}),
+            json!({"text": "x", "blocks": [{"type": "actions", "elements": [{"type": "static_select", "action_id": "a", "options": []}]}]}),
+            json!({"text": "x", "blocks": [{"type": "actions", "elements": [{"type": "static_select", "action_id": "a", "options": [{"text": {"type": "plain_text", "text": "x"}, "value": "v".repeat(151)}]}]}]}),
             json!({"text": "x", "attachments": vec![json!({}); 101]}),
             json!({"text": "x".repeat(40_001)}),
             json!([1, 2]),

@@ -7,6 +7,7 @@
 //! shows it in [`terminal`].
 
 pub mod blockkit;
+pub mod controls;
 pub mod notification;
 pub mod template;
 pub mod terminal;

@@ -588,6 +588,21 @@ mod tests {
     fn checked(layout: &Layout, group: &GroupMessage) -> Value {
         let message = layout.message(group);
         assert!(message.details.len() + SPARE_BLOCKS <= MAX_BLOCKS);
+        // With every control a receiver may add, it is still within the limits.
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let mut with_controls = message.clone();
+        with_controls.details.extend(
+            crate::render::controls::Controls {
+                id: "0".repeat(32),
+                ack: true,
+                silence: true,
+                acked: Some(("<@U024BE7LH>".into(), at)),
+                silenced: Some(("<@U024BE7LH>".into(), at)),
+            }
+            .blocks(at),
+        );
+        let with_controls = with_controls.into_payload();
+        validate(&with_controls).unwrap_or_else(|e| panic!("{e:?}\n{with_controls:#}"));
         let payload = message.into_payload();
         validate(&payload).unwrap_or_else(|e| panic!("{e:?}\n{payload:#}"));
         payload

@@ -9,7 +9,7 @@
 
 use jiff::Timestamp;
 
-use super::matcher::Matchers;
+use super::matcher::{MatchOp, Matcher, Matchers};
 use crate::alert::Labels;
 
 /// One silence.
@@ -67,6 +67,47 @@ impl Silence {
     /// Whether its matchers match `labels`, whatever its state.
     pub fn matches(&self, labels: &Labels) -> bool {
         !self.matchers.is_empty() && self.matchers.matches(labels)
+    }
+
+    /// A silence of exactly `labels` (a group's labels: one `name="value"` matcher each, empty
+    /// values left out), from `starts_at` to `ends_at`. `None` when no label has a value: it
+    /// would silence everything.
+    pub fn of_labels(
+        labels: &Labels,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        created_by: String,
+        comment: String,
+    ) -> Option<Self> {
+        let matchers: Vec<Matcher> = labels
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .filter_map(|(name, value)| Matcher::new(MatchOp::Equal, name, value).ok())
+            .collect();
+        (!matchers.is_empty()).then(|| Self {
+            id: new_id(),
+            matchers: Matchers::new(matchers),
+            starts_at,
+            ends_at,
+            created_by,
+            comment,
+        })
+    }
+
+    /// Its matchers as Alertmanager's API v2 writes them, each label name passed through
+    /// `name` (Alertmanager takes fewer characters in names than dbalert does).
+    pub fn api_matchers(&self, name: impl Fn(&str) -> String) -> serde_json::Value {
+        self.matchers
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": name(m.name()),
+                    "value": m.value(),
+                    "isRegex": matches!(m.op(), MatchOp::Regex | MatchOp::NotRegex),
+                    "isEqual": matches!(m.op(), MatchOp::Equal | MatchOp::Regex),
+                })
+            })
+            .collect()
     }
 }
 

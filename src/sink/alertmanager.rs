@@ -29,6 +29,7 @@ use super::{BuildError, SendError, headers, retry};
 use crate::alert::{AlertView, GroupMessage};
 use crate::config::duration::Duration;
 use crate::config::secret::{Secret, redact_url};
+use crate::route::Silence;
 
 /// How often a firing alert is sent again in `run`, unless the receiver says otherwise; `poll`
 /// sends every firing alert on every run.
@@ -107,6 +108,7 @@ impl AlertmanagerReceiverConfig {
             .map(|url| {
                 let base = url.expose().trim_end_matches('/');
                 Target {
+                    base: Secret::new(base.to_owned()),
                     url: Secret::new(format!("{base}/api/v2/alerts")),
                     endpoint: redact_url(base),
                     pacer: Pacer::for_destination(base),
@@ -119,13 +121,14 @@ impl AlertmanagerReceiverConfig {
             headers: headers::build(name, &self.headers)?,
             client: http::client(name, &transport, delivery.timeout.get())?,
             delivery: delivery.clone(),
-            resend_interval: self.resend_interval(),
         })
     }
 }
 
 #[derive(Debug, Clone)]
 struct Target {
+    /// The Alertmanager's URL without a trailing `/`.
+    base: Secret,
     url: Secret,
     endpoint: String,
     pacer: Arc<Pacer>,
@@ -138,18 +141,15 @@ pub struct Alertmanager {
     headers: reqwest::header::HeaderMap,
     client: reqwest::Client,
     delivery: Delivery,
-    resend_interval: Duration,
 }
 
 impl Alertmanager {
-    /// Posts the alerts of `messages` to every Alertmanager at once. Accepted when at least one
-    /// took them; the others' errors are logged, and they get the alerts again on the next
-    /// resend.
-    pub async fn send(&self, messages: &[&GroupMessage], now: Timestamp) -> Result<(), SendError> {
-        let body = bytes::Bytes::from(
-            serde_json::to_vec(&alerts_body(messages, now, self.resend_interval))
-                .expect("JSON values always serialize"),
-        );
+    /// Posts `alerts` (see [`alerts_body`]) to every Alertmanager at once. Accepted when at
+    /// least one took them; the others' errors are logged, and they get the alerts again on
+    /// the next resend.
+    pub async fn send(&self, alerts: &Value) -> Result<(), SendError> {
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(alerts).expect("JSON values always serialize"));
         let mut posts = JoinSet::new();
         for target in &self.targets {
             let (target, body) = (target.clone(), body.clone());
@@ -184,6 +184,88 @@ impl Alertmanager {
                 message: "no Alertmanager could be reached".to_owned(),
             }),
         }
+    }
+}
+
+impl Alertmanager {
+    /// The receiver's name.
+    pub fn receiver(&self) -> &ReceiverName {
+        &self.receiver
+    }
+
+    /// Creates `silence` in the cluster (`POST /api/v2/silences`) and returns the id the cluster
+    /// gave it. The replicas share silences among themselves, so the first that takes it is
+    /// enough; the others are tried in turn only when one cannot.
+    pub async fn create_silence(&self, silence: &Silence) -> Result<String, SendError> {
+        let body = json!({
+            "matchers": silence.api_matchers(label_name),
+            "startsAt": silence.starts_at.to_string(),
+            "endsAt": silence.ends_at.to_string(),
+            "createdBy": silence.created_by,
+            "comment": silence.comment,
+        });
+        let answer = self
+            .each_until_one_takes("/api/v2/silences", reqwest::Method::POST, Some(&body))
+            .await?;
+        let parsed: Option<String> = serde_json::from_str::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["silenceID"].as_str().map(str::to_owned));
+        parsed.ok_or_else(|| SendError::Unavailable {
+            endpoint: self.receiver.to_string(),
+            status: 200,
+            reason: "the answer has no `silenceID`; is this Alertmanager's v2 API?".to_owned(),
+        })
+    }
+
+    /// Expires the cluster's silence `id` (`DELETE /api/v2/silence/{id}`).
+    pub async fn expire_silence(&self, id: &str) -> Result<(), SendError> {
+        let path = format!(
+            "/api/v2/silence/{}",
+            form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        );
+        self.each_until_one_takes(&path, reqwest::Method::DELETE, None)
+            .await
+            .map(drop)
+    }
+
+    /// Sends one request to each Alertmanager in turn until one accepts it; returns its body.
+    async fn each_until_one_takes(
+        &self,
+        path: &str,
+        method: reqwest::Method,
+        body: Option<&Value>,
+    ) -> Result<String, SendError> {
+        let mut last = None;
+        for target in &self.targets {
+            let mut request = self
+                .client
+                .request(method.clone(), format!("{}{path}", target.base.expose()))
+                .headers(self.headers.clone());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let answer = match http::exchange(request, &target.endpoint).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    last = Some(error);
+                    continue;
+                }
+            };
+            match http::classify_status(
+                &target.endpoint,
+                answer.status,
+                answer.retry_after,
+                &answer.body,
+                "Alertmanager refused the silence; check the URL points at Alertmanager (port 9093) and its log",
+            ) {
+                Ok(()) => return Ok(answer.body),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| SendError::Transport {
+            endpoint: self.receiver.to_string(),
+            message: "no Alertmanager URL".to_owned(),
+        }))
     }
 }
 

@@ -118,6 +118,24 @@ pub struct Receiver {
     pub interactive: Interactive,
 }
 
+impl Receiver {
+    /// The buttons its messages carry: none unless `slack_app` is configured (`app`), it is a
+    /// Slack app receiver (a webhook's messages cannot receive clicks) and its `allow:` names
+    /// someone (deny by default: nobody could use them).
+    pub fn buttons(&self, app: bool) -> &[Button] {
+        let is_slack_app = matches!(&self.kind, ReceiverKind::Slack(s) if s.token.is_some());
+        let allows = self
+            .interactive
+            .allow
+            .as_ref()
+            .is_some_and(|a| !a.is_empty());
+        match app && is_slack_app && allows {
+            true => &self.interactive.buttons,
+            false => &[],
+        }
+    }
+}
+
 const KINDS: &str = "`slack`, `alertmanager`, `webhook` or `stdout`";
 
 /// Reads `receivers:`, one receiver at a time so that every broken one is reported.

@@ -1,14 +1,17 @@
-//! Where notifications go. Each receiver kind is a sink with the same shape: a `…ReceiverConfig`
-//! read from the file, a sink built from it, and a way to send. [`Sink::notify_each`] delivers a
-//! run's group notifications to one receiver; [`Sink::send`] posts one Slack message
-//! (`dbalert send`).
+//! Where notifications go. Each receiver kind has the same shape: a `…ReceiverConfig` read from
+//! the file, an [`Encoder`] that turns notifications into request bodies (`encode.rs`), and a
+//! [`Transport`] built from the config that sends them. [`Sink::notify_each`] delivers a run's
+//! group notifications to one receiver (encode, then send); a dry run encodes the same way and
+//! prints. [`Sink::send`] posts one Slack message (`dbalert send`).
 //!
 //! Failures are classified where they happen, because the caller must know whether to retry now,
 //! retry next run, or give up and tell the user what to fix.
 
 pub mod alertmanager;
+pub mod buttons;
 pub mod config;
 pub mod delivery;
+pub mod encode;
 mod headers;
 pub mod http;
 pub mod pacer;
@@ -26,9 +29,10 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::alert::GroupMessage;
-use crate::render::notification::Layout;
+use crate::render::controls::Controls;
 use crate::state::Thread;
 pub use config::{Delivery, Receiver, ReceiverKind, ReceiverName};
+pub use encode::{Encoded, Encoder};
 
 /// Why a notification was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -108,15 +112,26 @@ pub struct Notice {
     pub message: GroupMessage,
     /// The group's Slack thread from its last notification (Slack app receivers).
     pub thread: Option<Thread>,
+    /// The buttons on the group's message and the state they show (Slack app receivers with
+    /// buttons; `None` for every other).
+    pub controls: Option<Controls>,
 }
 
 /// What a receiver answered for one notice: the thread the group's next notifications go to,
 /// if the receiver threads. An error is shared because one request may carry many notices.
 pub type Receipt = Result<Option<Thread>, Arc<SendError>>;
 
-/// A receiver ready to send.
+/// A receiver ready to send: how it encodes notifications ([`Encoder`]) and where the bodies
+/// go ([`Transport`]).
 #[derive(Debug)]
-pub enum Sink {
+pub struct Sink {
+    pub encoder: Encoder,
+    transport: Transport,
+}
+
+/// Where a receiver's request bodies go.
+#[derive(Debug)]
+pub enum Transport {
     SlackWebhook(slack::IncomingWebhook),
     SlackApp(slack_app::SlackApp),
     Alertmanager(alertmanager::Alertmanager),
@@ -125,115 +140,93 @@ pub enum Sink {
 }
 
 impl Sink {
+    pub fn new(encoder: Encoder, transport: Transport) -> Self {
+        Self { encoder, transport }
+    }
+
     pub fn build(receiver: &Receiver) -> Result<Self, BuildError> {
-        let mut sink = match &receiver.kind {
-            ReceiverKind::Slack(config) => config.build(&receiver.name, &receiver.delivery)?,
+        let (name, delivery) = (&receiver.name, &receiver.delivery);
+        let transport = match &receiver.kind {
+            ReceiverKind::Slack(config) => config.build(name, delivery)?,
             ReceiverKind::Alertmanager(config) => {
-                Self::Alertmanager(config.build(&receiver.name, &receiver.delivery)?)
+                Transport::Alertmanager(config.build(name, delivery)?)
             }
-            ReceiverKind::Webhook(config) => {
-                Self::Webhook(config.build(&receiver.name, &receiver.delivery)?)
-            }
+            ReceiverKind::Webhook(config) => Transport::Webhook(config.build(name, delivery)?),
             // Text is read by people, who want to see which team a message was for; JSON is
             // the bare payload.
-            ReceiverKind::Stdout(config) => Self::Stdout(stdout::StdoutSink {
-                receiver: (config.format == stdout::Format::Text).then(|| receiver.name.clone()),
+            ReceiverKind::Stdout(config) => Transport::Stdout(stdout::StdoutSink {
+                receiver: (config.format == stdout::Format::Text).then(|| name.clone()),
                 format: config.format,
-                body: stdout::Body::Slack,
-                layout: Layout::default(),
             }),
         };
-        sink.set_layout(receiver.layout.clone());
-        Ok(sink)
-    }
-
-    /// Lays out this sink's group notifications with `layout` (Alertmanager's take none).
-    fn set_layout(&mut self, layout: Layout) {
-        match self {
-            Self::SlackWebhook(sink) => sink.layout = layout,
-            Self::SlackApp(sink) => sink.layout = layout,
-            Self::Webhook(sink) => sink.layout = layout,
-            Self::Stdout(sink) => sink.layout = layout,
-            Self::Alertmanager(_) => {}
-        }
-    }
-
-    /// What `poll --dry-run` uses for `receiver`: prints, with the receiver's name, the body
-    /// that receiver would be sent.
-    pub fn dry_run(receiver: &Receiver) -> Self {
-        Self::Stdout(Self::printing(receiver, stdout::Format::Json))
-    }
-
-    /// Prints, in `format` and with the receiver's name, what `receiver` would be sent
-    /// (`poll --dry-run`, `dbalert preview`).
-    pub fn printing(receiver: &Receiver, format: stdout::Format) -> stdout::StdoutSink {
-        let body = match &receiver.kind {
-            ReceiverKind::Alertmanager(config) => {
-                stdout::Body::Alertmanager(config.resend_interval())
-            }
-            ReceiverKind::Webhook(config) => stdout::Body::Webhook(config.max_alerts),
-            ReceiverKind::Slack(_) | ReceiverKind::Stdout(_) => stdout::Body::Slack,
-        };
-        stdout::StdoutSink {
-            receiver: Some(receiver.name.clone()),
-            format,
-            layout: receiver.layout.clone(),
-            body,
-        }
-    }
-
-    /// Posts one Slack payload, retrying as the receiver's delivery settings allow
-    /// (`dbalert send`). `None` for kinds that do not take Slack messages.
-    pub async fn send(&self, payload: &Value) -> Option<Result<(), SendError>> {
-        Some(match self {
-            Self::SlackWebhook(sink) => sink.send(payload).await,
-            Self::SlackApp(sink) => sink.send(payload).await,
-            Self::Stdout(sink) => sink.print(payload),
-            Self::Alertmanager(_) | Self::Webhook(_) => return None,
+        Ok(Self {
+            encoder: Encoder::of(receiver),
+            transport,
         })
     }
 
+    /// What `poll --dry-run` uses for `receiver`: prints, with the receiver's name and as one
+    /// line of JSON each, the bodies that receiver would be sent.
+    pub fn dry_run(receiver: &Receiver) -> Self {
+        Self {
+            encoder: Encoder::of(receiver),
+            transport: Transport::Stdout(stdout::StdoutSink {
+                receiver: Some(receiver.name.clone()),
+                format: stdout::Format::Json,
+            }),
+        }
+    }
+
+    /// Posts one Slack message, retrying as the receiver's delivery settings allow
+    /// (`dbalert send`). Receivers that take alerts, not messages, refuse it.
+    pub async fn send(&self, payload: &Value) -> Result<(), SendError> {
+        match &self.transport {
+            Transport::SlackWebhook(sink) => sink.send(payload).await,
+            Transport::SlackApp(sink) => sink.send(payload).await,
+            Transport::Stdout(sink) => sink.print(payload),
+            Transport::Alertmanager(_) | Transport::Webhook(_) => Err(SendError::Request {
+                endpoint: "this receiver".to_owned(),
+                message: "it takes alerts, not messages".to_owned(),
+            }),
+        }
+    }
+
     /// Delivers `notices` in order, handing each answer to `answer` (with the notice's index)
-    /// as soon as it is known. Alertmanager takes them all in one request; the others get one
-    /// message each, paced per destination.
+    /// as soon as it is known: the notices are encoded, then each request is sent, paced per
+    /// destination (Alertmanager takes them all in one request).
     pub async fn notify_each(
         &self,
         notices: &[Notice],
         now: Timestamp,
         mut answer: impl FnMut(usize, Receipt),
     ) {
-        match self {
-            Self::Alertmanager(sink) => {
-                let messages: Vec<&GroupMessage> = notices.iter().map(|n| &n.message).collect();
-                let result = sink.send(&messages, now).await.map_err(Arc::new);
-                for i in 0..notices.len() {
-                    answer(i, result.clone().map(|()| None));
-                }
-            }
-            _ => {
-                for (i, notice) in notices.iter().enumerate() {
-                    answer(i, self.notify(notice, now).await.map_err(Arc::new));
-                }
+        for request in self.encoder.encode(notices, now) {
+            // A threading receiver gets one notice per request.
+            let thread = notices[request.notices.start].thread.as_ref();
+            let result = self.transport.deliver(&request.body, thread).await;
+            let result = result.map_err(Arc::new);
+            for i in request.notices {
+                answer(i, result.clone());
             }
         }
     }
+}
 
-    async fn notify(&self, notice: &Notice, now: Timestamp) -> Result<Option<Thread>, SendError> {
+impl Transport {
+    /// Sends one encoded body; `thread` is the group's Slack thread, for receivers that
+    /// thread. Returns the thread the group's next notifications go to, if the receiver
+    /// threads.
+    async fn deliver(
+        &self,
+        body: &Value,
+        thread: Option<&Thread>,
+    ) -> Result<Option<Thread>, SendError> {
         match self {
-            Self::SlackWebhook(sink) => sink
-                .send(&sink.layout.payload(&notice.message))
-                .await
-                .map(|()| None),
-            Self::SlackApp(sink) => sink
-                .notify(
-                    &sink.layout.payload(&notice.message),
-                    notice.thread.as_ref(),
-                )
-                .await
-                .map(Some),
-            Self::Webhook(sink) => sink.notify(notice).await.map(|()| None),
-            Self::Stdout(sink) => sink.notify(notice, now).map(|()| None),
-            Self::Alertmanager(sink) => sink.send(&[&notice.message], now).await.map(|()| None),
+            Self::SlackWebhook(sink) => sink.send(body).await.map(|()| None),
+            Self::SlackApp(sink) => sink.notify(body, thread).await.map(Some),
+            Self::Alertmanager(sink) => sink.send(body).await.map(|()| None),
+            Self::Webhook(sink) => sink.send(body).await.map(|()| None),
+            Self::Stdout(sink) => sink.print(body).map(|()| None),
         }
     }
 }

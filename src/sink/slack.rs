@@ -20,9 +20,8 @@ use super::http::{self, DEFAULT_RETRY_AFTER, TransportConfig};
 use super::pacer::Pacer;
 use super::slack_app::{self, SlackApp};
 use super::web_api;
-use super::{BuildError, SendError, Sink, retry};
+use super::{BuildError, SendError, Transport, retry};
 use crate::config::secret::{Secret, redact_url};
-use crate::render::notification::Layout;
 
 /// `slack:` in a receiver: either `webhook_url`, or `token` and `channel` (a Slack app).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -94,7 +93,7 @@ impl SlackReceiverConfig {
     }
 
     /// The sink for this block, which [`check`](Self::check) accepted.
-    pub fn build(&self, name: &ReceiverName, delivery: &Delivery) -> Result<Sink, BuildError> {
+    pub fn build(&self, name: &ReceiverName, delivery: &Delivery) -> Result<Transport, BuildError> {
         let transport = TransportConfig {
             ca_file: self.ca_file.clone(),
             proxy: self.proxy.clone(),
@@ -105,13 +104,13 @@ impl SlackReceiverConfig {
             message: format!("{what} is not set"),
         };
         Ok(match (&self.webhook_url, &self.token) {
-            (Some(url), _) => Sink::SlackWebhook(IncomingWebhook::new(
+            (Some(url), _) => Transport::SlackWebhook(IncomingWebhook::new(
                 name.clone(),
                 url.clone(),
                 client,
                 delivery,
             )),
-            (None, Some(token)) => Sink::SlackApp(SlackApp::new(
+            (None, Some(token)) => Transport::SlackApp(SlackApp::new(
                 name.clone(),
                 token.clone(),
                 self.channel.clone().ok_or_else(|| missing("channel"))?,
@@ -140,8 +139,6 @@ pub struct IncomingWebhook {
     client: reqwest::Client,
     delivery: Delivery,
     pacer: Arc<Pacer>,
-    /// How group notifications are laid out (set by `Sink::build`).
-    pub(crate) layout: Layout,
 }
 
 impl IncomingWebhook {
@@ -158,7 +155,6 @@ impl IncomingWebhook {
             url,
             client,
             delivery: delivery.clone(),
-            layout: Layout::default(),
         }
     }
 

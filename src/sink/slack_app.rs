@@ -17,7 +17,6 @@ use super::pacer::Pacer;
 use super::web_api::{DEFAULT_API_URL, WebApi};
 use super::{SendError, retry};
 use crate::config::secret::Secret;
-use crate::render::notification::Layout;
 use crate::state::Thread;
 
 /// Checks the Slack app keys of a `slack:` block. Messages never include the token.
@@ -61,8 +60,6 @@ pub struct SlackApp {
     api: WebApi,
     delivery: Delivery,
     pacer: Arc<Pacer>,
-    /// How group notifications are laid out (set by `Sink::build`).
-    pub(crate) layout: Layout,
 }
 
 impl SlackApp {
@@ -84,7 +81,6 @@ impl SlackApp {
             channel,
             api,
             delivery: delivery.clone(),
-            layout: Layout::default(),
         }
     }
 

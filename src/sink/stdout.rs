@@ -1,17 +1,13 @@
-//! The `stdout` receiver: prints each payload instead of sending it. `poll --dry-run` prints
-//! the same way for every receiver, with the receiver's name.
+//! The `stdout` receiver: prints each payload instead of sending it. `poll --dry-run` and
+//! `dbalert preview` print every receiver's encoded bodies the same way, with its name.
 
 use std::io::Write;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use jiff::Timestamp;
-
+use super::SendError;
 use super::delivery::ReceiverName;
-use super::{Notice, SendError, alertmanager, webhook};
-use crate::config::duration::Duration;
-use crate::render::notification::Layout;
 use crate::render::terminal;
 
 /// `stdout:` in a receiver.
@@ -32,48 +28,15 @@ pub enum Format {
     Text,
 }
 
+/// Prints payloads to standard output.
 #[derive(Debug)]
 pub struct StdoutSink {
     /// Named in the output when set (dry runs, where every receiver prints).
     pub receiver: Option<ReceiverName>,
     pub format: Format,
-    /// What a notification prints as.
-    pub body: Body,
-    /// How the message it stands for is laid out.
-    pub layout: Layout,
-}
-
-/// The body a notification prints as: what the receiver it stands for would be sent.
-#[derive(Debug, Clone, Copy)]
-pub enum Body {
-    /// The Slack message.
-    Slack,
-    /// Alertmanager's alerts, with the receiver's resend interval.
-    Alertmanager(Duration),
-    /// The webhook document, with the receiver's `max_alerts`.
-    Webhook(usize),
 }
 
 impl StdoutSink {
-    pub fn notify(&self, notice: &Notice, now: Timestamp) -> Result<(), SendError> {
-        let body = match self.body {
-            Body::Slack => self.layout.payload(&notice.message),
-            Body::Alertmanager(resend) => {
-                alertmanager::alerts_body(&[&notice.message], now, resend)
-            }
-            Body::Webhook(max_alerts) => webhook::document(
-                self.receiver
-                    .as_ref()
-                    .unwrap_or(&ReceiverName("stdout".to_owned())),
-                &notice.group_key,
-                &notice.message,
-                max_alerts,
-                &self.layout,
-            ),
-        };
-        self.print(&body)
-    }
-
     pub fn print(&self, payload: &Value) -> Result<(), SendError> {
         match (self.format, &self.receiver) {
             (Format::Json, None) => print_payload(payload),

@@ -66,12 +66,43 @@ impl WebApi {
         token: &Secret,
         body: &Value,
     ) -> Result<Value, SendError> {
-        let endpoint = format!("{method} on {}", self.host);
         let request = self
             .client
             .post(format!("{}{method}", self.api_url))
             .bearer_auth(token.expose())
             .json(body);
+        self.exchange(method, request).await
+    }
+
+    /// Calls `method` once with form-encoded `fields`, for the methods that take no JSON
+    /// (reading ones such as `usergroups.users.list`).
+    pub async fn call_form(
+        &self,
+        method: &str,
+        token: &Secret,
+        fields: &[(&str, &str)],
+    ) -> Result<Value, SendError> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = self
+            .client
+            .post(format!("{}{method}", self.api_url))
+            .bearer_auth(token.expose())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        self.exchange(method, request).await
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, SendError> {
+        let endpoint = format!("{method} on {}", self.host);
         let answer = http::exchange(request, &endpoint).await?;
         classify(&endpoint, answer.status, answer.retry_after, &answer.body)
     }

@@ -16,7 +16,7 @@ use super::delivery::ConfigProblem;
 use super::delivery::{Delivery, ReceiverName};
 use super::http::{self, TransportConfig};
 use super::pacer::Pacer;
-use super::{BuildError, Notice, SendError, headers, retry};
+use super::{BuildError, SendError, headers, retry};
 use crate::alert::{AlertView, GroupMessage};
 use crate::config::secret::{Secret, redact_url};
 use crate::render::notification::Layout;
@@ -68,10 +68,8 @@ impl WebhookReceiverConfig {
             pacer: Pacer::for_destination(self.url.expose()),
             url: self.url.clone(),
             headers: headers::build(name, &self.headers)?,
-            max_alerts: self.max_alerts,
             client: http::client(name, &transport, delivery.timeout.get())?,
             delivery: delivery.clone(),
-            layout: Layout::default(),
         })
     }
 }
@@ -84,27 +82,15 @@ pub struct Webhook {
     url: Secret,
     endpoint: String,
     headers: reqwest::header::HeaderMap,
-    max_alerts: usize,
     client: reqwest::Client,
     delivery: Delivery,
     pacer: Arc<Pacer>,
-    /// How the document's `text` is laid out (set by `Sink::build`).
-    pub(crate) layout: Layout,
 }
 
 impl Webhook {
-    pub async fn notify(&self, notice: &Notice) -> Result<(), SendError> {
-        let document = document(
-            &self.receiver,
-            &notice.group_key,
-            &notice.message,
-            self.max_alerts,
-            &self.layout,
-        );
-        self.send(&document).await
-    }
-
-    async fn send(&self, document: &Value) -> Result<(), SendError> {
+    /// Posts one document (see [`document`]), retrying as the receiver's delivery settings
+    /// allow.
+    pub async fn send(&self, document: &Value) -> Result<(), SendError> {
         retry::with_retries(&self.receiver, &self.delivery, &self.pacer, || {
             self.post(document)
         })

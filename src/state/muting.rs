@@ -125,6 +125,11 @@ impl StateStore {
             .collect()
     }
 
+    /// The acknowledgement of `group_key`, if it is acknowledged.
+    pub fn ack_of(&self, group_key: &str) -> Result<Option<Ack>, StateError> {
+        Ok(self.acks()?.into_iter().find(|a| a.group_key == group_key))
+    }
+
     /// Records that a group was acknowledged (again: the newest wins).
     pub fn ack(&mut self, ack: &Ack) -> Result<(), StateError> {
         self.conn

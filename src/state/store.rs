@@ -102,7 +102,25 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;",
-    // 5: action requests waiting for a confirmation or an approval; each is taken once.
+    // 5: the buttons on a group's Slack messages: a random id per (receiver, group) that a
+    // click names, with the group's labels and the silence made from it; and the id each
+    // Alertmanager cluster gave a silence, to expire it there too.
+    "CREATE TABLE buttons (
+        id         TEXT PRIMARY KEY,
+        receiver   TEXT NOT NULL,
+        group_key  TEXT NOT NULL,
+        labels     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        silence_id TEXT,
+        UNIQUE (receiver, group_key)
+    ) STRICT;
+    CREATE TABLE cluster_silences (
+        silence_id TEXT NOT NULL,
+        receiver   TEXT NOT NULL,
+        cluster_id TEXT NOT NULL,
+        PRIMARY KEY (silence_id, receiver)
+    ) STRICT;",
+    // 6: action requests waiting for a confirmation or an approval; each is taken once.
     "CREATE TABLE action_requests (
         id           TEXT PRIMARY KEY,
         action       TEXT NOT NULL,
@@ -130,6 +148,8 @@ const TABLES: &[&str] = &[
     "acks",
     "audit",
     "action_requests",
+    "buttons",
+    "cluster_silences",
 ];
 
 /// Marks a SQLite file as a dbalert state file ("dbal").
@@ -170,15 +190,16 @@ pub enum StateError {
         found: u32,
         known: u32,
     },
-    #[error("cannot use {}: {source}", .path.display())]
+    // The cause is part of the message, not a `source`: error chains would print it twice.
+    #[error("cannot use {}: {error}", .path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("state file {}: {source}", .path.display())]
+    #[error("state file {}: {error}", .path.display())]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
 }
 
@@ -213,7 +234,7 @@ impl StateLock {
             .open(&lock_path)
             .map_err(|source| StateError::Io {
                 path: lock_path.clone(),
-                source,
+                error: source,
             })?;
         let deadline = Instant::now() + wait;
         loop {
@@ -231,7 +252,7 @@ impl StateLock {
                 Err(TryLockError::Error(source)) => {
                     return Err(StateError::Io {
                         path: lock_path,
-                        source,
+                        error: source,
                     });
                 }
             }
@@ -280,7 +301,7 @@ impl StoredLabels {
     }
 
     /// Checks text read from the state file.
-    fn checked(text: String) -> Result<Self, String> {
+    pub(super) fn checked(text: String) -> Result<Self, String> {
         // Borrowing the strings checks the common case without allocating each one; text
         // with escapes cannot be borrowed and is checked by parsing it.
         if serde_json::from_str::<BTreeMap<&str, &str>>(&text).is_err() {
@@ -391,7 +412,7 @@ impl StateStore {
             Err(source) => {
                 return Err(StateError::Io {
                     path: path.to_owned(),
-                    source,
+                    error: source,
                 });
             }
         }
@@ -722,7 +743,7 @@ fn sqlite_error(path: &Path, err: rusqlite::Error) -> StateError {
         _ => {
             return StateError::Sqlite {
                 path: path.to_owned(),
-                source: err,
+                error: err,
             };
         }
     };
@@ -739,7 +760,7 @@ fn warn_if_empty(path: &Path) -> Result<(), StateError> {
     let len = std::fs::metadata(path)
         .map_err(|source| StateError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         })?
         .len();
     if len == 0 {
@@ -760,7 +781,7 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
             .create(parent)
             .map_err(|source| StateError::Io {
                 path: parent.to_owned(),
-                source,
+                error: source,
             }),
         _ => Ok(()),
     }

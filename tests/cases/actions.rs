@@ -63,7 +63,7 @@ fn slash(api: &FakeSlackApi, user: &str, channel: &str, text: &str, hook: &str) 
     json!({
         "token": "ignored", "team_id": TEAM, "team_domain": "demo", "channel_id": channel,
         "channel_name": "x", "user_id": user, "user_name": "x", "command": "/dbalert",
-        "text": text, "api_app_id": "A0APP", "response_url": api.response_url(hook),
+        "text": text, "api_app_id": "A0APP", "response_url": api.response_url_for(hook),
         "trigger_id": "1.2.3",
     })
 }
@@ -75,7 +75,7 @@ fn click(api: &FakeSlackApi, user: &str, action_id: &str, request: &str, hook: &
         "user": {"id": user, "username": "x", "team_id": TEAM},
         "channel": {"id": "C0ORDERS", "name": "orders"},
         "api_app_id": "A0APP",
-        "response_url": api.response_url(hook),
+        "response_url": api.response_url_for(hook),
         "actions": [{"action_id": action_id, "block_id": "b", "value": request,
                      "type": "button", "action_ts": "1.2"}],
     })
@@ -195,7 +195,7 @@ async fn a_query_action_on_sqlite_answers_at_once_and_posts_rows_to_response_url
     )
     .await;
     assert_eq!(ack, "Running `tablespaces ORDERS` on demo…");
-    let posts = api.responses("q1");
+    let posts = api.responses_to("q1");
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(posts[0]["response_type"], "in_channel");
     let shown = text(&posts[0]);
@@ -253,12 +253,12 @@ async fn a_query_action_on_sqlite_answers_at_once_and_posts_rows_to_response_url
         .await,
     )
     .await;
-    let shown = text(&api.responses("q2")[0]).to_owned();
+    let shown = text(&api.responses_to("q2")[0]).to_owned();
     assert!(
         shown.contains("*sneaky-query* failed") && shown.contains("readonly"),
         "{shown}"
     );
-    assert_eq!(api.responses("q2")[0]["response_type"], "ephemeral");
+    assert_eq!(api.responses_to("q2")[0]["response_type"], "ephemeral");
     assert_eq!(rows_of(&config, "req-q2"), intent_outcome(DBA, "failed"));
     let conn = rusqlite::Connection::open(&db).unwrap();
     let left: i64 = conn
@@ -386,7 +386,7 @@ async fn help_usage_and_refusals_are_the_ack_and_are_audited() {
             .starts_with("There is no action `nope`.")
     );
     // Nothing refused reached the database or Slack.
-    assert_eq!(api.calls().len(), 1, "only the allowed request posted");
+    assert_eq!(api.responses().len(), 1, "only the allowed request posted");
 }
 
 #[tokio::test]
@@ -416,7 +416,7 @@ async fn a_confirmed_call_runs_once_however_often_confirm_is_clicked() {
         ack,
         "`retry-job BILLING NIGHTLY_INVOICES` needs your confirmation."
     );
-    let question = &api.responses("c0")[0];
+    let question = &api.responses_to("c0")[0];
     assert_eq!(question["response_type"], "ephemeral");
     assert_eq!(text(question), "Run NIGHTLY_INVOICES of BILLING again?");
     let buttons = &question["blocks"][1]["elements"];
@@ -445,7 +445,7 @@ async fn a_confirmed_call_runs_once_however_often_confirm_is_clicked() {
         .await,
     )
     .await;
-    assert!(text(&api.responses("c1")[0]).starts_with("Only <@U0DBA>, who asked, may confirm"));
+    assert!(text(&api.responses_to("c1")[0]).starts_with("Only <@U0DBA>, who asked, may confirm"));
     // A double click: two clicks at once, one run.
     let first = button_click(
         &ctx,
@@ -462,7 +462,7 @@ async fn a_confirmed_call_runs_once_however_often_confirm_is_clicked() {
     assert_eq!((first.ack.as_str(), second.ack.as_str()), ("", ""));
     finish(first).await;
     finish(second).await;
-    let mut answers: Vec<String> = [api.responses("c2"), api.responses("c3")]
+    let mut answers: Vec<String> = [api.responses_to("c2"), api.responses_to("c3")]
         .concat()
         .iter()
         .map(|b| text(b).to_owned())
@@ -513,7 +513,7 @@ async fn a_confirmed_call_runs_once_however_often_confirm_is_clicked() {
     )
     .await;
     assert_eq!(
-        text(&api.responses("c5")[0]),
+        text(&api.responses_to("c5")[0]),
         "`retry-job ORDERS PURGE_CARTS` was cancelled by <@U0DBA>."
     );
     let outcomes: Vec<String> = rows_of(&config, "req-d").into_iter().map(|r| r.2).collect();
@@ -544,7 +544,7 @@ async fn an_approval_needs_a_second_allowed_person() {
     )
     .await;
     assert!(ack.contains("needs a second person's approval"), "{ack}");
-    let asked = &api.responses("a0")[0];
+    let asked = &api.responses_to("a0")[0];
     assert_eq!(asked["response_type"], "in_channel");
     assert!(
         text(asked).starts_with("<@U0DBA> asks to run `purge-log 1002` on demo."),
@@ -571,7 +571,7 @@ async fn an_approval_needs_a_second_allowed_person() {
     )
     .await;
     assert_eq!(
-        text(&api.responses("a1")[0]),
+        text(&api.responses_to("a1")[0]),
         "You cannot approve (or reject) your own request; someone else must."
     );
     finish(
@@ -583,7 +583,7 @@ async fn an_approval_needs_a_second_allowed_person() {
         .await,
     )
     .await;
-    assert!(text(&api.responses("a2")[0]).starts_with("You may not approve `purge-log`"));
+    assert!(text(&api.responses_to("a2")[0]).starts_with("You may not approve `purge-log`"));
     assert_eq!(count(), 3);
     // A second DBA approves: it runs, as the requester, once.
     finish(
@@ -596,7 +596,7 @@ async fn an_approval_needs_a_second_allowed_person() {
     )
     .await;
     assert!(
-        text(&api.responses("a3")[0]).starts_with("*purge-log* on `demo`: done, 1 row changed")
+        text(&api.responses_to("a3")[0]).starts_with("*purge-log* on `demo`: done, 1 row changed")
     );
     assert_eq!(count(), 2);
     finish(
@@ -609,7 +609,7 @@ async fn an_approval_needs_a_second_allowed_person() {
     )
     .await;
     assert_eq!(
-        text(&api.responses("a4")[0]),
+        text(&api.responses_to("a4")[0]),
         "This request was already handled."
     );
     let rows: Vec<(AuditPhase, String, String)> = rows_of(&config, "req-a");
@@ -932,7 +932,7 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
         .await,
     )
     .await;
-    let shown = text(&api.responses("p1")[0]).to_owned();
+    let shown = text(&api.responses_to("p1")[0]).to_owned();
     assert!(
         shown.contains("```\nname     runs\nnightly  0\n```"),
         "{shown}"
@@ -949,9 +949,9 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
     )
     .await;
     assert!(
-        text(&api.responses("p2")[0]).contains("runs\n2\n"),
+        text(&api.responses_to("p2")[0]).contains("runs\n2\n"),
         "{}",
-        text(&api.responses("p2")[0])
+        text(&api.responses_to("p2")[0])
     );
     finish(
         slash_command(
@@ -962,7 +962,7 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
         .await,
     )
     .await;
-    let failed = text(&api.responses("p3")[0]).to_owned();
+    let failed = text(&api.responses_to("p3")[0]).to_owned();
     assert!(
         failed.starts_with("*bump* failed: source `pg`: refusing to go back 5 runs"),
         "{failed}"
@@ -1000,10 +1000,10 @@ async fn postgres_actions_return_rows_commit_on_success_roll_back_on_error_and_a
     let accepted = slash_command(&ctx, &slash(&api, DBA, "C0X", "slow 4", "p4"), "req-p4").await;
     assert_eq!(accepted.ack, "Running `slow 4` on pg…");
     assert!(!accepted.work.as_ref().unwrap().is_finished());
-    assert!(api.responses("p4").is_empty());
+    assert!(api.responses_to("p4").is_empty());
     assert_eq!(rows_of(&config, "req-p4"), intent_outcome(DBA, "")[..1]);
     finish(accepted).await;
-    assert!(text(&api.responses("p4")[0]).starts_with("*slow* on `pg`: 1 row"));
+    assert!(text(&api.responses_to("p4")[0]).starts_with("*slow* on `pg`: 1 row"));
     assert_eq!(rows_of(&config, "req-p4"), intent_outcome(DBA, "done"));
 }
 

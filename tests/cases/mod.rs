@@ -1,4 +1,5 @@
 mod actions;
+mod clicks;
 mod commands;
 mod config;
 mod config_fuzz;

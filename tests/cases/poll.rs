@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::clock;
 use crate::support::fake_slack::{FakeSlack, Reply};
 use crate::support::{dbalert, stderr_of, stdout_of, workdir};
 
@@ -104,22 +105,17 @@ fn state_alerts_fire_once_resolve_and_fire_again() {
 fn still_firing_alerts_repeat_after_repeat_interval() {
     let slack = FakeSlack::start();
     let hook = slack.webhook("poll-repeat");
-    let repeat_after = |interval: &str| {
-        config(
-            &format!("  group_by: [alertname]\n  repeat_interval: {interval}\n"),
-            PROBLEMS,
-        )
-    };
-    // "Not yet" is checked with an hour, so a slow machine cannot make it true by accident.
-    let dir = workdir(&[("alerts.yaml", &repeat_after("1h"))]);
+    // "Not yet" is checked with an hour, so a slow machine cannot make it true by accident;
+    // the hour then passes for the state file (moved back), not by waiting.
+    let route = "  group_by: [alertname]\n  repeat_interval: 1h\n";
+    let dir = workdir(&[("alerts.yaml", &config(route, PROBLEMS))]);
     database(dir.path())
         .execute("insert into problems values ('a', 'X')", [])
         .unwrap();
     poll(dir.path(), &hook);
     poll(dir.path(), &hook);
     assert_eq!(texts(&slack, &hook).len(), 1);
-    std::fs::write(dir.path().join("alerts.yaml"), repeat_after("2s")).unwrap();
-    std::thread::sleep(Duration::from_millis(2100));
+    clock::advance(&dir.path().join("state.db"), Duration::from_secs(3601));
     poll(dir.path(), &hook);
     assert_eq!(
         texts(&slack, &hook).len(),
@@ -306,6 +302,28 @@ fn a_second_poll_on_the_same_state_exits_75_or_waits() {
     release.join().unwrap();
     assert_eq!(waited.status.code(), Some(0), "{}", stderr_of(&waited));
     assert_eq!(texts(&slack, &hook).len(), 1);
+}
+
+#[test]
+fn a_state_file_that_cannot_be_made_says_why_once() {
+    // `state` is a file, so the state file's directory cannot be made.
+    let dir = workdir(&[
+        (
+            "alerts.yaml",
+            &config("", PROBLEMS).replace("path: state.db", "path: state/state.db"),
+        ),
+        ("state", "a file, not a directory"),
+    ]);
+    database(dir.path());
+    let output = dbalert(dir.path())
+        .env("HOOK", "http://127.0.0.1:9/x")
+        .arg("poll")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("cannot use "), "{stderr}");
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
 }
 
 #[test]

@@ -4,17 +4,18 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::clock;
 use crate::support::fake_slack::FakeSlack;
 use crate::support::{dbalert, stderr_of, stdout_of, workdir};
 
 /// A config with one state check over `problems(name, owner)`, grouped by `group_by`, repeated
-/// every second.
+/// every hour (tests pass the hour with [`Setup::pass`], not by waiting).
 fn config(group_by: &str) -> String {
     format!(
         "state:\n  path: state.db\n\
          sources:\n  app:\n    sqlite:\n      path: app.db\n\
          receivers:\n  team:\n    slack:\n      webhook_url: ${{env:HOOK}}\n\
-         route:\n  receiver: team\n  group_by: [{group_by}]\n  repeat_interval: 1s\n\
+         route:\n  receiver: team\n  group_by: [{group_by}]\n  repeat_interval: 1h\n\
          checks:\n  - name: problem\n    source: app\n    sql: select name, owner from problems\n    key: [name]\n"
     )
 }
@@ -66,6 +67,11 @@ impl Setup {
             .unwrap()
     }
 
+    /// Lets `by` pass for the state file (see [`clock::advance`]).
+    fn pass(&self, by: Duration) {
+        clock::advance(&self.dir.path().join("state.db"), by);
+    }
+
     /// Acknowledges the group of the notification that `text` names, as `serve` records a click.
     fn ack(&self, owner_or_name: &str) {
         let state = rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap();
@@ -85,9 +91,8 @@ impl Setup {
     }
 }
 
-fn wait_for_repeat() {
-    std::thread::sleep(Duration::from_millis(1100));
-}
+/// Longer than the repeat interval.
+const REPEAT: Duration = Duration::from_secs(2 * 3600);
 
 fn silence_add(dir: &Path, args: &[&str]) -> String {
     let out = dbalert(dir)
@@ -107,7 +112,7 @@ fn an_acked_group_is_not_repeated_while_an_unacked_one_is() {
     s.poll();
     assert_eq!(s.texts().len(), 2);
     s.ack("ORDERS");
-    wait_for_repeat();
+    s.pass(REPEAT);
     s.poll();
     let texts = s.texts();
     assert_eq!(texts.len(), 3, "{texts:?}");
@@ -143,7 +148,7 @@ fn a_new_alert_joining_an_acked_group_notifies_and_resolve_ends_the_ack() {
     let texts = s.texts();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[1].contains("[FIRING:2]"), "{texts:?}");
-    wait_for_repeat();
+    s.pass(REPEAT);
     s.poll();
     assert_eq!(s.texts().len(), 2, "still acked: no repeat");
 
@@ -157,7 +162,7 @@ fn a_new_alert_joining_an_acked_group_notifies_and_resolve_ends_the_ack() {
     s.db.execute("insert into problems values ('a', 'ORDERS')", [])
         .unwrap();
     s.poll();
-    wait_for_repeat();
+    s.pass(REPEAT);
     s.poll();
     assert_eq!(s.texts().len(), 5, "{:?}", s.texts());
 }
@@ -226,11 +231,11 @@ fn an_expired_silence_stops_muting_by_itself() {
         .unwrap();
     silence_add(
         s.dir.path(),
-        &["owner=ORDERS", "--duration", "2s", "--comment", "short"],
+        &["owner=ORDERS", "--duration", "1h", "--comment", "short"],
     );
     s.poll();
     assert!(s.texts().is_empty());
-    std::thread::sleep(Duration::from_millis(2100));
+    s.pass(Duration::from_secs(3601));
     s.poll();
     assert_eq!(s.texts().len(), 1);
 }

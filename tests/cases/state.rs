@@ -181,6 +181,8 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
             "action_requests",
             "alerts",
             "audit",
+            "buttons",
+            "cluster_silences",
             "cursors",
             "notifications",
             "seen_events",

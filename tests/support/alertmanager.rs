@@ -125,6 +125,14 @@ impl Alertmanager {
         serde_json::from_str(&body).expect("the alerts are JSON")
     }
 
+    /// `GET /api/v2/silences`: every silence, active, pending and expired.
+    pub fn silences(&self) -> serde_json::Value {
+        let (status, body) =
+            http(self.port, "GET", "/api/v2/silences", None).expect("GET /api/v2/silences");
+        assert_eq!(status, 200, "GET /api/v2/silences: {body}");
+        serde_json::from_str(&body).expect("the silences are JSON")
+    }
+
     /// `POST /api/v2/alerts` with `alerts` (a JSON array), which must be accepted.
     pub fn post_alerts(&self, alerts: &serde_json::Value) {
         let (status, body) =

@@ -27,14 +27,10 @@ use serde_json::{Value, json};
 
 pub use super::fake_slack::LIMIT_SPACING;
 
-/// Where this fake takes `response_url` posts: `{RESPONSE_PATH}{hook}`.
-pub const RESPONSE_PATH: &str = "/commands/";
-/// The method name `response_url` posts are recorded under, followed by `:{hook}`.
-pub const RESPONSE_URL: &str = "response_url";
-
 /// The method names this fake serves.
 pub const POST_MESSAGE: &str = "chat.postMessage";
 pub const UPDATE: &str = "chat.update";
+pub const USERGROUP_MEMBERS: &str = "usergroups.users.list";
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -113,6 +109,10 @@ struct State {
     last_posted: HashMap<String, Instant>,
     /// The last `ts` issued, in microseconds since the epoch.
     last_ts: u64,
+    /// User groups' members, by group id (`usergroups.users.list`).
+    usergroups: HashMap<String, Vec<String>>,
+    /// The paths and bodies posted to a `response_url`, in order.
+    responses: Vec<(String, Value)>,
 }
 
 pub struct FakeSlackApi {
@@ -135,6 +135,8 @@ impl FakeSlackApi {
             messages: HashMap::new(),
             last_posted: HashMap::new(),
             last_ts: 0,
+            usergroups: HashMap::new(),
+            responses: Vec::new(),
         }));
         let server_state = state.clone();
         let server = Server::start(None, move |req| handle(server_state.clone(), req));
@@ -155,21 +157,6 @@ impl FakeSlackApi {
             .entry(method.to_owned())
             .or_default()
             .extend(replies);
-    }
-
-    /// A `response_url` as Slack puts one in a slash command or interaction payload (Slack's
-    /// are `https://hooks.slack.com/commands/T…/…/…`): posts to it are recorded as calls to
-    /// `response_url:{hook}` and answered with `200` and `{"ok":true}`.
-    pub fn response_url(&self, hook: &str) -> String {
-        format!("http://{}{RESPONSE_PATH}{hook}", self.server.addr)
-    }
-
-    /// The bodies posted to the `response_url` named `hook`, in order.
-    pub fn responses(&self, hook: &str) -> Vec<Value> {
-        self.calls_to(&format!("{RESPONSE_URL}:{hook}"))
-            .into_iter()
-            .map(|c| c.body)
-            .collect()
     }
 
     /// Every call as it arrived.
@@ -218,7 +205,10 @@ impl FakeSlackApi {
 impl Drop for FakeSlackApi {
     fn drop(&mut self) {
         self.server.stop();
-        if !std::thread::panicking() && self.lock().calls.is_empty() {
+        let state = self.lock();
+        let silent = state.calls.is_empty() && state.responses.is_empty();
+        drop(state);
+        if !std::thread::panicking() && silent {
             panic!("FakeSlackApi was never called: the test sent nothing");
         }
     }
@@ -250,22 +240,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
         authorization,
         body: raw,
     } = Arrived::read(req).await;
-    let body = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
-    if let Some(hook) = path.strip_prefix(RESPONSE_PATH) {
-        let call = ApiCall {
-            method: format!("{RESPONSE_URL}:{hook}"),
-            http_method,
-            body,
-            authorization,
-            content_type,
-            user_agent,
-            at: arrived,
-            status: 0,
-            response: Value::Null,
-        };
-        return response_url_post(&state, call);
+    if let Some(answer) = response_url_post(&state, &path, &raw) {
+        return answer;
     }
     let method = path.strip_prefix("/api/").unwrap_or(&path).to_owned();
+    let body = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
 
     // Recorded on arrival, so that a call whose answer is still pending is already visible.
     let (index, mut scripted) = {
@@ -322,32 +301,6 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Answer {
     answer
 }
 
-/// A post to a `response_url`: JSON with `text` or `blocks` is recorded and accepted, as Slack's
-/// hooks do (<https://docs.slack.dev/interactivity/handling-user-interaction#message_responses>);
-/// anything else is refused with `400 invalid_payload`.
-fn response_url_post(state: &Mutex<State>, mut call: ApiCall) -> Answer {
-    let valid = call.http_method == "POST"
-        && call.content_type.starts_with("application/json")
-        && (call.body["text"].is_string() || call.body["blocks"].is_array());
-    let (status, response, answer) = if valid {
-        ok_json(json!({ "ok": true }))
-    } else {
-        (
-            400,
-            Value::Null,
-            respond(400, "text/plain", "invalid_payload".to_owned(), None),
-        )
-    };
-    call.status = status;
-    call.response = response;
-    state
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .calls
-        .push(call);
-    answer
-}
-
 fn ok_json(json: Value) -> (u16, Value, Answer) {
     let answer = respond(
         200,
@@ -387,6 +340,9 @@ impl State {
         raw: &[u8],
         arrived: Instant,
     ) -> Outcome {
+        if method == USERGROUP_MEMBERS {
+            return Outcome::Answer(self.usergroup_members(http_method, authorization, raw));
+        }
         match self.check_call(http_method, method, authorization, content_type, raw) {
             Err(error) => Outcome::Answer(refusal(error)),
             Ok(args) if method == POST_MESSAGE => self.post_message(&args, arrived),
@@ -571,6 +527,90 @@ impl State {
             .max(self.last_ts + 1);
         self.last_ts = micros;
         format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+    }
+}
+
+impl FakeSlackApi {
+    /// Makes `group` (an `S…` id) a user group with these members, for `usergroups.users.list`.
+    pub fn set_usergroup(&self, group: &str, members: &[&str]) {
+        self.lock().usergroups.insert(
+            group.to_owned(),
+            members.iter().map(|m| (*m).to_owned()).collect(),
+        );
+    }
+
+    /// A `response_url` as Slack puts in an interaction payload, served here: what is posted to
+    /// it is recorded ([`Self::responses`]).
+    pub fn response_url(&self) -> String {
+        format!("http://{}/actions/T0TEAM/1/response", self.server.addr)
+    }
+
+    /// The JSON bodies posted to a `response_url`, in order.
+    pub fn responses(&self) -> Vec<Value> {
+        self.lock()
+            .responses
+            .iter()
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// Another `response_url` like [`Self::response_url`], one per `hook`, so that a test
+    /// running several commands can tell their replies apart ([`Self::responses_to`]).
+    pub fn response_url_for(&self, hook: &str) -> String {
+        format!("http://{}/actions/T0TEAM/1/{hook}", self.server.addr)
+    }
+
+    /// The JSON bodies posted to the `response_url` of `hook`, in order.
+    pub fn responses_to(&self, hook: &str) -> Vec<Value> {
+        let path = format!("/actions/T0TEAM/1/{hook}");
+        self.lock()
+            .responses
+            .iter()
+            .filter(|(p, _)| *p == path)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+}
+
+/// A post to a `response_url` (`/actions/…`): recorded, answered `200 ok` as Slack does.
+fn response_url_post(state: &Arc<Mutex<State>>, path: &str, raw: &[u8]) -> Option<Answer> {
+    if !path.starts_with("/actions/") {
+        return None;
+    }
+    let body = serde_json::from_slice::<Value>(raw).unwrap_or(Value::Null);
+    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    state.responses.push((path.to_owned(), body));
+    Some(respond(200, "text/html", "ok".to_owned(), None))
+}
+
+impl State {
+    /// `usergroups.users.list` (<https://docs.slack.dev/reference/methods/usergroups.users.list>):
+    /// a bot token, the `usergroup` argument (form-encoded, as the method takes it, or JSON),
+    /// `{"ok":true,"users":[…]}`, and `no_such_subteam` for a group it does not know.
+    fn usergroup_members(&self, http_method: &str, authorization: &str, raw: &[u8]) -> Value {
+        if http_method != "POST" {
+            return refusal("invalid_request");
+        }
+        match authorization.strip_prefix("Bearer ") {
+            None => return refusal("not_authed"),
+            Some(token) if token != self.token => return refusal("invalid_auth"),
+            Some(_) => {}
+        }
+        let group = serde_json::from_slice::<Value>(raw)
+            .ok()
+            .and_then(|v| v["usergroup"].as_str().map(str::to_owned))
+            .or_else(|| {
+                form_urlencoded::parse(raw)
+                    .find(|(k, _)| k == "usergroup")
+                    .map(|(_, v)| v.into_owned())
+            });
+        let Some(group) = group else {
+            return refusal("invalid_arguments");
+        };
+        match self.usergroups.get(&group) {
+            Some(users) => json!({ "ok": true, "users": users }),
+            None => refusal("no_such_subteam"),
+        }
     }
 }
 

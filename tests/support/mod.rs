@@ -2,6 +2,7 @@
 //! to: the fake Slack webhooks and Web API, and the real Alertmanager.
 
 pub mod alertmanager;
+pub mod clock;
 pub mod db;
 pub mod fake_slack;
 pub mod fake_slack_api;

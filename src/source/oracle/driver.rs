@@ -562,7 +562,9 @@ fn query(conn: &oracle::Connection, sql: &str, cursor: Option<&Value>) -> oracle
         .prefetch_rows(FETCH_ARRAY_SIZE)
         .build()?;
     let bound = cursor.map(bind);
-    let result = match (&bound, sql.to_ascii_lowercase().contains(":cursor")) {
+    // Ask the statement, not the text: `:cursor` in a comment or a string literal is no bind.
+    let binds_cursor = statement.bind_names().contains(&"CURSOR");
+    let result = match (&bound, binds_cursor) {
         (_, false) => statement.query(&[])?,
         (Some(value), true) => statement.query_named(&[("cursor", value.as_ref())])?,
         (None, true) => statement.query_named(&[("cursor", &None::<String>)])?,

@@ -163,49 +163,30 @@ pub fn add_labels(
         );
         return warnings;
     };
-    let home_column = rows.column("adr_home");
-    let instance_column = rows.column("inst_id");
+    let columns = [
+        Some(file_column),
+        rows.column("adr_home"),
+        rows.column("inst_id"),
+    ];
     let mut per_row: Vec<BTreeMap<String, String>> = Vec::with_capacity(rows.rows.len());
     let mut read_count = 0;
     let mut unavailable = false;
     for row in &rows.rows {
         let mut labels = BTreeMap::new();
-        let named = match &row[file_column] {
-            Value::Text(text) => Some(trace_file(text).unwrap_or(text).trim()),
-            _ => None,
-        };
-        let name = named
-            .and_then(|path| path.rsplit(['/', '\\']).next())
-            .filter(|name| !name.is_empty());
-        if let (Some(name), false) = (name, unavailable) {
+        if let (Some(trace), false) = (trace_ref(row, columns), unavailable) {
             if read_count == MAX_TRACES_PER_RUN {
                 warnings.push(format!(
-                    "more than {MAX_TRACES_PER_RUN} deadlock traces in one run; {name} and later ones are not read"
+                    "more than {MAX_TRACES_PER_RUN} deadlock traces in one run; {} and later ones are not read",
+                    trace.name
                 ));
                 unavailable = true;
             } else {
                 read_count += 1;
-                let adr_home = home_column.and_then(|i| match &row[i] {
-                    Value::Text(home) => Some(home.as_str()),
-                    _ => None,
-                });
-                let inst_id = instance_column.and_then(|i| match &row[i] {
-                    Value::Int(n) => Some(*n),
-                    Value::Text(n) => n.trim().parse().ok(),
-                    _ => None,
-                });
-                let trace = TraceRef {
-                    name,
-                    adr_home,
-                    inst_id,
-                };
+                let name = trace.name;
                 match read(trace) {
-                    Ok(text) if text.trim().is_empty() => warnings.push(format!(
-                        "trace file {name} is not in GV$DIAG_TRACE_FILE_CONTENTS (purged, or not in the ADR home and instance the row names)"
-                    )),
-                    Ok(text) => match parse_deadlock(&text) {
-                        Some(deadlock) => labels = deadlock.labels(),
-                        None => warnings.push(format!("trace file {name} holds no deadlock")),
+                    Ok(text) => match deadlock_labels(name, &text) {
+                        Ok(found) => labels = found,
+                        Err(warning) => warnings.push(warning),
                     },
                     Err(TraceError::Failed(error)) => {
                         warnings.push(format!("trace file {name} cannot be read: {error}"));
@@ -219,6 +200,53 @@ pub fn add_labels(
         }
         per_row.push(labels);
     }
+    append_columns(rows, per_row);
+    warnings
+}
+
+/// The trace a row names, from its `trace_file`, `adr_home` and `inst_id` columns (in that
+/// order in `columns`); `None` when it names no file.
+fn trace_ref(row: &[Value], columns: [Option<usize>; 3]) -> Option<TraceRef<'_>> {
+    let [file, home, instance] = columns;
+    let named = match &row[file?] {
+        Value::Text(text) => trace_file(text).unwrap_or(text).trim(),
+        _ => return None,
+    };
+    let name = named
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|name| !name.is_empty())?;
+    let adr_home = home.and_then(|i| match &row[i] {
+        Value::Text(home) => Some(home.as_str()),
+        _ => None,
+    });
+    let inst_id = instance.and_then(|i| match &row[i] {
+        Value::Int(n) => Some(*n),
+        Value::Text(n) => n.trim().parse().ok(),
+        _ => None,
+    });
+    Some(TraceRef {
+        name,
+        adr_home,
+        inst_id,
+    })
+}
+
+/// The deadlock labels of trace `name`'s text, or the warning saying why there are none.
+fn deadlock_labels(name: &str, text: &str) -> Result<BTreeMap<String, String>, String> {
+    if text.trim().is_empty() {
+        return Err(format!(
+            "trace file {name} is not in GV$DIAG_TRACE_FILE_CONTENTS (purged, or not in the ADR home and instance the row names)"
+        ));
+    }
+    parse_deadlock(text)
+        .map(|deadlock| deadlock.labels())
+        .ok_or_else(|| format!("trace file {name} holds no deadlock"))
+}
+
+/// Appends each row's labels as columns; a row without one gets NULL, and columns the query
+/// already returns are left as they are.
+fn append_columns(rows: &mut Rows, mut per_row: Vec<BTreeMap<String, String>>) {
     let new_columns: Vec<String> = per_row
         .iter()
         .flat_map(|labels| labels.keys())
@@ -227,14 +255,13 @@ pub fn add_labels(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    for (row, mut labels) in rows.rows.iter_mut().zip(per_row) {
+    for (row, labels) in rows.rows.iter_mut().zip(per_row.iter_mut()) {
         row.extend(new_columns.iter().map(|name| match labels.remove(name) {
             Some(value) => Value::text(value),
             None => Value::Null,
         }));
     }
     rows.columns.extend(new_columns);
-    warnings
 }
 
 /// The trace file named by an ORA-00060 (or RAC "Global Enqueue Services Deadlock detected")
@@ -505,26 +532,7 @@ pub fn parse_deadlock(trace: &str) -> Option<Deadlock> {
         .lines()
         .map(|line| line.trim_end_matches('\r'))
         .collect();
-    // (line index, is a RAC wait-for graph) of every deadlock's marker line.
-    let markers: Vec<(usize, bool)> = lines
-        .iter()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            if is_global_marker(line) {
-                Some((i, true))
-            } else if line.contains("DEADLOCK DETECTED") {
-                Some((i, false))
-            } else {
-                None
-            }
-        })
-        .collect();
-    let (start, anchor, layout) = match markers.as_slice() {
-        [] => (0, None, Layout::Local),
-        [.., (last, false)] => (*last, None, Layout::Local),
-        [.., previous, (last, true)] => (previous.0 + 1, Some(*last), Layout::Global),
-        [(last, true)] => (0, Some(*last), Layout::Global),
-    };
+    let (start, anchor, layout) = last_deadlock(&lines);
     let this_session_id = lines[..start]
         .iter()
         .rev()
@@ -580,6 +588,32 @@ pub fn parse_deadlock(trace: &str) -> Option<Deadlock> {
         }
     }
     parser.finish(this_session_id)
+}
+
+/// Where the trace's last deadlock starts: its first line, the line of its RAC wait-for graph
+/// (when it is a global deadlock) and its layout. A trace may hold several deadlocks; the
+/// last is the one the alert-log line announced.
+fn last_deadlock(lines: &[&str]) -> (usize, Option<usize>, Layout) {
+    // (line index, is a RAC wait-for graph) of every deadlock's marker line.
+    let markers: Vec<(usize, bool)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            if is_global_marker(line) {
+                Some((i, true))
+            } else if line.contains("DEADLOCK DETECTED") {
+                Some((i, false))
+            } else {
+                None
+            }
+        })
+        .collect();
+    match markers.as_slice() {
+        [] => (0, None, Layout::Local),
+        [.., (last, false)] => (*last, None, Layout::Local),
+        [.., previous, (last, true)] => (previous.0 + 1, Some(*last), Layout::Global),
+        [(last, true)] => (0, Some(*last), Layout::Global),
+    }
 }
 
 /// The first line of a RAC deadlock: a wait-for graph's header, or the 12.2+ GES deadlock id.
@@ -852,6 +886,46 @@ impl Parser {
     fn finish(mut self, this_session_id: Option<(u32, Option<u32>)>) -> Option<Deadlock> {
         self.global_waits();
         let described: Vec<Option<u32>> = self.sessions.iter().map(|s| s.sid).collect();
+        // A RAC trace's `*** SESSION ID` may be LMD's own session: it only marks a session
+        // the trace describes.
+        let rac = self.sessions.iter().any(|s| s.lock.is_some());
+        self.add_undescribed_sessions(this_session_id.filter(|_| !rac));
+        for (sid, wait) in std::mem::take(&mut self.row_waits) {
+            if let Some(session) = self.sessions.iter_mut().find(|s| s.sid == Some(sid)) {
+                session.object = Some(wait);
+            }
+        }
+        let this = self.this_session(this_session_id, &described, rac);
+        match (this, self.this_sql.take()) {
+            (Some(at), sql) => {
+                let session = &mut self.sessions[at];
+                session.this_session = true;
+                if let Some((sql, sql_id)) = sql {
+                    session.current_sql.get_or_insert(sql);
+                    session.sql_id = sql_id;
+                }
+            }
+            (None, Some((sql, _))) => self.unattributed_sql.push(sql),
+            (None, None) => {}
+        }
+        if self.resources.is_empty() && self.sessions.is_empty() && self.ges_id.is_none() {
+            return None;
+        }
+        // A trace with only `user session` blocks is a RAC deadlock too.
+        let layout = if rac { Layout::Global } else { self.layout };
+        Some(Deadlock {
+            layout,
+            resources: self.resources,
+            sessions: self.sessions,
+            unattributed_sql: self.unattributed_sql,
+            itl: self.itl,
+            ges_id: self.ges_id,
+        })
+    }
+
+    /// Adds the sessions the graph names and the session the trace names (`this_session_id`)
+    /// that no session block described, so every session of the deadlock is listed.
+    fn add_undescribed_sessions(&mut self, this_session_id: Option<(u32, Option<u32>)>) {
         let graph_sessions: Vec<(u32, Option<u32>, Option<u32>)> = self
             .resources
             .iter()
@@ -869,11 +943,7 @@ impl Parser {
                 });
             }
         }
-        // A RAC trace's `*** SESSION ID` may be LMD's own session: it only marks a session
-        // the trace describes.
-        let rac = self.sessions.iter().any(|s| s.lock.is_some());
         if let Some((sid, serial)) = this_session_id
-            && !rac
             && !self.sessions.iter().any(|s| s.sid == Some(sid))
         {
             self.sessions.push(SessionInfo {
@@ -882,13 +952,16 @@ impl Parser {
                 ..SessionInfo::default()
             });
         }
-        for (sid, wait) in self.row_waits {
-            if let Some(session) = self.sessions.iter_mut().find(|s| s.sid == Some(sid)) {
-                session.object = Some(wait);
-            }
-        }
-        // "This session" is the one the trace names (RAC: the victim), or else the only one
-        // of a local graph without a block.
+    }
+
+    /// Which session is "this session": the one the trace names (RAC: the victim), or else
+    /// the only one of a local graph without a block (`described` are those with one).
+    fn this_session(
+        &mut self,
+        this_session_id: Option<(u32, Option<u32>)>,
+        described: &[Option<u32>],
+        rac: bool,
+    ) -> Option<usize> {
         let by_id = this_session_id
             .and_then(|(sid, _)| self.sessions.iter().position(|s| s.sid == Some(sid)));
         if let (Some(at), Some((_, Some(serial)))) = (by_id, this_session_id) {
@@ -914,32 +987,7 @@ impl Parser {
                 _ => None,
             }
         };
-        let this = by_id.or_else(by_victim).or_else(only_without_block);
-        match (this, self.this_sql) {
-            (Some(at), sql) => {
-                let session = &mut self.sessions[at];
-                session.this_session = true;
-                if let Some((sql, sql_id)) = sql {
-                    session.current_sql.get_or_insert(sql);
-                    session.sql_id = sql_id;
-                }
-            }
-            (None, Some((sql, _))) => self.unattributed_sql.push(sql),
-            (None, None) => {}
-        }
-        if self.resources.is_empty() && self.sessions.is_empty() && self.ges_id.is_none() {
-            return None;
-        }
-        // A trace with only `user session` blocks is a RAC deadlock too.
-        let layout = if rac { Layout::Global } else { self.layout };
-        Some(Deadlock {
-            layout,
-            resources: self.resources,
-            sessions: self.sessions,
-            unattributed_sql: self.unattributed_sql,
-            itl: self.itl,
-            ges_id: self.ges_id,
-        })
+        by_id.or_else(by_victim).or_else(only_without_block)
     }
 
     /// Turns the RAC wait-for graph into waits (each `BLOCKED` line with the `BLOCKER` lines
