@@ -330,6 +330,56 @@ fn tokens_and_the_socket_ticket_never_appear_at_any_verbosity() {
 }
 
 #[test]
+fn run_serve_polls_and_serves_in_one_process_and_stops_both_on_sigterm() {
+    let s = Socket::new(TEAM);
+    let run_config = "sources:\n  app:\n    sqlite:\n      path: app.db\n\
+        receivers:\n  console:\n    stdout: {}\n\
+        route:\n  receiver: console\n  group_wait: 0s\n\
+        checks:\n  - name: problem\n    source: app\n    interval: 1s\n    \
+        sql: select 'disk full' as name\n    key: [name]\n";
+    let path = s.dir.path().join("alerts.yaml");
+    let config = std::fs::read_to_string(&path).unwrap() + run_config;
+    std::fs::write(&path, config).unwrap();
+    rusqlite::Connection::open(s.dir.path().join("app.db")).unwrap();
+    let child = s.serve(&["-v", "run", "--serve"]);
+    s.peer.wait_connections(1);
+    s.peer
+        .send(0, &click_envelope("env-run", "U0DBA", "C0ALERTS"));
+    s.peer.wait_ack(0, "env-run");
+    wait_audited(s.dir.path(), "env-run");
+    // The poll service ran beside it: the alert it fired is in the state file.
+    wait_until("the check's alert", || {
+        rusqlite::Connection::open(s.dir.path().join("state.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+            > 0
+    });
+    let output = terminate(child, s.dir.path());
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("disk full"),
+        "the console receiver printed the alert: {stderr}"
+    );
+    s.peer.wait_closed(0);
+}
+
+#[test]
+fn run_serve_without_slack_app_exits_2() {
+    let dir = workdir(&[(
+        "alerts.yaml",
+        "state:\n  path: state.db\nsources:\n  app:\n    sqlite:\n      path: app.db\n\
+         receivers:\n  console:\n    stdout: {}\nroute:\n  receiver: console\n\
+         checks:\n  - name: p\n    source: app\n    sql: select 1 as x\n",
+    )]);
+    let output = finish(start(dir.path(), &["run", "--serve"]), dir.path());
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no `slack_app:` section"), "{stderr}");
+}
+
+#[test]
 fn serve_without_slack_app_exits_2() {
     let dir = workdir(&[("alerts.yaml", "state:\n  path: state.db\n")]);
     let output = finish(start(dir.path(), &["serve"]), dir.path());
