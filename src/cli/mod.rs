@@ -9,6 +9,7 @@ mod run;
 mod send;
 mod serve;
 mod silence;
+mod slack;
 mod status;
 
 use std::io::IsTerminal;
@@ -88,6 +89,8 @@ pub enum Command {
     Silence(silence::SilenceArgs),
     /// List the alert groups acknowledged from Slack.
     Ack(silence::AckArgs),
+    /// Set up the Slack app: `slack manifest` prints its manifest.
+    Slack(slack::SlackArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// Read Oracle deadlock trace files: who waited on whom, and the labels `deadlock_trace` adds.
@@ -190,6 +193,7 @@ fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
         Command::Preview(args) => preview::run(&cli, args),
         Command::Silence(args) => silence::run(&cli, args),
         Command::Ack(args) => silence::run_ack(&cli, args),
+        Command::Slack(args) => slack::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

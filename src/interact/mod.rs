@@ -10,6 +10,7 @@ pub mod access;
 pub mod config;
 pub mod http;
 pub mod incoming;
+pub mod manifest;
 pub mod serve;
 pub mod signature;
 pub mod socket;

@@ -554,3 +554,73 @@ fn wait_until_rows(dir: &Path, n: usize) -> Vec<AuditEntry> {
     wait_until(&format!("{n} audit rows"), || audit(dir).len() >= n);
     audit(dir)
 }
+
+/// `dbalert slack manifest` for `config`, with `args`.
+fn manifest(config: &str, args: &[&str]) -> Output {
+    let dir = workdir(&[("alerts.yaml", config)]);
+    crate::support::dbalert(dir.path())
+        .args(["slack", "manifest"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_manifest_is_yaml_for_socket_mode_with_the_least_scopes() {
+    // No token is needed to print it: the references stay unresolved.
+    let config =
+        "slack_app:\n  app_token: ${env:APP}\n  bot_token: ${env:BOT}\n  team_id: T0123ABCD\n";
+    let output = manifest(config, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    let m: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(m["settings"]["socket_mode_enabled"], true, "{yaml}");
+    assert_eq!(m["settings"]["interactivity"]["is_enabled"], true);
+    assert!(m["settings"]["interactivity"]["request_url"].is_null());
+    assert_eq!(
+        m["oauth_config"]["scopes"]["bot"],
+        serde_json::json!(["chat:write", "commands", "usergroups:read"])
+    );
+    let commands = m["features"]["slash_commands"].as_array().unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0]["command"], "/dbalert");
+    assert!(commands[0]["url"].is_null());
+    assert_eq!(m["display_information"]["name"], "dbalert");
+    assert_eq!(m["features"]["bot_user"]["display_name"], "dbalert");
+    // A URL has no place in Socket Mode.
+    let output = manifest(
+        config,
+        &["--url", "https://dbalert.example.com/slack/events"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("--url goes with `slack_app.mode: http`"));
+}
+
+#[test]
+fn the_http_mode_manifest_has_request_urls_and_the_renamed_command() {
+    let config = "slack_app:\n  mode: http\n  bot_token: ${env:BOT}\n  signing_secret: ${env:SECRET}\n  \
+        team_id: T0123ABCD\n  listen: 127.0.0.1:3000\n  command: /db\n";
+    let url = "https://dbalert.example.com/slack/events";
+    let output = manifest(config, &["--url", url, "--name", "DB Alerts"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let yaml = String::from_utf8(output.stdout).unwrap();
+    let m: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(m["settings"]["socket_mode_enabled"], false, "{yaml}");
+    assert_eq!(m["settings"]["interactivity"]["request_url"], url);
+    assert_eq!(m["features"]["slash_commands"][0]["command"], "/db");
+    assert_eq!(m["features"]["slash_commands"][0]["url"], url);
+    assert_eq!(m["display_information"]["name"], "DB Alerts");
+    // HTTP mode without a URL, or with a plain http:// one.
+    for args in [
+        &[][..],
+        &["--url", "http://dbalert.example.com/slack/events"][..],
+    ] {
+        let output = manifest(config, args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr_of(&output).contains("https://"),
+            "{}",
+            stderr_of(&output)
+        );
+    }
+}
