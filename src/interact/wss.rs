@@ -81,9 +81,9 @@ async fn tunnel(proxy: &Intercept, host: &str, port: u16) -> Result<TcpStream, S
         .unwrap_or_default()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    if uri.scheme_str() == Some("https") {
+    if let Some(scheme) = uri.scheme_str().filter(|s| *s != "http") {
         return Err(format!(
-            "the proxy {proxy_host} is an https:// URL; the Socket Mode connection needs an http:// proxy URL (the tunnel is still TLS to Slack)"
+            "the proxy {proxy_host} is a {scheme}:// URL; the Socket Mode connection goes through an http:// proxy (CONNECT; the tunnel is still TLS to Slack)"
         ));
     }
     let proxy_port = uri.port_u16().unwrap_or(80);

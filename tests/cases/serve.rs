@@ -234,6 +234,48 @@ fn a_warning_also_refreshes_the_socket() {
 }
 
 #[test]
+fn the_socket_goes_through_the_proxy_and_no_proxy_is_honoured() {
+    let s = Socket::new(TEAM);
+    // The socket's host is `localhost`; the Web API's, 127.0.0.1, is exempt by NO_PROXY.
+    let url = s.peer.url().replace("127.0.0.1", "localhost");
+    s.api.socket_mode(APP_TOKEN, &url, TEAM);
+    let proxy = crate::support::connect_proxy::ConnectProxy::start();
+    let stderr = std::fs::File::create(s.dir.path().join("stderr.log")).unwrap();
+    let child = dbalert_process(s.dir.path())
+        .env("APP_TOKEN", APP_TOKEN)
+        .env("BOT_TOKEN", BOT_TOKEN)
+        .env(
+            "HTTP_PROXY",
+            format!("http://proxyuser:proxy-pass-99@{}", proxy.addr),
+        )
+        .env("NO_PROXY", "127.0.0.1")
+        .args(["-vv", "serve"])
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    s.peer.wait_connections(1);
+    s.peer
+        .send(0, &click_envelope("env-proxied", "U0DBA", "C0ALERTS"));
+    s.peer.wait_ack(0, "env-proxied");
+    wait_audited(s.dir.path(), "env-proxied");
+    let tunnels = proxy.tunnels();
+    assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+    assert_eq!(
+        tunnels[0].target,
+        format!("localhost:{}", s.peer.addr.port())
+    );
+    // Basic base64("proxyuser:proxy-pass-99").
+    assert_eq!(
+        tunnels[0].authorization,
+        "Basic cHJveHl1c2VyOnByb3h5LXBhc3MtOTk="
+    );
+    let output = terminate(child, s.dir.path());
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("proxy-pass-99"), "{stderr}");
+}
+
+#[test]
 fn link_disabled_at_start_exits_2() {
     let s = Socket::new(TEAM);
     s.peer.greet_with(vec![disconnect("link_disabled")]);

@@ -2,6 +2,7 @@
 //! to: the fake Slack webhooks, Web API and Socket Mode endpoint, and the real Alertmanager.
 
 pub mod alertmanager;
+pub mod connect_proxy;
 pub mod db;
 pub mod fake_slack;
 pub mod fake_slack_api;
