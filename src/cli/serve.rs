@@ -19,6 +19,9 @@ use crate::interact::{Incoming, SlackAppConfig};
 use crate::settings::Config;
 use crate::state::{AuditEntry, AuditPhase, StateStore};
 
+/// The shortest `--socket-idle`: pings go out at a third of it.
+const MIN_SOCKET_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -64,6 +67,11 @@ pub(super) async fn serve_app(
     socket: &SocketArgs,
     stop: watch::Receiver<bool>,
 ) -> Result<(), Failure> {
+    if socket.socket_idle.get() < MIN_SOCKET_IDLE {
+        return Err(Failure::usage(anyhow!(
+            "--socket-idle must be at least 1s: a socket is given that long to say anything"
+        )));
+    }
     let store = StateStore::open(&config.state.path).map_err(state_failure)?;
     let store = Arc::new(Mutex::new(store));
     let options = ServeOptions {

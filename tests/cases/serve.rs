@@ -422,6 +422,25 @@ fn run_serve_without_slack_app_exits_2() {
 }
 
 #[test]
+fn a_socket_idle_under_a_second_exits_2() {
+    let config = format!(
+        "state:\n  path: state.db\nslack_app:\n  app_token: ${{env:APP_TOKEN}}\n  \
+         bot_token: ${{env:BOT_TOKEN}}\n  team_id: {TEAM}\n  api_url: http://127.0.0.1:9/api/\n"
+    );
+    let dir = workdir(&[("alerts.yaml", &config)]);
+    let output = finish(
+        start(dir.path(), &["serve", "--socket-idle", "500ms"]),
+        dir.path(),
+    );
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--socket-idle must be at least 1s"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serve_without_slack_app_exits_2() {
     let dir = workdir(&[("alerts.yaml", "state:\n  path: state.db\n")]);
     let output = finish(start(dir.path(), &["serve"]), dir.path());
