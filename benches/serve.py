@@ -141,12 +141,13 @@ def wait_ack(conn, envelope_id):
             return
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
+def status(pid, field):
+    """A number from /proc/PID/status: VmRSS (KiB), Threads."""
+    with open(f"/proc/{pid}/status") as lines:
+        for line in lines:
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def main():
@@ -169,7 +170,8 @@ def main():
         conn = accept_websocket(listener)
         conn.sendall(frame(0x1, json.dumps({"type": "hello", "num_connections": 1}).encode()))
         time.sleep(IDLE_SECONDS)
-        idle_before = rss_kib(child.pid)
+        idle_before = status(child.pid, "VmRSS")
+        threads_before = status(child.pid, "Threads")
         latencies = []
         for i in range(WARMUP + ENVELOPES):
             data = frame(0x1, envelope(i))
@@ -179,7 +181,8 @@ def main():
             if i >= WARMUP:
                 latencies.append((time.perf_counter_ns() - start) / 1e6)
         time.sleep(IDLE_SECONDS)
-        idle_after = rss_kib(child.pid)
+        idle_after = status(child.pid, "VmRSS")
+        threads_after = status(child.pid, "Threads")
         child.terminate()
         code = child.wait(timeout=30)
         conn.close()
@@ -193,6 +196,7 @@ def main():
         f"| {p99:.3f} ms | {latencies[-1]:.3f} ms |"
     )
     print(f"idle RSS: {idle_before / 1024:.1f} MB before, {idle_after / 1024:.1f} MB after")
+    print(f"threads: {threads_before} before, {threads_after} after")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,9 @@
 //! Until the click handling lands, each request is written to the audit trail as `unhandled`
 //! with one log line, so that a deployment can already be checked end to end.
 
-use std::sync::{Arc, Mutex};
-
 use anyhow::anyhow;
 use clap::Args;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use super::poll::state_failure;
@@ -17,7 +15,7 @@ use crate::config::duration::Duration;
 use crate::interact::serve::{self, ServeError, ServeOptions};
 use crate::interact::{Incoming, SlackAppConfig};
 use crate::settings::Config;
-use crate::state::{AuditEntry, AuditPhase, StateStore};
+use crate::state::{AuditEntry, AuditPhase, StateError, StateStore};
 
 /// The shortest `--socket-idle`: pings go out at a third of it.
 const MIN_SOCKET_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -73,12 +71,12 @@ pub(super) async fn serve_app(
         )));
     }
     let store = StateStore::open(&config.state.path).map_err(state_failure)?;
-    let store = Arc::new(Mutex::new(store));
+    let audit = audit_writer(store);
     let options = ServeOptions {
         socket_idle: socket.socket_idle.get(),
     };
     serve::serve(app, options, stop, move |incoming| {
-        record_unhandled(store.clone(), incoming)
+        record_unhandled(audit.clone(), incoming)
     })
     .await
     .map_err(|e| match e {
@@ -87,8 +85,23 @@ pub(super) async fn serve_app(
     })
 }
 
+/// An audit row to write, and where to say how it went.
+type AuditJob = (AuditEntry, oneshot::Sender<Result<(), StateError>>);
+
+/// One thread that writes the audit trail in arrival order: a burst of requests queues here
+/// instead of starting a blocking thread each.
+fn audit_writer(mut store: StateStore) -> mpsc::UnboundedSender<AuditJob> {
+    let (jobs, mut queue) = mpsc::unbounded_channel::<AuditJob>();
+    std::thread::spawn(move || {
+        while let Some((entry, done)) = queue.blocking_recv() {
+            let _ = done.send(store.audit(&entry));
+        }
+    });
+    jobs
+}
+
 /// The handler until clicks are acted on: an audit row (`unhandled`) and a log line.
-async fn record_unhandled(store: Arc<Mutex<StateStore>>, incoming: Incoming) {
+async fn record_unhandled(audit: mpsc::UnboundedSender<AuditJob>, incoming: Incoming) {
     let entry = AuditEntry {
         at: jiff::Timestamp::now(),
         request_id: incoming.id.clone(),
@@ -100,19 +113,24 @@ async fn record_unhandled(store: Arc<Mutex<StateStore>>, incoming: Incoming) {
         outcome: "unhandled".to_owned(),
         detail: "this version of dbalert receives requests but does not act on them yet".to_owned(),
     };
-    let saved = tokio::task::spawn_blocking(move || {
-        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-        store.audit(&entry).map(|()| entry)
-    })
-    .await;
-    match saved {
-        Ok(Ok(entry)) => info!(
-            request = %entry.request_id,
-            actor = %entry.actor,
-            what = %entry.what,
+    let (done, saved) = oneshot::channel();
+    let (request, actor, what) = (
+        entry.request_id.clone(),
+        entry.actor.clone(),
+        entry.what.clone(),
+    );
+    if audit.send((entry, done)).is_err() {
+        warn!("Cannot write the audit trail: its writer stopped.");
+        return;
+    }
+    match saved.await {
+        Ok(Ok(())) => info!(
+            %request,
+            %actor,
+            %what,
             "Received a request from Slack; not acted on (unhandled)."
         ),
         Ok(Err(error)) => warn!(%error, "Cannot write the audit trail."),
-        Err(error) => warn!(%error, "Cannot write the audit trail."),
+        Err(_) => warn!("Cannot write the audit trail: its writer stopped."),
     }
 }
