@@ -17,7 +17,7 @@ pub struct SlackArgs {
 #[derive(Debug, Subcommand)]
 pub enum SlackCommand {
     /// Print the Slack app manifest (YAML) for this config: paste it into "Create New App >
-    /// From a manifest" at https://api.slack.com/apps (see docs/slack-app.md).
+    /// From a manifest" at <https://api.slack.com/apps> (see docs/slack-app.md).
     Manifest(ManifestArgs),
 }
 
