@@ -157,17 +157,7 @@ pub(crate) fn resolve_slack_app(reader: &mut Reader) -> Option<SlackAppConfig> {
             "must be from 1 to 10 (Slack's limit per app)".to_owned(),
         ));
     }
-    let command = raw
-        .command
-        .clone()
-        .unwrap_or_else(|| DEFAULT_COMMAND.to_owned());
-    if !is_command(&command) {
-        problems.push((
-            "command",
-            "must be a slash and up to 31 lower-case letters, digits, `-` or `_`, such as `/dbalert`"
-                .to_owned(),
-        ));
-    }
+    let command = check_command(raw.command.clone(), &mut problems);
     let found = !problems.is_empty();
     for (key, message) in problems {
         reader.problem(&path.key(key), message);
@@ -183,6 +173,19 @@ pub(crate) fn resolve_slack_app(reader: &mut Reader) -> Option<SlackAppConfig> {
         connections,
         command,
     })
+}
+
+/// `command`, or the default; a name Slack would refuse is a problem.
+fn check_command(command: Option<String>, problems: &mut Vec<(&'static str, String)>) -> String {
+    let command = command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned());
+    if !is_command(&command) {
+        problems.push((
+            "command",
+            "must be a slash and up to 31 lower-case letters, digits, `-` or `_`, such as `/dbalert`"
+                .to_owned(),
+        ));
+    }
+    command
 }
 
 /// Whether `command` is a slash command name Slack accepts: `/`, then up to 31 lower-case
