@@ -8,7 +8,9 @@ mod preview;
 mod routes;
 mod run;
 mod send;
+mod serve;
 mod silence;
+mod slack;
 mod status;
 
 use std::io::IsTerminal;
@@ -75,6 +77,8 @@ pub enum Command {
     Poll(poll::PollArgs),
     /// Run each check on its own interval until SIGTERM or SIGINT (a service).
     Run(run::RunArgs),
+    /// Receive clicks and commands from Slack (Socket Mode or HTTP) until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
     /// Validate the config file.
     Check(check::CheckArgs),
     /// Show the alerts firing now, from the state file.
@@ -86,6 +90,8 @@ pub enum Command {
     Silence(silence::SilenceArgs),
     /// List the alert groups acknowledged from Slack.
     Ack(silence::AckArgs),
+    /// Set up the Slack app: `slack manifest` prints its manifest.
+    Slack(slack::SlackArgs),
     /// Test where an alert goes (`routes test LABEL=VALUE...`) or draw the routing tree.
     Routes(routes::RoutesArgs),
     /// List the actions people may run from Slack, or try one (`actions test NAME ARG...`).
@@ -182,6 +188,7 @@ fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
         Command::Send(args) => send::run(&cli, args),
         Command::Poll(args) => poll::run(&cli, args),
         Command::Run(args) => run::run(&cli, args),
+        Command::Serve(args) => serve::run(&cli, args),
         Command::Check(args) => check::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::Routes(args) => routes::run(&cli, args),
@@ -190,6 +197,7 @@ fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
         Command::Preview(args) => preview::run(&cli, args),
         Command::Silence(args) => silence::run(&cli, args),
         Command::Ack(args) => silence::run_ack(&cli, args),
+        Command::Slack(args) => slack::run(&cli, args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -267,6 +275,26 @@ fn runtime_multi() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(anyhow::anyhow!("cannot start the async runtime: {e}")))
+}
+
+/// A stop signal that turns true on the first SIGTERM or SIGINT; call inside the runtime.
+fn stop_on_signal() -> Result<tokio::sync::watch::Receiver<bool>, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Failure::failed(anyhow::anyhow!("cannot listen for {name}: {e}")))
+    };
+    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("Stopping: signal received.");
+        let _ = stopping.send(true);
+    });
+    Ok(stop)
 }
 
 /// Logs go to stderr. `RUST_LOG` wins when set; otherwise -v/-q set dbalert's own level and

@@ -2,12 +2,14 @@
 
 use anyhow::anyhow;
 use clap::Args;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 use tracing::info;
 
 use super::poll::state_failure;
+use super::serve::{SocketArgs, serve_app, slack_app};
 use super::{Cli, Failure, Outcome, load_config};
 use crate::config::duration::Duration;
+use crate::interact::incoming::stopped;
 use crate::poll::{PollError, service};
 use crate::state::{StateLock, StateStore};
 
@@ -16,6 +18,12 @@ pub struct RunArgs {
     /// Wait up to DURATION for a running poll to release the state file, instead of exiting 75.
     #[arg(long, value_name = "DURATION", value_parser = Duration::parse)]
     pub wait_lock: Option<Duration>,
+    /// Also receive clicks and commands from Slack in the same process, as `dbalert serve`
+    /// does (needs `slack_app:`).
+    #[arg(long)]
+    pub serve: bool,
+    #[command(flatten)]
+    pub socket: SocketArgs,
 }
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
@@ -26,6 +34,10 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
             config.file.display()
         )));
     }
+    let app = match args.serve {
+        true => Some(slack_app(&config)?),
+        false => None,
+    };
     // Held for the service's life: a `poll` from cron on the same state file exits 75.
     let _lock = StateLock::acquire_within(
         &config.state.path,
@@ -36,22 +48,46 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
     let mut store = StateStore::open(&config.state.path).map_err(state_failure)?;
     let runtime = super::runtime_multi()?;
     let summary = runtime.block_on(async {
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Failure::failed(anyhow!("cannot listen for SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Failure::failed(anyhow!("cannot listen for SIGINT: {e}")))?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+        let mut signal = super::stop_on_signal()?;
+        // One stop for both halves: a signal, the service ending, or serving failing for good.
+        let (stopping, stop) = watch::channel(false);
+        let mut service_stop = stop.clone();
+        let service = service::serve(&config, &mut store, async move {
+            stopped(&mut service_stop).await;
+        });
+        let serving = async {
+            match app {
+                Some(app) => serve_app(&config, app, &args.socket, stop.clone()).await,
+                None => Ok(()),
             }
         };
-        service::serve(&config, &mut store, shutdown)
-            .await
-            .map_err(|e| match e {
-                PollError::State(e) => state_failure(e),
-                other => Failure::failed(other),
-            })
+        let mut watched = stop.clone();
+        let (summary, served, ()) = tokio::join!(
+            async {
+                let summary = service.await;
+                let _ = stopping.send(true);
+                summary
+            },
+            async {
+                let served = serving.await;
+                if served.is_err() {
+                    let _ = stopping.send(true);
+                }
+                served
+            },
+            async {
+                tokio::select! {
+                    () = stopped(&mut signal) => {}
+                    () = stopped(&mut watched) => {}
+                }
+                let _ = stopping.send(true);
+            },
+        );
+        served?;
+        summary.map_err(|e| match e {
+            PollError::State(e) => state_failure(e),
+            other => Failure::failed(other),
+        })
     })?;
     info!(
         checks_ok = summary.checks_ok,

@@ -1,6 +1,6 @@
 //! The toolbox every config section uses, whatever its domain: the YAML tree that keeps
 //! positions ([`yaml`]), typed reading that collects every problem ([`reader`]), `${env:}` and
-//! `${file:}` references, durations, secrets, and reading files safely ([`mod@file`]). It knows no
+//! `${file:}` references, durations, secrets, reading files safely ([`mod@file`]) and TLS client settings ([`tls`]). It knows no
 //! domain; [`crate::settings`] reads the whole file and resolves each section through its own.
 
 pub mod duration;
@@ -8,6 +8,7 @@ pub mod file;
 mod interpolate;
 pub mod reader;
 pub mod secret;
+pub mod tls;
 pub mod yaml;
 
 use std::fmt;

@@ -35,6 +35,7 @@ struct RawSlackApp {
     listen: Option<String>,
     api_url: Option<String>,
     connections: Option<u8>,
+    command: Option<String>,
 }
 
 /// `slack_app:`, checked.
@@ -55,7 +56,12 @@ pub struct SlackAppConfig {
     pub api_url: String,
     /// Socket Mode connections kept open at once (1 to 10).
     pub connections: u8,
+    /// The slash command the app's manifest declares (`/dbalert` unless renamed).
+    pub command: String,
 }
+
+/// The slash command unless `slack_app.command` renames it.
+pub const DEFAULT_COMMAND: &str = "/dbalert";
 
 /// One principal of `access:`: the Slack users, user groups and channels it stands for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -151,6 +157,7 @@ pub(crate) fn resolve_slack_app(reader: &mut Reader) -> Option<SlackAppConfig> {
             "must be from 1 to 10 (Slack's limit per app)".to_owned(),
         ));
     }
+    let command = check_command(raw.command.clone(), &mut problems);
     let found = !problems.is_empty();
     for (key, message) in problems {
         reader.problem(&path.key(key), message);
@@ -164,6 +171,31 @@ pub(crate) fn resolve_slack_app(reader: &mut Reader) -> Option<SlackAppConfig> {
         listen,
         api_url: with_slash(api_url),
         connections,
+        command,
+    })
+}
+
+/// `command`, or the default; a name Slack would refuse is a problem.
+fn check_command(command: Option<String>, problems: &mut Vec<(&'static str, String)>) -> String {
+    let command = command.unwrap_or_else(|| DEFAULT_COMMAND.to_owned());
+    if !is_command(&command) {
+        problems.push((
+            "command",
+            "must be a slash and up to 31 lower-case letters, digits, `-` or `_`, such as `/dbalert`"
+                .to_owned(),
+        ));
+    }
+    command
+}
+
+/// Whether `command` is a slash command name Slack accepts: `/`, then up to 31 lower-case
+/// letters, digits, `-` or `_`.
+fn is_command(command: &str) -> bool {
+    command.strip_prefix('/').is_some_and(|name| {
+        (1..=31).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
     })
 }
 

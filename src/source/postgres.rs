@@ -30,7 +30,6 @@ use std::time::Duration as StdDuration;
 
 use bytes::BytesMut;
 use futures_util::TryStreamExt;
-use rustls::ClientConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
@@ -310,25 +309,15 @@ impl PostgresSource {
     }
 }
 
-/// Builds rustls' client config: the system's roots through the platform verifier, plus the
-/// certificates in `ca_file`. The crypto provider is passed explicitly so that no
-/// process-wide default has to be installed first.
+/// Builds the TLS connector: the system's roots plus the certificates in `ca_file`.
 fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, String> {
     let extra_roots = match ca_file {
         Some(path) => read_certificates(path)?,
         None => Vec::new(),
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-            .map_err(|err| format!("cannot set up TLS certificate checks: {err}"))?;
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|err| format!("cannot set up TLS: {err}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
+    Ok(MakeRustlsConnect::new(crate::config::tls::client_config(
+        extra_roots,
+    )?))
 }
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

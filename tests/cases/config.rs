@@ -140,6 +140,12 @@ fn each_mistake_is_named_by_line_and_key() {
             "from 1 to 10",
         ),
         (
+            "slack-app-command.yaml",
+            ":6:3:",
+            "slack_app.command",
+            "must be a slash and up to 31 lower-case letters",
+        ),
+        (
             "access-bad-user.yaml",
             ":4:24:",
             "access.dba.users[1]",

@@ -14,6 +14,7 @@ mod quickstart;
 mod receivers;
 mod routes;
 mod send;
+mod serve;
 mod silences;
 mod sources;
 mod state;

@@ -11,6 +11,9 @@
 //! can be scripted per method, and every call is recorded. Dropping a `FakeSlackApi` that was
 //! never called panics, so a test cannot pass by sending nothing.
 //!
+//! Once set up with [`FakeSlackApi::socket_mode`], it also serves `apps.connections.open`
+//! (with the app-level token) and `auth.test`, for `dbalert serve`.
+//!
 //! Deliberate simplifications: only JSON bodies are understood (Slack also takes form-encoded
 //! arguments, which dbalert never sends); other Web API methods answer `unknown_method`.
 
@@ -113,6 +116,18 @@ struct State {
     usergroups: HashMap<String, Vec<String>>,
     /// The paths and bodies posted to a `response_url`, in order.
     responses: Vec<(String, Value)>,
+    /// `apps.connections.open` and `auth.test`, once `socket_mode` set them up.
+    socket_mode: Option<SocketModeApi>,
+}
+
+/// What `apps.connections.open` and `auth.test` answer.
+struct SocketModeApi {
+    /// The app-level token (`xapp-…`) that may open sockets.
+    app_token: String,
+    /// The URL each `apps.connections.open` hands out.
+    socket_url: String,
+    /// The workspace the bot token belongs to.
+    team_id: String,
 }
 
 pub struct FakeSlackApi {
@@ -137,6 +152,7 @@ impl FakeSlackApi {
             last_ts: 0,
             usergroups: HashMap::new(),
             responses: Vec::new(),
+            socket_mode: None,
         }));
         let server_state = state.clone();
         let server = Server::start(None, move |req| handle(server_state.clone(), req));
@@ -147,6 +163,18 @@ impl FakeSlackApi {
     /// `api_url() + "chat.postMessage"`, as to `https://slack.com/api/`.
     pub fn api_url(&self) -> String {
         format!("http://{}/api/", self.server.addr)
+    }
+
+    /// Serves `apps.connections.open` (authorized by `app_token`, answering `socket_url`) and
+    /// `auth.test` (authorized by the bot token, answering that it belongs to `team_id`)
+    /// (<https://docs.slack.dev/reference/methods/apps.connections.open>,
+    /// <https://docs.slack.dev/reference/methods/auth.test>).
+    pub fn socket_mode(&self, app_token: &str, socket_url: &str, team_id: &str) {
+        self.lock().socket_mode = Some(SocketModeApi {
+            app_token: app_token.to_owned(),
+            socket_url: socket_url.to_owned(),
+            team_id: team_id.to_owned(),
+        });
     }
 
     /// Answers the next calls to `method` (`chat.postMessage` or `chat.update`) with `replies`,
@@ -343,11 +371,40 @@ impl State {
         if method == USERGROUP_MEMBERS {
             return Outcome::Answer(self.usergroup_members(http_method, authorization, raw));
         }
+        if let Some(answer) = self.socket_mode_call(method, authorization) {
+            return Outcome::Answer(answer);
+        }
         match self.check_call(http_method, method, authorization, content_type, raw) {
             Err(error) => Outcome::Answer(refusal(error)),
             Ok(args) if method == POST_MESSAGE => self.post_message(&args, arrived),
             Ok(args) => Outcome::Answer(self.update(&args).unwrap_or_else(refusal)),
         }
+    }
+
+    /// `apps.connections.open` and `auth.test`, when set up; `None` for any other method.
+    /// Like Slack, they take their token from the header, whatever the body.
+    fn socket_mode_call(&self, method: &str, authorization: &str) -> Option<Value> {
+        let api = self.socket_mode.as_ref()?;
+        let token = authorization.strip_prefix("Bearer ").unwrap_or_default();
+        Some(match method {
+            "apps.connections.open" if token.is_empty() => refusal("not_authed"),
+            "apps.connections.open" if token == self.token => refusal("not_allowed_token_type"),
+            "apps.connections.open" if token != api.app_token => refusal("invalid_auth"),
+            "apps.connections.open" => json!({ "ok": true, "url": api.socket_url }),
+            "auth.test" if token.is_empty() => refusal("not_authed"),
+            "auth.test" if token != self.token => refusal("invalid_auth"),
+            "auth.test" => json!({
+                "ok": true,
+                "url": "https://fake.slack.test/",
+                "team": "Fake Workspace",
+                "user": "dbalert",
+                "team_id": api.team_id,
+                "user_id": "U0FAKEBOT",
+                "bot_id": "B0FAKEBOT",
+                "is_enterprise_install": false,
+            }),
+            _ => return None,
+        })
     }
 
     /// The checks every method shares: the method, the request's shape, the token, then the

@@ -1,12 +1,14 @@
 //! Shared test helpers: the `dbalert` command with a clean environment, and the peers it talks
-//! to: the fake Slack webhooks and Web API, and the real Alertmanager.
+//! to: the fake Slack webhooks, Web API and Socket Mode endpoint, and the real Alertmanager.
 
 pub mod alertmanager;
 pub mod clock;
+pub mod connect_proxy;
 pub mod db;
 pub mod fake_slack;
 pub mod fake_slack_api;
 pub mod server;
+pub mod socket_peer;
 
 use std::path::Path;
 
@@ -14,7 +16,12 @@ use std::path::Path;
 /// config search outside `cwd`, no `DBALERT_*`, no proxy (loopback is not exempt from
 /// `HTTPS_PROXY`), no `RUST_LOG`.
 pub fn dbalert(cwd: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("dbalert").expect("the dbalert binary is built");
+    assert_cmd::Command::from_std(dbalert_process(cwd))
+}
+
+/// [`dbalert`] as a plain process, for commands that run until they are stopped.
+pub fn dbalert_process(cwd: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("dbalert"));
     cmd.current_dir(cwd)
         .env("HOME", cwd)
         .env("XDG_CONFIG_HOME", cwd.join(".config"))
