@@ -119,6 +119,11 @@ impl Clicks {
         })
     }
 
+    /// The user group lookups (and their cache) the clicks use, for others deciding access.
+    pub fn user_groups(&self) -> &UserGroups {
+        &self.groups
+    }
+
     /// Handles one interaction payload (Slack's JSON, e.g. a `block_actions` payload).
     /// `request_id` ties its two audit rows together (the envelope id, say). Never fails: what
     /// went wrong is the outcome, audited, logged, and told to the clicker when it is theirs to

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::support::alertmanager::Alertmanager;
 use crate::support::fake_slack::FakeSlack;
 use crate::support::fake_slack_api::{FakeSlackApi, UPDATE, USERGROUP_MEMBERS};
-use crate::support::{dbalert, stderr_of, stdout_of, workdir};
+use crate::support::socket_peer::SocketPeer;
+use crate::support::{dbalert, dbalert_process, stderr_of, stdout_of, workdir};
 
 const BOT: &str = "xoxb-clicks-bot-7f3a9c";
 const APP: &str = "xapp-1-clicks-app-51e0";
@@ -832,4 +833,57 @@ fn a_dry_run_shows_the_buttons_and_a_click_on_buttons_since_removed_is_invalid()
         "{handled:?}"
     );
     assert_eq!(ack_rows(s.dir.path()), json!([]));
+}
+
+/// The whole loop through `dbalert serve`: a poll posts the message with its buttons, Slack
+/// (the local Socket Mode peer) sends the click as an envelope, `serve` acks the envelope, then
+/// acknowledges the group and updates the message.
+#[test]
+fn a_click_through_socket_mode_is_acked_then_acts_and_updates_the_message() {
+    let s = setup();
+    let peer = SocketPeer::start();
+    s.api.socket_mode(APP, &peer.url(), TEAM);
+    s.poll();
+    let message = s.first_message();
+    let value = button_value(&message).expect("the message has buttons");
+    let click = payload(&s.api, &message, ALLOWED, TEAM, "dbalert.ack", &value, None);
+
+    let mut serve = dbalert_process(s.dir.path())
+        .args(["serve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    peer.wait_connections(1);
+    let envelope = json!({
+        "envelope_id": "env-click", "type": "interactive",
+        "accepts_response_payload": false, "payload": click,
+    });
+    peer.send(0, &envelope.to_string());
+    peer.wait_ack(0, "env-click");
+    let started = std::time::Instant::now();
+    while !s.last_update().contains("Acknowledged by") {
+        assert!(started.elapsed().as_secs() < 30, "no chat.update");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        s.last_update().contains("dbalert.unack"),
+        "{}",
+        s.last_update()
+    );
+    let acks = s.store().acks().unwrap();
+    assert_eq!(acks.len(), 1);
+    assert!(acks[0].acked_by.contains(ALLOWED), "{acks:?}");
+    let outcomes: Vec<_> = (s.audit().into_iter())
+        .filter(|(phase, _, _)| *phase == AuditPhase::Outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(AuditPhase::Outcome, "done".to_owned(), ALLOWED.to_owned())]
+    );
+
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(serve.wait().unwrap().code(), Some(0));
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use dbalert::state::{AuditEntry, StateStore};
+use dbalert::state::{AuditEntry, AuditPhase, StateStore};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio_tungstenite::tungstenite::Message;
@@ -120,6 +120,20 @@ fn wait_audited(dir: &Path, request_id: &str) -> Vec<AuditEntry> {
     }
 }
 
+/// Waits until the audit trail has the outcome of `request_id`, and returns its outcome rows.
+/// The test peers' clicks carry a button id no poll made, so their outcome is `invalid`.
+fn wait_outcome(dir: &Path, request_id: &str) -> Vec<AuditEntry> {
+    let outcomes = || -> Vec<AuditEntry> {
+        (audit(dir).into_iter())
+            .filter(|r| r.request_id == request_id && r.phase == AuditPhase::Outcome)
+            .collect()
+    };
+    wait_until(&format!("the outcome of {request_id}"), || {
+        !outcomes().is_empty()
+    });
+    outcomes()
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -136,12 +150,12 @@ fn an_envelope_is_acked_then_audited_once_and_sigterm_exits_0() {
     s.peer
         .send(0, &click_envelope("env-1", "U0DBA", "C0ALERTS"));
     s.peer.wait_ack(0, "env-1");
-    let rows = wait_audited(s.dir.path(), "env-1");
+    let rows = wait_outcome(s.dir.path(), "env-1");
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].outcome, "unhandled");
+    assert_eq!(rows[0].outcome, "invalid");
     assert_eq!(rows[0].actor, "U0DBA");
     assert_eq!(rows[0].channel.as_deref(), Some("C0ALERTS"));
-    assert_eq!(rows[0].what, "interactive");
+    assert_eq!(rows[0].what, "dbalert.ack");
 
     // Slack retries: the same envelope is acked again but handled once. The next envelope is
     // read after the repeat, so once it is audited the repeat was already dropped.
@@ -150,9 +164,9 @@ fn an_envelope_is_acked_then_audited_once_and_sigterm_exits_0() {
     s.peer
         .send(0, &click_envelope("env-2", "U0DBA", "C0ALERTS"));
     s.peer.wait_ack(0, "env-2");
-    wait_audited(s.dir.path(), "env-2");
+    wait_outcome(s.dir.path(), "env-2");
     assert_eq!(s.peer.acks(0), ["env-1", "env-1", "env-2"]);
-    assert_eq!(wait_audited(s.dir.path(), "env-1").len(), 1);
+    assert_eq!(wait_outcome(s.dir.path(), "env-1").len(), 1);
 
     let output = terminate(child, s.dir.path());
     let stderr = stderr_of(&output);
@@ -182,9 +196,10 @@ fn binary_and_non_json_frames_are_ignored() {
     s.peer
         .send(0, &click_envelope("env-after", "U0DBA", "C0ALERTS"));
     s.peer.wait_ack(0, "env-after");
-    wait_audited(s.dir.path(), "env-after");
+    wait_outcome(s.dir.path(), "env-after");
     assert_eq!(s.peer.acks(0), ["env-after"], "nothing else was acked");
-    assert_eq!(audit(s.dir.path()).len(), 1);
+    let rows = audit(s.dir.path());
+    assert!(rows.iter().all(|r| r.request_id == "env-after"), "{rows:?}");
     let output = terminate(child, s.dir.path());
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -556,10 +571,11 @@ fn http_mode_answers_signed_requests_and_refuses_the_rest_with_401() {
     let at = now();
     let (status, answer) = h.post(&signed(at, &body, FORM), &body);
     assert_eq!((status, answer.as_str()), (200, ""));
-    let rows = wait_until_rows(h.dir.path(), 1);
+    let first = wait_until_rows(h.dir.path(), 1);
+    let rows = wait_outcome(h.dir.path(), &first[0].request_id);
     assert_eq!(rows[0].actor, "U0DBA");
-    assert_eq!(rows[0].what, "interactive");
-    assert_eq!(rows[0].outcome, "unhandled");
+    assert_eq!(rows[0].what, "dbalert.ack");
+    assert_eq!(rows[0].outcome, "invalid");
     assert!(rows[0].request_id.starts_with("http-"), "{:?}", rows[0]);
 
     // The same signed request again: a replay.
@@ -576,11 +592,29 @@ fn http_mode_answers_signed_requests_and_refuses_the_rest_with_401() {
         assert_eq!(h.post(&signed(at, &body, FORM), &body).0, 401, "{at}");
     }
     // A slash command form, and only POST.
-    let command = "command=%2Fdbalert&text=status&user_id=U0DBA&channel_id=C0ALERTS&team_id=T0TEAM";
-    assert_eq!(h.post(&signed(now(), command, FORM), command).0, 200);
+    // A slash command form (this config has no actions: the answer says so), and only POST.
+    let command = form_urlencoded::Serializer::new(String::new())
+        .append_pair("command", "/dbalert")
+        .append_pair("text", "status")
+        .append_pair("user_id", "U0DBA")
+        .append_pair("channel_id", "C0ALERTS")
+        .append_pair("team_id", TEAM)
+        .append_pair("response_url", &h.api.response_url_for("cmd"))
+        .finish();
+    assert_eq!(h.post(&signed(now(), &command, FORM), &command).0, 200);
     assert_eq!(h.request("GET", &[], "").0, 405);
-    let rows = wait_until_rows(h.dir.path(), 2);
-    assert_eq!(rows[1].what, "slash_command");
+    wait_until("the command's answer", || {
+        !h.api.responses_to("cmd").is_empty()
+    });
+    let answer = &h.api.responses_to("cmd")[0];
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("There is no action `status`"),
+        "{answer}"
+    );
     // Slack's documented probes.
     assert_eq!(
         h.post(&[("Content-Type", FORM.to_owned())], "ssl_check=1&token=x")

@@ -58,6 +58,10 @@ pub struct ActionContext {
     /// Members of the user groups `access:` names, as the transport last looked them up
     /// (`usergroups.users.list`); a group missing here allows nobody.
     pub groups: RwLock<GroupMembers>,
+    /// Whether acks are posted through `response_url` (by `dbalert serve`, whose transports
+    /// acknowledge every request at once): a running action then posts its "Running…" ack
+    /// before its result, so they arrive in that order.
+    pub acks_through_response_url: bool,
 }
 
 /// The immediate answer, and the work left to do.
@@ -124,6 +128,7 @@ impl ActionContext {
             database_audit,
             client,
             groups: RwLock::new(GroupMembers::new()),
+            acks_through_response_url: false,
         })
     }
 
@@ -132,6 +137,31 @@ impl ActionContext {
     pub async fn flush_audit(&self) {
         if let Some(database) = &self.database_audit {
             database.flush().await;
+        }
+    }
+
+    /// The user groups whose members a decision on some action may need.
+    pub fn groups_to_look_up(&self) -> std::collections::BTreeSet<String> {
+        (self.actions.iter())
+            .flat_map(|action| {
+                let approvers = action.approval.as_ref().map(|a| a.allow.as_slice());
+                let mut groups =
+                    crate::interact::access::groups_to_look_up(&self.access, Some(&action.allow));
+                groups.extend(crate::interact::access::groups_to_look_up(
+                    &self.access,
+                    approvers,
+                ));
+                groups
+            })
+            .collect()
+    }
+
+    /// Posts `ack` to the `response_url` of `payload` as an ephemeral message (nothing when
+    /// `ack` is empty): how `dbalert serve` answers a command it already acknowledged.
+    pub async fn post_ack(&self, payload: &Value, ack: &str) {
+        let url = field(payload, &["response_url"]);
+        if !ack.is_empty() && !url.is_empty() {
+            self.post(url, message("ephemeral", ack)).await;
         }
     }
 

@@ -179,13 +179,24 @@ impl Request {
         };
         let invocation = mrkdwn(&run::invocation(&self.action, &self.args), 500);
         let Some(stage) = stage else {
+            let self_acks = self.ctx.acks_through_response_url;
             let ack = format!(
                 "Running `{invocation}` on {}…",
                 escape(&self.action.source.0)
             );
-            let work = tokio::spawn(async move { self.execute(None).await });
+            // Posted first by the work itself when acks go through response_url, so that the
+            // result never arrives before it.
+            let ack_first = self.ctx.acks_through_response_url.then(|| ack.clone());
+            let work = tokio::spawn(async move {
+                if let Some(ack) = ack_first {
+                    self.ctx
+                        .post(&self.response_url, message("ephemeral", &ack))
+                        .await;
+                }
+                self.execute(None).await
+            });
             return Accepted {
-                ack,
+                ack: if self_acks { String::new() } else { ack },
                 work: Some(work),
             };
         };
