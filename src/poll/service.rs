@@ -1,7 +1,8 @@
 //! `dbalert run`: the poll engine as a long-running service.
 //!
-//! Each check runs on its own `interval`. Fetching is one task per source, so a slow or failing
-//! source never delays the others; whatever a source returns is processed (lifecycle, routing,
+//! Each check runs on its own `interval`; a queue check on a PostgreSQL queue table also runs
+//! as soon as its source's LISTEN connection hears of a new message ([`crate::source::Wakeups`]).
+//! Fetching is one task per source, so a slow or failing source never delays the others; whatever a source returns is processed (lifecycle, routing,
 //! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
 //! and `group_interval` applied. SIGTERM or SIGINT stops at once: delivery stops pacing and
 //! retrying, what was accepted is saved, queries in flight are dropped (a queue batch among
@@ -11,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -19,7 +21,7 @@ use super::ingest::load_cursors;
 use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
 use crate::check::Check;
 use crate::settings::Config;
-use crate::source::{QueueWait, SourceName, Value};
+use crate::source::{QueueTable, QueueWait, SourceName, Value, Wakeups};
 use crate::state::StateStore;
 
 /// What one source task hands back: the checks it ran (indexes into `config.checks`) and
@@ -58,8 +60,10 @@ async fn serve_until(
     let all: Vec<&Check> = config.checks.iter().collect();
     let sources = build_sources(config, &all);
     let sinks = build_sinks(config, false)?;
-    let mut due: Vec<Instant> = vec![Instant::now(); all.len()];
-    let mut busy: BTreeSet<SourceName> = BTreeSet::new();
+    let wakeups = Wakeups::default();
+    // Dropped when the loop returns, which aborts the listeners and closes their connections.
+    let _listeners = start_listeners(&all, &sources, &wakeups);
+    let mut due = Due::new(&all);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Batch>();
     let mut total = Summary::default();
     let mut flush_at: Option<Instant> = None;
@@ -76,29 +80,16 @@ async fn serve_until(
     info!(checks = all.len(), sources = sources.len(), "Running.");
 
     loop {
-        // Start every idle source that has checks due.
-        let now = Instant::now();
-        let mut by_source: BTreeMap<&SourceName, Vec<usize>> = BTreeMap::new();
-        for (i, check) in all.iter().enumerate() {
-            if due[i] <= now && !busy.contains(&check.source) {
-                by_source.entry(&check.source).or_default().push(i);
-            }
-        }
-        for (source, indexes) in by_source {
+        for (source, indexes) in due.take_due(&all, Instant::now()) {
             let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
             let cursors = load_cursors(store, &checks)?;
-            busy.insert(source.clone());
-            let one_source = BTreeMap::from([(source.clone(), sources[source].clone())]);
+            let one_source = BTreeMap::from([(source.clone(), sources[&source].clone())]);
             start_fetch(&checks, indexes, one_source, cursors, done_tx.clone());
         }
 
-        // Wait for a source to finish, the next check to fall due, or the signal.
-        let next_due = all
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !busy.contains(&c.source))
-            .map(|(i, _)| due[i])
-            .min();
+        // Wait for a source to finish, the next check to fall due, a queue to wake, or the
+        // signal.
+        let next_due = due.next(&all);
         let resend_at = resend.map(|every| planned_at + every);
         let flush = [flush_at, resend_at]
             .into_iter()
@@ -122,12 +113,9 @@ async fn serve_until(
                     add(&mut total, &summary, &mut flush_at);
                 }
             }
+            woken = wakeups.next() => due.wake(&all, &woken, Instant::now()),
             Some((source, indexes, fetched)) = done_rx.recv() => {
-                busy.remove(&source);
-                let finished = Instant::now();
-                for &i in &indexes {
-                    due[i] = finished + all[i].interval.get();
-                }
+                due.finished(&all, &source, &indexes, Instant::now());
                 let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
                 planned_at = Instant::now();
                 let summary = handle(config, store, &sinks, &checks, fetched, &stop).await?;
@@ -135,6 +123,99 @@ async fn serve_until(
             }
         }
     }
+}
+
+/// When each check runs next, and which sources are fetching now.
+struct Due {
+    /// By index into the checks.
+    at: Vec<Instant>,
+    /// Sources with a fetch under way: their checks wait for it.
+    busy: BTreeSet<SourceName>,
+    /// Queue checks woken while their source was busy: they run again as soon as it is free.
+    woken: BTreeSet<usize>,
+}
+
+impl Due {
+    /// Every check due now.
+    fn new(all: &[&Check]) -> Self {
+        Self {
+            at: vec![Instant::now(); all.len()],
+            busy: BTreeSet::new(),
+            woken: BTreeSet::new(),
+        }
+    }
+
+    /// The checks due at `now` on idle sources, by source; those sources are busy from now on.
+    fn take_due(&mut self, all: &[&Check], now: Instant) -> BTreeMap<SourceName, Vec<usize>> {
+        let mut by_source: BTreeMap<SourceName, Vec<usize>> = BTreeMap::new();
+        for (i, check) in all.iter().enumerate() {
+            if self.at[i] <= now && !self.busy.contains(&check.source) {
+                by_source.entry(check.source.clone()).or_default().push(i);
+            }
+        }
+        self.busy.extend(by_source.keys().cloned());
+        by_source
+    }
+
+    /// When the next check on an idle source falls due.
+    fn next(&self, all: &[&Check]) -> Option<Instant> {
+        all.iter()
+            .enumerate()
+            .filter(|(_, c)| !self.busy.contains(&c.source))
+            .map(|(i, _)| self.at[i])
+            .min()
+    }
+
+    /// The queue-table checks of the `woken` sources are due now, or once their source is free.
+    fn wake(&mut self, all: &[&Check], woken: &BTreeSet<SourceName>, now: Instant) {
+        for (i, check) in all.iter().enumerate() {
+            if !woken.contains(&check.source) || check.queue_table().is_none() {
+                continue;
+            }
+            match self.busy.contains(&check.source) {
+                true => {
+                    self.woken.insert(i);
+                }
+                false => self.at[i] = now,
+            }
+        }
+    }
+
+    /// `source` finished the checks `indexes` at `now`; each runs again after its interval, or
+    /// at once if it was woken meanwhile.
+    fn finished(&mut self, all: &[&Check], source: &SourceName, indexes: &[usize], now: Instant) {
+        self.busy.remove(source);
+        for &i in indexes {
+            self.at[i] = match self.woken.remove(&i) {
+                true => now,
+                false => now + all[i].interval.get(),
+            };
+        }
+    }
+}
+
+/// Starts one listener per PostgreSQL source with queue-table checks (see
+/// [`crate::source::Wakeups`]). Dropping the set stops them.
+fn start_listeners(all: &[&Check], sources: &Sources, wakeups: &Wakeups) -> JoinSet<()> {
+    let mut tables: BTreeMap<&SourceName, Vec<QueueTable>> = BTreeMap::new();
+    for check in all {
+        if let Some(table) = check.queue_table() {
+            tables.entry(&check.source).or_default().push(table.clone());
+        }
+    }
+    let mut listeners = JoinSet::new();
+    for (name, tables) in tables {
+        // A source that could not be built fails its checks each interval; nothing to hear.
+        let Ok(source) = sources[name].clone() else {
+            continue;
+        };
+        let wakeups = wakeups.clone();
+        listeners.spawn(async move {
+            let tables: Vec<&QueueTable> = tables.iter().collect();
+            source.listen(&tables, &wakeups).await;
+        });
+    }
+    listeners
 }
 
 /// Fetches `checks` (of one source) in a task of their own; the batch is handed back on `done`

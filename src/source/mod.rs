@@ -9,6 +9,7 @@
 //! [`Value`]s. It does not know about checks, alerts, labels or state: the poll engine decides
 //! what a row means, which cursor to bind, and when to commit a [`QueueBatch`].
 
+mod listen;
 pub mod oracle;
 mod postgres;
 mod queue;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use crate::config::duration::Duration;
 
+pub use listen::Wakeups;
 #[cfg(feature = "oracle")]
 pub use oracle::{OracleSource, OracleSourceConfig};
 pub use postgres::{PostgresSource, PostgresSourceConfig};
@@ -146,6 +148,19 @@ impl Source {
                 })
             }
         }
+    }
+
+    /// Listens for new messages in the queue tables `queues` of this source, waking it in
+    /// `wakeups`, until the future is dropped (see [`listen`]). Only PostgreSQL can; on other
+    /// sources this returns at once and their queues are polled at their interval.
+    pub async fn listen(&self, queues: &[&QueueTable], wakeups: &Wakeups) {
+        let Self::Postgres(source) = self else {
+            return;
+        };
+        let mut channels: Vec<String> = queues.iter().map(|q| q.channel()).collect();
+        channels.sort();
+        channels.dedup();
+        source.listen(&channels, wakeups).await;
     }
 
     /// Adds the `deadlock_*` columns of [`oracle::trace::Deadlock::labels`] to rows that name a

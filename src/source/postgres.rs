@@ -3,7 +3,9 @@
 //! - **Connection.** One connection per source, opened at the first query and opened again
 //!   when the server has closed it (an idle timeout between two `run` intervals is not a
 //!   failure). Queries on one source take turns on it. A queue batch gets a connection of its
-//!   own, because it holds a transaction open until delivery is done.
+//!   own, because it holds a transaction open until delivery is done. Under `dbalert run` a
+//!   source with queue checks also keeps one connection that `LISTEN`s for new messages
+//!   ([`super::listen`]).
 //! - **TLS.** `sslmode=require`, `verify-ca` or `verify-full` in the URL: TLS by rustls, and the
 //!   server certificate is always verified against the system's roots (rustls-platform-verifier)
 //!   plus `ca_file`. So `require` here is as strict as libpq's `verify-full`. Anything else:
@@ -34,11 +36,13 @@ use rustls::ClientConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Column, NoTls, Row, Transaction};
+use tokio_postgres::{AsyncMessage, Client, Column, Connection, NoTls, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{QueueBatch, QueueConfig, Rows, SourceError, SourceName, Value};
@@ -192,16 +196,49 @@ impl PostgresSource {
                 client
             }),
         };
-        connected.map_err(|err| {
-            let name = self.errors.name.clone();
-            let message = self.errors.describe(&err);
-            match err.code() {
-                Some(code) if *code == SqlState::INVALID_PASSWORD => {
-                    SourceError::Authentication { name, message }
-                }
-                _ => SourceError::Connect { name, message },
+        connected.map_err(|err| self.connect_error(&err))
+    }
+
+    /// Opens a connection of its own that `LISTEN`s on `channels` and calls `heard` for each
+    /// notification. The returned task ends when the connection does (the server went away,
+    /// or an administrator ended the session); dropping the client closes it.
+    pub(super) async fn open_listener(
+        &self,
+        channels: &[String],
+        heard: impl Fn() + Send + 'static,
+    ) -> Result<(Client, JoinHandle<()>), SourceError> {
+        let name = self.errors.name.clone();
+        let connected = match &self.tls {
+            Some(tls) => self
+                .config
+                .connect(tls.clone())
+                .await
+                .map(|(client, conn)| (client, tokio::spawn(forward(conn, heard, name)))),
+            None => self
+                .config
+                .connect(NoTls)
+                .await
+                .map(|(client, conn)| (client, tokio::spawn(forward(conn, heard, name)))),
+        };
+        let (client, connection) = connected.map_err(|err| self.connect_error(&err))?;
+        // Channel names are checked identifiers (see `QueueTable`), safe to write unquoted.
+        let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+        client
+            .batch_execute(&listen)
+            .await
+            .map_err(|err| self.errors.query(&err))?;
+        Ok((client, connection))
+    }
+
+    fn connect_error(&self, err: &tokio_postgres::Error) -> SourceError {
+        let name = self.errors.name.clone();
+        let message = self.errors.describe(err);
+        match err.code() {
+            Some(code) if *code == SqlState::INVALID_PASSWORD => {
+                SourceError::Authentication { name, message }
             }
-        })
+            _ => SourceError::Connect { name, message },
+        }
     }
 
     async fn fetch_on(
@@ -272,6 +309,24 @@ impl PostgresSource {
         }
         tx.commit().await.map_err(|err| errors.query(&err))?;
         Ok(rows)
+    }
+}
+
+/// Drives a listening connection, calling `heard` for each notification, until it ends.
+async fn forward<S, T>(mut connection: Connection<S, T>, heard: impl Fn(), name: SourceName)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        match message {
+            Ok(AsyncMessage::Notification(_)) => heard(),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::debug!(source = %name, error = %err, "PostgreSQL LISTEN connection closed.");
+                return;
+            }
+        }
     }
 }
 

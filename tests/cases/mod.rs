@@ -11,6 +11,7 @@ mod poll_postgres;
 mod quickstart;
 mod receivers;
 mod routes;
+mod run_postgres;
 mod send;
 mod silences;
 mod sources;

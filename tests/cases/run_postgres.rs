@@ -1,0 +1,275 @@
+//! `dbalert run` against the real PostgreSQL server that `DBALERT_TEST_POSTGRES_URL` names:
+//! queue wake-ups (LISTEN/NOTIFY), a LISTEN connection killed and restored, and two `run`
+//! processes sharing one queue. Each test has a schema of its own and the fake Slack.
+//!
+//! Every queue check here has an interval of an hour, which no test outlasts: a message
+//! delivered after the first poll was taken because a notification woke the check.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::db::{self, TestSchema};
+use crate::support::fake_slack::FakeSlack;
+use crate::support::workdir;
+
+/// How long a test waits for something that takes milliseconds when it works; only a broken
+/// build ever waits this long.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One `dbalert run` on the test schema's `dbalert_queue`, in a directory (and state file) of
+/// its own, delivering to `hook`; its stderr goes to `run.log` there.
+struct Runner {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Runner {
+    fn start(schema: &TestSchema, hook: &str) -> Self {
+        let config = "state:\n  path: state.db\n\
+            sources:\n  pg:\n    postgres:\n      url: ${env:PG_URL}\n\
+            receivers:\n  team:\n    slack:\n      webhook_url: ${env:HOOK}\n\
+            route:\n  receiver: team\n  group_by: ['...']\n  group_wait: 0s\n\
+            checks:\n  - name: pg_queue\n    source: pg\n    interval: 1h\n    queue: {table: dbalert_queue}\n";
+        let dir = workdir(&[("alerts.yaml", config)]);
+        let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
+        let child = Command::new(assert_cmd::cargo::cargo_bin("dbalert"))
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("HOOK", hook)
+            .env("PG_URL", &schema.url)
+            .env_remove("DBALERT_CONFIG")
+            .env_remove("RUST_LOG")
+            .args(["-v", "run"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("run.log")).unwrap()
+    }
+
+    /// SIGTERM, and the exit.
+    fn stop(mut self) -> Output {
+        let child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The text of every message Slack accepted on `hook`.
+fn texts(slack: &FakeSlack, hook: &str) -> Vec<String> {
+    slack
+        .requests_to(hook)
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits until `done` holds or [`PATIENCE`] runs out; says which.
+async fn eventually(mut done: impl AsyncFnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < PATIENCE {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The backends of the schema's sessions that are listening (their last statement a LISTEN).
+async fn listeners(schema: &TestSchema) -> Vec<i32> {
+    schema
+        .client
+        .query(
+            "select pid from pg_stat_activity where application_name = $1 and query like 'LISTEN %' order by pid",
+            &[&schema.name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+async fn enqueue(schema: &TestSchema, summary: &str) {
+    schema
+        .client
+        .execute(
+            "select dbalert_enqueue(jsonb_build_object('summary', $1::text))",
+            &[&summary],
+        )
+        .await
+        .unwrap();
+}
+
+async fn queued(schema: &TestSchema) -> i64 {
+    schema
+        .client
+        .query_one("select count(*) from dbalert_queue", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A schema with the queue of `sql/postgres/queue.sql`.
+async fn queue_schema(test: &str) -> Option<TestSchema> {
+    let schema = db::schema(test).await?;
+    schema
+        .client
+        .batch_execute(include_str!("../../sql/postgres/queue.sql"))
+        .await
+        .unwrap();
+    Some(schema)
+}
+
+/// Starts a `run` and waits until its first poll delivered `first` and its listener is up.
+async fn running(schema: &TestSchema, slack: &FakeSlack, hook: &str) -> Runner {
+    enqueue(schema, "first").await;
+    let runner = Runner::start(schema, hook);
+    let first = eventually(async || texts(slack, hook).len() == 1).await;
+    assert!(first, "the first poll delivered nothing: {}", runner.log());
+    let listening = eventually(async || listeners(schema).await.len() == 1).await;
+    assert!(listening, "no LISTEN session: {}", runner.log());
+    runner
+}
+
+#[tokio::test]
+async fn run_takes_a_queue_message_when_it_is_committed_not_at_the_interval() {
+    let Some(schema) = queue_schema("run_listen_wakes").await else {
+        return;
+    };
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-listen");
+    let runner = running(&schema, &slack, &hook).await;
+
+    enqueue(&schema, "second").await;
+    let woken = eventually(async || texts(&slack, &hook).len() == 2).await;
+    assert!(
+        woken,
+        "not delivered before the 1h interval: {}",
+        runner.log()
+    );
+    assert_eq!(
+        texts(&slack, &hook),
+        [
+            ":warning: [FIRING:1] pg_queue (source=pg, summary=first): first",
+            ":warning: [FIRING:1] pg_queue (source=pg, summary=second): second"
+        ]
+    );
+    let empty = eventually(async || queued(&schema).await == 0).await;
+    assert!(empty, "the batch was not committed: {}", runner.log());
+
+    let output = runner.stop();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[tokio::test]
+async fn run_notices_a_killed_listen_connection_and_listens_again() {
+    let Some(schema) = queue_schema("run_listen_killed").await else {
+        return;
+    };
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-listen-killed");
+    let runner = running(&schema, &slack, &hook).await;
+    let killed = listeners(&schema).await[0];
+
+    schema
+        .client
+        .execute("select pg_terminate_backend($1)", &[&killed])
+        .await
+        .unwrap();
+    let relistening = eventually(async || {
+        let now = listeners(&schema).await;
+        now.len() == 1 && now[0] != killed
+    })
+    .await;
+    assert!(relistening, "no new LISTEN session: {}", runner.log());
+    assert!(
+        runner.log().contains("The LISTEN connection was lost"),
+        "{}",
+        runner.log()
+    );
+
+    enqueue(&schema, "after the kill").await;
+    let woken = eventually(async || {
+        texts(&slack, &hook)
+            .iter()
+            .any(|t| t.ends_with("after the kill"))
+    })
+    .await;
+    assert!(
+        woken,
+        "not delivered before the 1h interval: {}",
+        runner.log()
+    );
+    let output = runner.stop();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[tokio::test]
+async fn two_runs_on_one_queue_deliver_each_message_of_a_burst_exactly_once() {
+    let Some(schema) = queue_schema("run_two_share_a_queue").await else {
+        return;
+    };
+    let slack = FakeSlack::start();
+    // One webhook each: Slack's 1 message/s limit is per webhook, and the two runs are two
+    // deliverers.
+    let (hook_a, hook_b) = (slack.webhook("run-a"), slack.webhook("run-b"));
+    let runners = [
+        Runner::start(&schema, &hook_a),
+        Runner::start(&schema, &hook_b),
+    ];
+    let listening = eventually(async || listeners(&schema).await.len() == 2).await;
+    assert!(listening, "{}\n{}", runners[0].log(), runners[1].log());
+
+    // Each in a transaction of its own: one notification each, both runs woken each time.
+    const BURST: usize = 12;
+    for i in 1..=BURST {
+        enqueue(&schema, &format!("m{i}")).await;
+    }
+    let all = || {
+        let mut all = texts(&slack, &hook_a);
+        all.extend(texts(&slack, &hook_b));
+        all
+    };
+    let delivered = eventually(async || all().len() >= BURST && queued(&schema).await == 0).await;
+    assert!(
+        delivered,
+        "{:?}\n{}\n{}",
+        all(),
+        runners[0].log(),
+        runners[1].log()
+    );
+    for runner in runners {
+        let output = runner.stop();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+    }
+    let mut summaries: Vec<String> = all()
+        .iter()
+        .map(|t| t.rsplit(": ").next().unwrap().to_owned())
+        .collect();
+    summaries.sort_by_key(|s| s[1..].parse::<usize>().unwrap());
+    let expected: Vec<String> = (1..=BURST).map(|i| format!("m{i}")).collect();
+    assert_eq!(summaries, expected, "each message once, none twice");
+}
