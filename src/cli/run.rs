@@ -1,9 +1,11 @@
 //! `dbalert run`: the poll engine as a service, until SIGTERM or SIGINT.
 
+use std::path::PathBuf;
+
 use anyhow::anyhow;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::poll::state_failure;
 use super::{Cli, Failure, Outcome, load_config};
@@ -16,6 +18,11 @@ pub struct RunArgs {
     /// Wait up to DURATION for a running poll to release the state file, instead of exiting 75.
     #[arg(long, value_name = "DURATION", value_parser = Duration::parse)]
     pub wait_lock: Option<Duration>,
+    /// Rewrite PATH in Prometheus' text format after every batch (for node_exporter's textfile
+    /// collector): each check's last status, duration and lateness (how long after its
+    /// scheduled time it began), alerts firing, notifications per receiver since the start.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
@@ -46,7 +53,17 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
                 _ = int.recv() => {}
             }
         };
-        service::serve(&config, &mut store, shutdown)
+        let mut metrics = crate::metrics::Running::default();
+        let on_batch = |batch: &crate::poll::Summary| {
+            let Some(path) = &args.metrics_file else {
+                return;
+            };
+            metrics.record(batch);
+            if let Err(error) = metrics.write(path, jiff::Timestamp::now()) {
+                warn!(path = %path.display(), %error, "Cannot write the metrics file.");
+            }
+        };
+        service::serve(&config, &mut store, shutdown, on_batch)
             .await
             .map_err(|e| match e {
                 PollError::State(e) => state_failure(e),

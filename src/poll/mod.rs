@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod ingest;
 pub mod lifecycle;
 pub mod plan;
+pub mod schedule;
 pub mod service;
 pub mod settle;
 
@@ -82,6 +83,9 @@ pub struct CheckOutcome {
     pub source: SourceName,
     pub ok: bool,
     pub duration: std::time::Duration,
+    /// How long after its slot the check began (`run` only, see [`schedule`]); `None` under
+    /// `poll` and for a queue check woken by a notification.
+    pub lateness: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -25,12 +25,20 @@ struct Runner {
 
 impl Runner {
     fn start(schema: &TestSchema, hook: &str) -> Self {
-        let config = "state:\n  path: state.db\n\
-            sources:\n  pg:\n    postgres:\n      url: ${env:PG_URL}\n\
-            receivers:\n  team:\n    slack:\n      webhook_url: ${env:HOOK}\n\
-            route:\n  receiver: team\n  group_by: ['...']\n  group_wait: 0s\n\
-            checks:\n  - name: pg_queue\n    source: pg\n    interval: 1h\n    queue: {table: dbalert_queue}\n";
-        let dir = workdir(&[("alerts.yaml", config)]);
+        let queue = "  - name: pg_queue\n    source: pg\n    interval: 1h\n    queue: {table: dbalert_queue}\n";
+        Self::with_checks(schema, hook, queue, &[])
+    }
+
+    /// A `run` of the list items `checks`, with more arguments of `run`.
+    fn with_checks(schema: &TestSchema, hook: &str, checks: &str, args: &[&str]) -> Self {
+        let config = format!(
+            "state:\n  path: state.db\n\
+             sources:\n  pg:\n    postgres:\n      url: ${{env:PG_URL}}\n\
+             receivers:\n  team:\n    slack:\n      webhook_url: ${{env:HOOK}}\n\
+             route:\n  receiver: team\n  group_by: ['...']\n  group_wait: 0s\n\
+             checks:\n{checks}"
+        );
+        let dir = workdir(&[("alerts.yaml", &config)]);
         let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
         let child = Command::new(assert_cmd::cargo::cargo_bin("dbalert"))
             .current_dir(dir.path())
@@ -39,7 +47,7 @@ impl Runner {
             .env("PG_URL", &schema.url)
             .env_remove("DBALERT_CONFIG")
             .env_remove("RUST_LOG")
-            .args(["-v", "run"])
+            .args([&["-v", "run"], args].concat())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -272,4 +280,66 @@ async fn two_runs_on_one_queue_deliver_each_message_of_a_burst_exactly_once() {
     summaries.sort_by_key(|s| s[1..].parse::<usize>().unwrap());
     let expected: Vec<String> = (1..=BURST).map(|i| format!("m{i}")).collect();
     assert_eq!(summaries, expected, "each message once, none twice");
+}
+
+#[tokio::test]
+async fn run_keeps_one_connection_per_source_and_writes_each_checks_lateness() {
+    let Some(schema) = db::schema("run_one_connection").await else {
+        return;
+    };
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-one-connection");
+    let checks: String = [
+        "select 'x' as name",
+        "select 1 as n where false",
+        "select now() as t where false",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, sql)| {
+        format!("  - name: c{i}\n    source: pg\n    interval: 1s\n    sql: \"{sql}\"\n")
+    })
+    .collect();
+    let runner = Runner::with_checks(&schema, &hook, &checks, &["--metrics-file", "run.prom"]);
+    let metrics = runner.dir.path().join("run.prom");
+    // Several rounds of the three checks: the metrics file is rewritten after each batch.
+    let mut runs = std::collections::BTreeSet::new();
+    let rounds = eventually(async || {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("dbalert_last_run_timestamp_seconds "))
+        {
+            runs.insert(line.to_owned());
+        }
+        runs.len() >= 6
+            && (0..3).all(|i| {
+                text.contains(&format!(
+                    "dbalert_check_lateness_seconds{{check=\"c{i}\",source=\"pg\"}} "
+                ))
+            })
+    })
+    .await;
+    assert!(
+        rounds,
+        "{}\n{}",
+        std::fs::read_to_string(&metrics).unwrap_or_default(),
+        runner.log()
+    );
+    let sessions: i64 = schema
+        .client
+        .query_one(
+            "select count(*) from pg_stat_activity where application_name = $1",
+            &[&schema.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        sessions, 1,
+        "three checks on one source share one connection"
+    );
+    assert!(texts(&slack, &hook).iter().any(|t| t.contains("c0")));
+    let output = runner.stop();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
