@@ -58,6 +58,30 @@ impl Runner {
         }
     }
 
+    /// The metrics file (`--metrics-file run.prom`), empty before the first write.
+    fn metrics(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("run.prom")).unwrap_or_default()
+    }
+
+    /// Waits until `count` more batches were handled: the metrics file is rewritten, with a new
+    /// `dbalert_last_run_timestamp_seconds`, after each.
+    async fn batches(&self, count: usize) {
+        let last_run = || {
+            let text = self.metrics();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("dbalert_last_run_timestamp_seconds "));
+            line.map(str::to_owned)
+        };
+        let mut seen = std::collections::BTreeSet::from([last_run()]);
+        let done = eventually(async || {
+            seen.insert(last_run());
+            seen.len() > count
+        })
+        .await;
+        assert!(done, "{}\n{}", self.metrics(), self.log());
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("run.log")).unwrap()
     }
@@ -301,31 +325,13 @@ async fn run_keeps_one_connection_per_source_and_writes_each_checks_lateness() {
     })
     .collect();
     let runner = Runner::with_checks(&schema, &hook, &checks, &["--metrics-file", "run.prom"]);
-    let metrics = runner.dir.path().join("run.prom");
-    // Several rounds of the three checks: the metrics file is rewritten after each batch.
-    let mut runs = std::collections::BTreeSet::new();
-    let rounds = eventually(async || {
-        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.starts_with("dbalert_last_run_timestamp_seconds "))
-        {
-            runs.insert(line.to_owned());
-        }
-        runs.len() >= 6
-            && (0..3).all(|i| {
-                text.contains(&format!(
-                    "dbalert_check_lateness_seconds{{check=\"c{i}\",source=\"pg\"}} "
-                ))
-            })
-    })
-    .await;
-    assert!(
-        rounds,
-        "{}\n{}",
-        std::fs::read_to_string(&metrics).unwrap_or_default(),
-        runner.log()
-    );
+    // Several rounds of the three checks.
+    runner.batches(6).await;
+    let text = runner.metrics();
+    for i in 0..3 {
+        let lateness = format!("dbalert_check_lateness_seconds{{check=\"c{i}\",source=\"pg\"}} ");
+        assert!(text.contains(&lateness), "{text}");
+    }
     let sessions: i64 = schema
         .client
         .query_one(
@@ -340,6 +346,99 @@ async fn run_keeps_one_connection_per_source_and_writes_each_checks_lateness() {
         "three checks on one source share one connection"
     );
     assert!(texts(&slack, &hook).iter().any(|t| t.contains("c0")));
+    let output = runner.stop();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[tokio::test]
+async fn run_an_event_check_that_finds_nothing_writes_nothing_to_the_state_file() {
+    let Some(schema) = db::schema("run_quiet_event_check").await else {
+        return;
+    };
+    schema
+        .client
+        .batch_execute("create table events (id bigint primary key, msg text)")
+        .await
+        .unwrap();
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-quiet");
+    let check = "  - name: pg_event\n    source: pg\n    interval: 1s\n    events: {cursor: id}\n    \
+                 sql: \"select id, msg from events where ($1::bigint is null or id > $1)\"\n";
+    let runner = Runner::with_checks(&schema, &hook, check, &["--metrics-file", "run.prom"]);
+    runner.batches(2).await;
+    schema
+        .client
+        .batch_execute("insert into events values (1, 'e1')")
+        .await
+        .unwrap();
+    let sent = eventually(async || texts(&slack, &hook).len() == 1).await;
+    assert!(sent, "{}", runner.log());
+    runner.batches(2).await;
+
+    // The state file and its write-ahead log, byte for byte (the -shm file is only the
+    // readers' shared memory).
+    let state = || {
+        ["state.db", "state.db-wal"].map(|name| std::fs::read(runner.dir.path().join(name)).ok())
+    };
+    let before = state();
+    assert!(before[0].is_some());
+    // Nor does it take the state file's write lock: runs go on while another connection
+    // holds it.
+    let holder = rusqlite::Connection::open(runner.dir.path().join("state.db")).unwrap();
+    holder.execute_batch("begin immediate").unwrap();
+    runner.batches(5).await;
+    holder.execute_batch("rollback").unwrap();
+    assert!(
+        before == state(),
+        "a run that found nothing wrote to the state file"
+    );
+    assert!(
+        runner
+            .metrics()
+            .contains("dbalert_check_up{check=\"pg_event\",source=\"pg\"} 1")
+    );
+    let output = runner.stop();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
+
+#[tokio::test]
+async fn run_prepares_a_query_again_when_its_table_changes_shape() {
+    let Some(schema) = db::schema("run_table_changes_shape").await else {
+        return;
+    };
+    let sql = |statements: &'static str| schema.client.batch_execute(statements);
+    sql("create table problems (name text primary key); insert into problems values ('a')")
+        .await
+        .unwrap();
+    let slack = FakeSlack::start();
+    let hook = slack.webhook("run-reprepare");
+    // `select *`: a new column changes the result's type, which the statement prepared on the
+    // kept connection no longer matches.
+    let check = "  - name: problem\n    source: pg\n    interval: 1s\n    sql: select * from problems\n    key: [name]\n";
+    let runner = Runner::with_checks(&schema, &hook, check, &["--metrics-file", "run.prom"]);
+    let fired = eventually(async || texts(&slack, &hook).len() == 1).await;
+    assert!(fired, "{}", runner.log());
+
+    sql("alter table problems add column owner text; insert into problems values ('b', 'X')")
+        .await
+        .unwrap();
+    let fired = eventually(async || texts(&slack, &hook).len() == 2).await;
+    assert!(fired, "{:?}\n{}", texts(&slack, &hook), runner.log());
+    runner.batches(2).await;
+    assert!(
+        runner
+            .metrics()
+            .contains("dbalert_check_up{check=\"problem\",source=\"pg\"} 1"),
+        "{}",
+        runner.metrics()
+    );
+    let log = runner.log();
+    assert!(!log.contains("Check failed"), "{log}");
+    assert!(
+        !texts(&slack, &hook)
+            .iter()
+            .any(|t| t.contains("dbalert_check_failed"))
+    );
     let output = runner.stop();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
