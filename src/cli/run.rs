@@ -69,7 +69,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
                 PollError::State(e) => state_failure(e),
                 other => Failure::failed(other),
             })
-    })?;
+    });
+    // Fetches still in flight (an AQ dequeue waiting on an empty queue) get their `wait` to
+    // end, no longer.
+    runtime.shutdown_timeout(service::shutdown_grace(&config.checks));
+    let summary = summary?;
     info!(
         checks_ok = summary.checks_ok,
         checks_failed = summary.checks_failed,

@@ -11,8 +11,9 @@
 //! - **Turns.** The checks of one source run one after another: a source with a fetch under way
 //!   is busy, and its checks that fall due meanwhile run as soon as it is free. Other sources
 //!   are not held up.
-//! - **Wake-ups.** A queue check woken by its source's LISTEN connection runs as soon as its
-//!   source is free, outside its grid; its slots stay where they were.
+//! - **Wake-ups.** A queue check woken by its source's LISTEN connection, or an AQ queue check
+//!   whose blocking dequeue just answered, runs as soon as its source is free, outside its
+//!   grid; its slots stay where they were.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

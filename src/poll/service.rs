@@ -2,7 +2,10 @@
 //!
 //! Each check runs on its own `interval`, on a grid that does not drift ([`super::schedule`]);
 //! a queue check on a PostgreSQL queue table also runs as soon as its source's LISTEN
-//! connection hears of a new message ([`crate::source::Wakeups`]). Fetching is one task per
+//! connection hears of a new message ([`crate::source::Wakeups`]), and an Oracle AQ queue check
+//! dequeues again as soon as its last dequeue answered: each blocks until a message is
+//! committed or its `wait` ends, so messages are taken as they come and a stop waits at most
+//! that long ([`shutdown_grace`]). Fetching is one task per
 //! source, so a slow or failing source never delays the others; whatever a source returns is
 //! processed (lifecycle, routing,
 //! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
@@ -10,7 +13,7 @@
 //! retrying, what was accepted is saved, queries in flight are dropped (a queue batch among
 //! them is rolled back), and `run` exits 0.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
@@ -23,9 +26,9 @@ use super::fetch::{Sources, build_sources, fetch_all};
 use super::ingest::load_cursors;
 use super::schedule::{Schedule, Taken};
 use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
-use crate::check::Check;
+use crate::check::{Check, CheckKind};
 use crate::settings::Config;
-use crate::source::{QueueTable, QueueWait, SourceName, Value, Wakeups};
+use crate::source::{Queue, QueueTable, QueueWait, SourceName, Value, Wakeups};
 use crate::state::StateStore;
 
 /// How soon groups held back by `group_wait` or `group_interval` are looked at again when no
@@ -67,6 +70,7 @@ async fn serve_until(
     // Dropped when the loop returns, which aborts the listeners and closes their connections.
     let _listeners = start_listeners(&all, &sources, &wakeups);
     let mut schedule = Schedule::new(&all, Instant::now());
+    let blocking = blocking_dequeues(&all, &sources);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Batch>();
     let mut total = Summary::default();
     let mut flush = Flush::new(config);
@@ -106,6 +110,8 @@ async fn serve_until(
             }
             Some(batch) = done_rx.recv() => {
                 schedule.finished(&batch.source);
+                let again = batch.dequeue_again(&blocking);
+                schedule.wake(&batch.source, |i| again.contains(&i));
                 let lateness = batch.lateness();
                 let checks: Vec<&Check> = batch.taken.iter().map(|&(i, _)| all[i]).collect();
                 (checks, batch.fetched, lateness)
@@ -172,6 +178,15 @@ impl Flush {
     }
 }
 
+/// The checks whose dequeue blocks on an empty queue (Oracle AQ with a `wait`), by index.
+fn blocking_dequeues(all: &[&Check], sources: &Sources) -> BTreeSet<usize> {
+    let blocks = |check: &Check| match (&check.kind, &sources[&check.source]) {
+        (CheckKind::Queue(queue), Ok(source)) => source.dequeue_waits(queue),
+        _ => false,
+    };
+    (0..all.len()).filter(|&i| blocks(all[i])).collect()
+}
+
 /// Starts one listener per PostgreSQL source with queue-table checks (see
 /// [`crate::source::Wakeups`]). Dropping the set stops them.
 fn start_listeners(all: &[&Check], sources: &Sources, wakeups: &Wakeups) -> JoinSet<()> {
@@ -220,6 +235,19 @@ impl Batch {
             })
             .collect()
     }
+
+    /// The blocking dequeues (`blocking`, by index) that answered: they dequeue again at once,
+    /// so that a message is taken as soon as it is committed; each waits no longer than its
+    /// `wait` on an empty queue, so a stop is never held up longer. One that failed waits for
+    /// its interval instead of retrying in a tight loop.
+    fn dequeue_again(&self, blocking: &BTreeSet<usize>) -> Vec<usize> {
+        self.taken
+            .iter()
+            .zip(&self.fetched)
+            .filter(|((i, _), (result, _))| result.is_ok() && blocking.contains(i))
+            .map(|((i, _), _)| *i)
+            .collect()
+    }
 }
 
 /// Fetches `checks` (of one source) in a task of their own; the batch is handed back on `done`.
@@ -247,6 +275,23 @@ fn start_fetch(
         });
     });
 }
+
+/// How long `run` may wait, once stopped, for fetches still in flight on worker threads: the
+/// longest `wait` of an AQ queue check (a dequeue blocked on an empty queue returns within it),
+/// and at least [`MIN_GRACE`]. A call that outlasts it is abandoned as the process exits; the
+/// database then ends its session, which rolls back anything it dequeued.
+pub fn shutdown_grace(checks: &[Check]) -> Duration {
+    checks
+        .iter()
+        .filter_map(|check| match &check.kind {
+            CheckKind::Queue(Queue::Aq(aq)) => Some(aq.wait),
+            _ => None,
+        })
+        .fold(MIN_GRACE, Duration::max)
+}
+
+/// The least time given to fetches in flight to end when `run` stops.
+pub const MIN_GRACE: Duration = Duration::from_secs(1);
 
 /// Completes once `stop` is set.
 async fn stopped(stop: &Stop) {
@@ -291,4 +336,97 @@ fn add(total: &mut Summary, batch: &Summary) {
     total.deferred += batch.deferred;
     total.time_muted += batch.time_muted;
     total.alerts_firing = batch.alerts_firing;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::NoRows;
+    use crate::config::duration::Duration as ConfigDuration;
+    use crate::source::{AqPayload, AqQueue};
+
+    fn check(kind: CheckKind) -> Check {
+        Check {
+            name: "c".into(),
+            source: SourceName("db".into()),
+            interval: ConfigDuration::from_secs(60),
+            kind,
+            sql: String::new(),
+            key: None,
+            labels: vec![],
+            annotations: vec![],
+            no_rows: NoRows::Ignore,
+            deadlock_trace: false,
+        }
+    }
+
+    fn aq(wait_secs: u64) -> Check {
+        check(CheckKind::Queue(Queue::Aq(AqQueue {
+            name: "APP.Q".into(),
+            consumer: None,
+            payload: AqPayload::Raw,
+            wait: Duration::from_secs(wait_secs),
+        })))
+    }
+
+    fn batch(taken: Vec<Taken>, outcomes: Vec<(bool, u64)>, started: Instant) -> Batch {
+        let fetched = outcomes
+            .into_iter()
+            .map(|(ok, took_ms)| {
+                let result = match ok {
+                    true => Ok(super::super::Fetched::State(crate::source::Rows::new(
+                        std::iter::empty::<&str>(),
+                    ))),
+                    false => Err(crate::check::CheckFailure {
+                        reason: crate::check::FailureReason::Connection,
+                        message: "down".into(),
+                    }),
+                };
+                (result, Duration::from_millis(took_ms))
+            })
+            .collect();
+        Batch {
+            source: SourceName("db".into()),
+            taken,
+            started,
+            fetched,
+        }
+    }
+
+    #[test]
+    fn each_check_of_a_batch_is_as_late_as_the_checks_before_it_took() {
+        let start = Instant::now();
+        let slot = start - Duration::from_millis(100);
+        let batch = batch(
+            vec![(0, Some(slot)), (1, None), (2, Some(slot))],
+            vec![(true, 30), (true, 20), (false, 5)],
+            start,
+        );
+        let ms = Duration::from_millis;
+        assert_eq!(batch.lateness(), [Some(ms(100)), None, Some(ms(150))]);
+    }
+
+    #[test]
+    fn a_blocking_dequeue_that_answered_dequeues_again_and_one_that_failed_waits() {
+        let start = Instant::now();
+        let batch = batch(
+            vec![(0, None), (1, Some(start)), (2, Some(start)), (3, None)],
+            vec![(true, 5000), (true, 1), (false, 1), (true, 1)],
+            start,
+        );
+        // 0 and 2 block (AQ with a wait); 2 failed; 1 and 3 are other checks.
+        assert_eq!(batch.dequeue_again(&BTreeSet::from([0, 2])), [0]);
+    }
+
+    #[test]
+    fn shutdown_waits_for_the_longest_aq_wait_and_no_longer() {
+        let secs = Duration::from_secs;
+        assert_eq!(shutdown_grace(&[]), MIN_GRACE);
+        assert_eq!(shutdown_grace(&[check(CheckKind::State)]), MIN_GRACE);
+        assert_eq!(
+            shutdown_grace(&[aq(5), check(CheckKind::State), aq(20)]),
+            secs(20)
+        );
+        assert_eq!(shutdown_grace(&[aq(0)]), MIN_GRACE);
+    }
 }

@@ -150,6 +150,16 @@ impl Source {
         }
     }
 
+    /// Whether a dequeue of `queue` under `run` blocks until a message comes or its wait
+    /// ends (an Oracle AQ queue with a `wait`), so that `run` can dequeue again at once.
+    pub fn dequeue_waits(&self, queue: &Queue) -> bool {
+        match (self, queue) {
+            #[cfg(feature = "oracle")]
+            (Self::Oracle(source), Queue::Aq(aq)) => source.dequeue_waits(aq),
+            _ => false,
+        }
+    }
+
     /// Listens for new messages in the queue tables `queues` of this source, waking it in
     /// `wakeups`, until the future is dropped (see [`listen`]). Only PostgreSQL can; on other
     /// sources this returns at once and their queues are polled at their interval.
