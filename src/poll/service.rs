@@ -5,9 +5,8 @@
 //! connection hears of a new message ([`crate::source::Wakeups`]), and an Oracle AQ queue check
 //! dequeues again as soon as its last dequeue answered: each blocks until a message is
 //! committed or its `wait` ends, so messages are taken as they come and a stop waits at most
-//! that long ([`shutdown_grace`]). Fetching is one task per
-//! source, so a slow or failing source never delays the others; whatever a source returns is
-//! processed (lifecycle, routing,
+//! that long ([`shutdown_grace`]). Fetching is one task per source, so a slow or failing
+//! source never delays the others; whatever a source returns is processed (lifecycle, routing,
 //! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
 //! and `group_interval` applied. SIGTERM or SIGINT stops at once: delivery stops pacing and
 //! retrying, what was accepted is saved, queries in flight are dropped (a queue batch among
