@@ -3,7 +3,8 @@
 //! - **Connection.** One connection per source, opened at the first query and opened again
 //!   when the server has closed it (an idle timeout between two `run` intervals is not a
 //!   failure). Queries on one source take turns on it. A queue batch gets a connection of its
-//!   own, because it holds a transaction open until delivery is done. Under `dbalert run` a
+//!   own, because it holds a transaction open until delivery is done; it is kept for the next
+//!   batch once the transaction ended. Under `dbalert run` a
 //!   source with queue checks also keeps one connection that `LISTEN`s for new messages
 //!   ([`super::listen`]).
 //! - **TLS.** `sslmode=require`, `verify-ca` or `verify-full` in the URL: TLS by rustls, and the
@@ -128,6 +129,7 @@ impl PostgresSourceConfig {
             config,
             tls,
             session: Mutex::new(None),
+            idle_queue: IdleClient::default(),
         })
     }
 }
@@ -139,6 +141,8 @@ pub struct PostgresSource {
     tls: Option<MakeRustlsConnect>,
     /// The connection check queries share; `None` until the first query or after it closed.
     session: Mutex<Option<Session>>,
+    /// The connection of the last queue batch, back once its transaction ended.
+    idle_queue: IdleClient,
 }
 
 impl fmt::Debug for PostgresSource {
@@ -179,14 +183,23 @@ impl PostgresSource {
         self.fetch("SELECT 1", None).await.map(drop)
     }
 
-    /// Takes up to `limit` messages off the queue table, on a connection of the batch's own.
+    /// Takes up to `limit` messages off the queue table, on a connection of the batch's own:
+    /// the one the last batch gave back, or a new one. A kept connection the server has closed
+    /// meanwhile is replaced, so that an idle timeout does not fail the check.
     pub async fn dequeue(
         &self,
         queue: &QueueConfig,
         limit: usize,
     ) -> Result<QueueBatch, SourceError> {
+        let (errors, table, idle) = (&self.errors, &queue.table, &self.idle_queue);
+        if let Some(client) = idle.take() {
+            match QueueBatch::postgres(client, errors.clone(), table, limit, idle.clone()).await {
+                Err(SourceError::ConnectionLost { .. }) => {}
+                outcome => return outcome,
+            }
+        }
         let client = self.connect().await?;
-        QueueBatch::postgres(client, self.errors.clone(), &queue.table, limit).await
+        QueueBatch::postgres(client, errors.clone(), table, limit, idle.clone()).await
     }
 
     async fn connect(&self) -> Result<Client, SourceError> {
@@ -391,6 +404,30 @@ impl PostgresSource {
         let rows = rows?;
         committed.map_err(Failed::Driver)?;
         Ok(rows)
+    }
+}
+
+/// A connection kept between two queue batches; a batch takes it and gives it back when its
+/// transaction ended.
+#[derive(Clone, Default)]
+pub(super) struct IdleClient(Arc<std::sync::Mutex<Option<Client>>>);
+
+impl IdleClient {
+    /// The kept connection, unless it is gone or the server closed it.
+    fn take(&self) -> Option<Client> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.take().filter(|client| !client.is_closed())
+    }
+
+    /// Keeps `client` (outside any transaction) for the next batch.
+    pub(super) fn put(&self, client: Client) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(client);
     }
 }
 

@@ -25,7 +25,7 @@ use std::fmt;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use super::postgres::Errors;
+use super::postgres::{Errors, IdleClient};
 use super::{SourceError, Value};
 use crate::config::duration::Duration;
 
@@ -355,6 +355,8 @@ enum BatchTransaction {
         errors: Errors,
         table: QueueTable,
         ids: Vec<i64>,
+        /// Where the connection goes back once the transaction ended, for the next batch.
+        idle: IdleClient,
     },
     #[cfg(feature = "oracle")]
     Oracle(super::oracle::AqTransaction),
@@ -396,6 +398,7 @@ impl QueueBatch {
                 errors,
                 table,
                 ids,
+                idle,
             } => {
                 if !ids.is_empty() {
                     // `$1::bigint[]` works for an `int` id column too and keeps its index usable.
@@ -408,7 +411,9 @@ impl QueueBatch {
                 client
                     .batch_execute("COMMIT")
                     .await
-                    .map_err(|err| errors.query(&err))
+                    .map_err(|err| errors.query(&err))?;
+                idle.put(client);
+                Ok(())
             }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(true).await,
@@ -423,10 +428,19 @@ impl QueueBatch {
     /// Leaves the batch's messages in the queue for the next run.
     pub async fn rollback(self) -> Result<(), SourceError> {
         match *self.transaction {
-            BatchTransaction::Postgres { client, errors, .. } => client
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(|err| errors.query(&err)),
+            BatchTransaction::Postgres {
+                client,
+                errors,
+                idle,
+                ..
+            } => {
+                client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|err| errors.query(&err))?;
+                idle.put(client);
+                Ok(())
+            }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(false).await,
             #[cfg(test)]
@@ -462,12 +476,14 @@ impl QueueBatch {
     }
 
     /// Starts a transaction on `client` (a connection of the batch's own) and locks up to
-    /// `limit` rows of `table` that no other poller holds.
+    /// `limit` rows of `table` that no other poller holds. The connection goes back to `idle`
+    /// when the batch ends; on an error here it is closed, which rolls back.
     pub(super) async fn postgres(
         client: Client,
         errors: Errors,
         table: &QueueTable,
         limit: usize,
+        idle: IdleClient,
     ) -> Result<Self, SourceError> {
         client
             .batch_execute("BEGIN")
@@ -518,6 +534,7 @@ impl QueueBatch {
                 errors,
                 table: table.clone(),
                 ids,
+                idle,
             }),
         })
     }

@@ -255,6 +255,29 @@ async fn run_notices_a_killed_listen_connection_and_listens_again() {
         "not delivered before the 1h interval: {}",
         runner.log()
     );
+
+    // The connection the queue batches keep between them, killed while idle, is replaced
+    // without failing the check.
+    let killed: i64 = schema
+        .client
+        .query_one(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+             where application_name = $1 and query not like 'LISTEN %'",
+            &[&schema.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "one kept batch connection");
+    enqueue(&schema, "after the batch connection was killed").await;
+    let taken = eventually(async || {
+        texts(&slack, &hook)
+            .iter()
+            .any(|t| t.ends_with("after the batch connection was killed"))
+    })
+    .await;
+    assert!(taken, "{}", runner.log());
+    assert!(!runner.log().contains("Check failed"), "{}", runner.log());
     let output = runner.stop();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
