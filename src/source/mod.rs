@@ -161,7 +161,7 @@ impl Source {
     }
 
     /// Listens for new messages in the queue tables `queues` of this source, waking it in
-    /// `wakeups`, until the future is dropped (see [`listen`]). Only PostgreSQL can; on other
+    /// `wakeups`, until the future is dropped (see [`Wakeups`]). Only PostgreSQL can; on other
     /// sources this returns at once and their queues are polled at their interval.
     pub async fn listen(&self, queues: &[&QueueTable], wakeups: &Wakeups) {
         let Self::Postgres(source) = self else {
