@@ -33,6 +33,8 @@ import time
 PG_URL = os.environ.get("DBALERT_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 PREFIX = f"dbalert_bench_fleet_{os.getpid()}"
 APP = PREFIX
+# `source`: one message per source at the start (paced at 1/s); `alertname`: one per check.
+GROUP_BY = os.environ.get("DBALERT_BENCH_GROUP_BY", "source")
 
 
 class Webhook(http.server.BaseHTTPRequestHandler):
@@ -84,7 +86,7 @@ def config(directory, sources, url):
         "sources": {f"db{i}": {"postgres": {"url": source_url(f"{PREFIX}_{i}")}}
                     for i in range(sources)},
         "receivers": {"hook": {"slack": {"webhook_url": url}}},
-        "route": {"receiver": "hook", "group_by": ["source"], "group_wait": "0s"},
+        "route": {"receiver": "hook", "group_by": [GROUP_BY], "group_wait": "0s"},
         "checks": checks,
     }
 
