@@ -1,15 +1,17 @@
 //! `--metrics-file`: the outcome of a poll in Prometheus' text format, for node_exporter's
-//! textfile collector (a cron job cannot be scraped). The file is written beside its final name
+//! textfile collector (a cron job cannot be scraped); under `run`, each check's last outcome
+//! and lateness, rewritten after every batch ([`Running`]). The file is written beside its final name
 //! and renamed over it, so the collector never reads half a file.
 //!
 //! Format: <https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::poll::Summary;
+use crate::poll::{CheckOutcome, Summary};
 
 const LAST_SUCCESS: &str = "dbalert_last_success_timestamp_seconds";
 
@@ -24,78 +26,121 @@ pub fn render(summary: &Summary, now: Timestamp, last_success: Option<f64>, full
         last_success
     };
     let mut out = String::new();
-    let mut metric = |name: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
     metric(
+        &mut out,
         "dbalert_last_run_timestamp_seconds",
         "When the last poll ran.",
         vec![(String::new(), now)],
     );
     if let Some(at) = last_success {
         metric(
+            &mut out,
             LAST_SUCCESS,
             "When the last poll ran with every check and notification succeeding.",
             vec![(String::new(), at)],
         );
     }
     metric(
+        &mut out,
         "dbalert_alerts_firing",
         "Alerts firing after the last poll.",
         vec![(String::new(), summary.alerts_firing as f64)],
     );
+    check_metrics(&mut out, &summary.checks);
+    let deliveries = summary.deliveries.iter().flat_map(|(receiver, d)| {
+        [("sent", d.sent), ("failed", d.failed)].map(|(result, count)| {
+            let labels = labels(&[("receiver", &receiver.0), ("result", result)]);
+            (labels, count as f64)
+        })
+    });
     metric(
-        "dbalert_check_up",
-        "1 when the check's query succeeded in the last poll, 0 when it failed.",
-        summary
-            .checks
-            .iter()
-            .map(|c| {
-                (
-                    labels(&[("check", &c.name), ("source", &c.source.0)]),
-                    if c.ok { 1.0 } else { 0.0 },
-                )
-            })
-            .collect(),
-    );
-    metric(
-        "dbalert_check_duration_seconds",
-        "How long the check's query took in the last poll.",
-        summary
-            .checks
-            .iter()
-            .map(|c| {
-                (
-                    labels(&[("check", &c.name), ("source", &c.source.0)]),
-                    c.duration.as_secs_f64(),
-                )
-            })
-            .collect(),
-    );
-    metric(
+        &mut out,
         "dbalert_notifications",
-        "Notifications in the last poll, per receiver, by result (sent or failed).",
-        summary
-            .deliveries
-            .iter()
-            .flat_map(|(receiver, d)| {
-                [
-                    (
-                        labels(&[("receiver", &receiver.0), ("result", "sent")]),
-                        d.sent as f64,
-                    ),
-                    (
-                        labels(&[("receiver", &receiver.0), ("result", "failed")]),
-                        d.failed as f64,
-                    ),
-                ]
-            })
-            .collect(),
+        "Notifications in the last poll (under `run`: since it started), per receiver, by result (sent or failed).",
+        deliveries.collect(),
     );
     out
+}
+
+/// One gauge: its help, type and samples (labels, value).
+fn metric(out: &mut String, name: &str, help: &str, samples: Vec<(String, f64)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// Each check's last run: up, how long it took, and (under `run`) how late it began.
+fn check_metrics(out: &mut String, checks: &[CheckOutcome]) {
+    let per_check = |value: &dyn Fn(&CheckOutcome) -> Option<f64>| {
+        checks
+            .iter()
+            .filter_map(|c| {
+                let labels = labels(&[("check", &c.name), ("source", &c.source.0)]);
+                value(c).map(|v| (labels, v))
+            })
+            .collect()
+    };
+    metric(
+        out,
+        "dbalert_check_up",
+        "1 when the check's query succeeded in the last poll, 0 when it failed.",
+        per_check(&|c| Some(if c.ok { 1.0 } else { 0.0 })),
+    );
+    metric(
+        out,
+        "dbalert_check_duration_seconds",
+        "How long the check's query took in the last poll.",
+        per_check(&|c| Some(c.duration.as_secs_f64())),
+    );
+    if checks.iter().any(|c| c.lateness.is_some()) {
+        metric(
+            out,
+            "dbalert_check_lateness_seconds",
+            "Under `run`: how long after its scheduled time the check's last scheduled run began.",
+            per_check(&|c| c.lateness.map(|l| l.as_secs_f64())),
+        );
+    }
+}
+
+/// The metrics of `dbalert run`: each check's latest outcome, the alerts firing after the last
+/// batch, and the notifications since the service started.
+#[derive(Debug, Default)]
+pub struct Running {
+    checks: BTreeMap<String, CheckOutcome>,
+    view: Summary,
+}
+
+impl Running {
+    /// Takes in one batch's summary.
+    pub fn record(&mut self, batch: &Summary) {
+        for outcome in &batch.checks {
+            let mut outcome = outcome.clone();
+            // A woken queue check has no slot: keep the lateness of its last scheduled run.
+            if outcome.lateness.is_none() {
+                let last = self.checks.get(&outcome.name);
+                outcome.lateness = last.and_then(|c| c.lateness);
+            }
+            self.checks.insert(outcome.name.clone(), outcome);
+        }
+        let view = &mut self.view;
+        view.checks = self.checks.values().cloned().collect();
+        view.checks_failed = view.checks.iter().filter(|c| !c.ok).count();
+        view.checks_ok = view.checks.len() - view.checks_failed;
+        view.alerts_firing = batch.alerts_firing;
+        // Whether the last batch delivered everything, for the last success.
+        view.notifications_failed = batch.notifications_failed;
+        for (receiver, d) in &batch.deliveries {
+            let total = view.deliveries.entry(receiver.clone()).or_default();
+            total.sent += d.sent;
+            total.failed += d.failed;
+        }
+    }
+
+    /// Writes the metrics file as it stands after the last batch.
+    pub fn write(&self, path: &Path, now: Timestamp) -> std::io::Result<()> {
+        write(path, &self.view, now, true)
+    }
 }
 
 /// Writes the metrics of `summary` to `path` atomically.
@@ -128,7 +173,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::poll::{CheckOutcome, Deliveries};
+    use crate::poll::Deliveries;
     use crate::sink::ReceiverName;
     use crate::source::SourceName;
 
@@ -142,6 +187,7 @@ mod tests {
                 source: SourceName("prod".into()),
                 ok,
                 duration: std::time::Duration::from_millis(250),
+                lateness: None,
             }],
             deliveries: [(
                 ReceiverName("dba".into()),
@@ -212,5 +258,53 @@ mod tests {
             "{text}"
         );
         assert!(!dir.path().join("dbalert.prom.tmp").exists());
+    }
+
+    #[test]
+    fn run_keeps_each_checks_last_outcome_and_lateness_and_counts_notifications() {
+        let outcome = |name: &str, ok: bool, late_ms: Option<u64>| CheckOutcome {
+            name: name.into(),
+            source: SourceName("prod".into()),
+            ok,
+            duration: std::time::Duration::from_millis(20),
+            lateness: late_ms.map(std::time::Duration::from_millis),
+        };
+        let batch = |checks: Vec<CheckOutcome>, sent: usize| Summary {
+            checks,
+            deliveries: [(ReceiverName("dba".into()), Deliveries { sent, failed: 0 })].into(),
+            ..Summary::default()
+        };
+        let mut running = Running::default();
+        running.record(&batch(vec![outcome("a", false, Some(1500))], 1));
+        running.record(&batch(vec![outcome("b", true, Some(3))], 2));
+        // `a` again, woken (no slot): its last lateness stays.
+        running.record(&batch(vec![outcome("a", true, None)], 0));
+        let text = render(
+            &running.view,
+            Timestamp::from_second(1_800_000_000).unwrap(),
+            None,
+            true,
+        );
+        for line in [
+            "dbalert_check_up{check=\"a\",source=\"prod\"} 1",
+            "dbalert_check_up{check=\"b\",source=\"prod\"} 1",
+            "dbalert_check_lateness_seconds{check=\"a\",source=\"prod\"} 1.5",
+            "dbalert_check_lateness_seconds{check=\"b\",source=\"prod\"} 0.003",
+            "dbalert_check_duration_seconds{check=\"b\",source=\"prod\"} 0.02",
+            "dbalert_notifications{receiver=\"dba\",result=\"sent\"} 3",
+            "dbalert_last_success_timestamp_seconds 1800000000",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in:\n{text}"
+            );
+        }
+        let poll = render(
+            &summary(true),
+            Timestamp::from_second(1_800_000_000).unwrap(),
+            None,
+            true,
+        );
+        assert!(!poll.contains("lateness"), "{poll}");
     }
 }

@@ -27,7 +27,7 @@ use crate::alert::view::LINK_ANNOTATION;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::Path;
-use crate::source::{Queue, QueueKeys, SourceError, SourceName, Value};
+use crate::source::{Queue, QueueKeys, QueueTable, SourceError, SourceName, Value};
 
 /// The default `interval` of a check under `dbalert run`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -175,6 +175,16 @@ pub struct Check {
     pub no_rows: NoRows,
     /// Add the `deadlock_*` labels of the trace each row names (Oracle).
     pub deadlock_trace: bool,
+}
+
+impl Check {
+    /// The PostgreSQL queue table a queue check reads, which `run` listens on.
+    pub fn queue_table(&self) -> Option<&QueueTable> {
+        match &self.kind {
+            CheckKind::Queue(Queue::Table(config)) => Some(&config.table),
+            _ => None,
+        }
+    }
 }
 
 /// The sources checks may name: every name under `sources:` (broken ones included, which

@@ -1,9 +1,11 @@
 //! `dbalert run`: the poll engine as a service, until SIGTERM or SIGINT.
 
+use std::path::PathBuf;
+
 use anyhow::anyhow;
 use clap::Args;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::poll::state_failure;
 use super::serve::{SocketArgs, serve_app, slack_app};
@@ -24,6 +26,11 @@ pub struct RunArgs {
     pub serve: bool,
     #[command(flatten)]
     pub socket: SocketArgs,
+    /// Rewrite PATH in Prometheus' text format after every batch (for node_exporter's textfile
+    /// collector): each check's last status, duration and lateness (how long after its
+    /// scheduled time it began), alerts firing, notifications per receiver since the start.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
@@ -52,9 +59,18 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
         // One stop for both halves: a signal, the service ending, or serving failing for good.
         let (stopping, stop) = watch::channel(false);
         let mut service_stop = stop.clone();
-        let service = service::serve(&config, &mut store, async move {
-            stopped(&mut service_stop).await;
-        });
+        let mut metrics = crate::metrics::Running::default();
+        let on_batch = |batch: &crate::poll::Summary| {
+            let Some(path) = &args.metrics_file else {
+                return;
+            };
+            metrics.record(batch);
+            if let Err(error) = metrics.write(path, jiff::Timestamp::now()) {
+                warn!(path = %path.display(), %error, "Cannot write the metrics file.");
+            }
+        };
+        let shutdown = async move { stopped(&mut service_stop).await };
+        let service = service::serve(&config, &mut store, shutdown, on_batch);
         let serving = async {
             match app {
                 Some(app) => serve_app(&config, app, &args.socket, stop.clone()).await,
@@ -88,7 +104,11 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
             PollError::State(e) => state_failure(e),
             other => Failure::failed(other),
         })
-    })?;
+    });
+    // Fetches still in flight (an AQ dequeue waiting on an empty queue) get their `wait` to
+    // end, no longer.
+    runtime.shutdown_timeout(service::shutdown_grace(&config.checks));
+    let summary = summary?;
     info!(
         checks_ok = summary.checks_ok,
         checks_failed = summary.checks_failed,

@@ -86,6 +86,7 @@ pub fn ingest(
             source: check.source.clone(),
             ok: result.is_ok(),
             duration,
+            lateness: None,
         });
         match result {
             Ok(()) => {

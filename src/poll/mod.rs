@@ -26,6 +26,7 @@ pub mod fetch;
 pub mod ingest;
 pub mod lifecycle;
 pub mod plan;
+pub mod schedule;
 pub mod service;
 pub mod settle;
 
@@ -84,6 +85,9 @@ pub struct CheckOutcome {
     pub source: SourceName,
     pub ok: bool,
     pub duration: std::time::Duration,
+    /// How long after its slot the check began (`run` only, see [`schedule`]); `None` under
+    /// `poll` and for a queue check woken by a notification.
+    pub lateness: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -245,7 +249,11 @@ async fn process(
     let mut intake = ingest::ingest(store, &config.templates, checks, fetched, now)?;
     let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
     lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
-    if !options.dry_run {
+    // With nothing changed (an event check that found nothing, say) there is nothing to save;
+    // the empty write that proves the file writable is made below, only if something is to be
+    // sent.
+    let unchanged = intake.changed.is_empty() && intake.skipped.is_empty();
+    if !options.dry_run && !unchanged {
         commit::save_observed(store, &intake)?;
     }
     // Read only now that the rows are gone: a group's entry lists every alert in it.
@@ -267,6 +275,9 @@ async fn process(
         now,
         paced,
     );
+    if !options.dry_run && unchanged && !plan.notifications.is_empty() {
+        commit::save_observed(store, &intake)?;
+    }
     let mut summary = Summary::planned(&intake, &plan);
     let acks_ended = plan.acks_ended;
     let mut notifications = plan.notifications;

@@ -1,6 +1,11 @@
 //! `dbalert run`: the poll engine as a long-running service.
 //!
-//! Each check runs on its own `interval`. Fetching is one task per source, so a slow or failing
+//! Each check runs on its own `interval`, on a grid that does not drift ([`super::schedule`]);
+//! a queue check on a PostgreSQL queue table also runs as soon as its source's LISTEN
+//! connection hears of a new message ([`crate::source::Wakeups`]), and an Oracle AQ queue check
+//! dequeues again as soon as its last dequeue answered: each blocks until a message is
+//! committed or its `wait` ends, so messages are taken as they come and a stop waits at most
+//! that long ([`shutdown_grace`]). Fetching is one task per source, so a slow or failing
 //! source never delays the others; whatever a source returns is processed (lifecycle, routing,
 //! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
 //! and `group_interval` applied. SIGTERM or SIGINT stops at once: delivery stops pacing and
@@ -9,32 +14,33 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::fetch::{Sources, build_sources, fetch_all};
 use super::ingest::load_cursors;
+use super::schedule::{Schedule, Taken};
 use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
-use crate::check::Check;
+use crate::check::{Check, CheckKind};
 use crate::settings::Config;
-use crate::source::{QueueWait, SourceName, Value};
+use crate::source::{Queue, QueueTable, QueueWait, SourceName, Value, Wakeups};
 use crate::state::StateStore;
-
-/// What one source task hands back: the checks it ran (indexes into `config.checks`) and
-/// their outcomes.
-type Batch = (SourceName, Vec<usize>, Vec<Fetch>);
 
 /// How soon groups held back by `group_wait` or `group_interval` are looked at again when no
 /// check result arrives in between.
-const FLUSH_TICK: std::time::Duration = std::time::Duration::from_secs(5);
+const FLUSH_TICK: Duration = Duration::from_secs(5);
 
-/// Runs until `shutdown` completes. Returns a summary of everything done.
+/// Runs until `shutdown` completes, calling `on_batch` with each batch's summary (for the
+/// metrics file). Returns a summary of everything done.
 pub async fn serve(
     config: &Config,
     store: &mut StateStore,
     shutdown: impl Future<Output = ()>,
+    on_batch: impl FnMut(&Summary),
 ) -> Result<Summary, PollError> {
     let (stopping, stop) = watch::channel(false);
     let signal = async {
@@ -45,7 +51,7 @@ pub async fn serve(
     };
     tokio::select! {
         () = signal => unreachable!("the signal future never ends"),
-        result = serve_until(config, store, stop) => result,
+        result = serve_until(config, store, stop, on_batch) => result,
     }
 }
 
@@ -54,94 +60,199 @@ async fn serve_until(
     config: &Config,
     store: &mut StateStore,
     stop: Stop,
+    mut on_batch: impl FnMut(&Summary),
 ) -> Result<Summary, PollError> {
     let all: Vec<&Check> = config.checks.iter().collect();
     let sources = build_sources(config, &all);
     let sinks = build_sinks(config, false)?;
-    let mut due: Vec<Instant> = vec![Instant::now(); all.len()];
-    let mut busy: BTreeSet<SourceName> = BTreeSet::new();
+    let wakeups = Wakeups::default();
+    // Dropped when the loop returns, which aborts the listeners and closes their connections.
+    let _listeners = start_listeners(&all, &sources, &wakeups);
+    let mut schedule = Schedule::new(&all, Instant::now());
+    let blocking = blocking_dequeues(&all, &sources);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Batch>();
     let mut total = Summary::default();
-    let mut flush_at: Option<Instant> = None;
-    // Alertmanager takes a firing alert it stops hearing about for resolved, so with such a
-    // receiver the alerts are planned (and resent) at least this often, whatever the checks'
-    // intervals.
-    let resend = config
-        .receivers
-        .values()
-        .filter_map(|r| r.kind.resend_interval())
-        .map(|d| d.get())
-        .min();
-    let mut planned_at = Instant::now();
+    let mut flush = Flush::new(config);
     info!(checks = all.len(), sources = sources.len(), "Running.");
 
     loop {
-        // Start every idle source that has checks due.
-        let now = Instant::now();
-        let mut by_source: BTreeMap<&SourceName, Vec<usize>> = BTreeMap::new();
-        for (i, check) in all.iter().enumerate() {
-            if due[i] <= now && !busy.contains(&check.source) {
-                by_source.entry(&check.source).or_default().push(i);
-            }
-        }
-        for (source, indexes) in by_source {
-            let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
+        for (source, taken) in schedule.take_due(Instant::now()) {
+            let checks: Vec<&Check> = taken.iter().map(|&(i, _)| all[i]).collect();
             let cursors = load_cursors(store, &checks)?;
-            busy.insert(source.clone());
-            let one_source = BTreeMap::from([(source.clone(), sources[source].clone())]);
-            start_fetch(&checks, indexes, one_source, cursors, done_tx.clone());
+            let one_source = BTreeMap::from([(source.clone(), sources[&source].clone())]);
+            start_fetch(&checks, taken, one_source, cursors, done_tx.clone());
         }
-
-        // Wait for a source to finish, the next check to fall due, or the signal.
-        let next_due = all
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !busy.contains(&c.source))
-            .map(|(i, _)| due[i])
-            .min();
-        let resend_at = resend.map(|every| planned_at + every);
-        let flush = [flush_at, resend_at]
-            .into_iter()
-            .flatten()
-            .min()
-            .filter(|at| next_due.is_none_or(|due| *at < due));
-        let next_due = flush.or(next_due);
+        // Wait for a source to finish, the next check to fall due, a queue to wake, a flush,
+        // or the signal.
+        let next_due = schedule.next(Instant::now());
+        let flush_at = flush.at().filter(|at| next_due.is_none_or(|due| *at < due));
         let sleep = async {
-            match next_due {
+            match flush_at.or(next_due) {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let (checks, fetched, lateness) = tokio::select! {
             _ = stopped(&stop) => return Ok(total),
-            _ = sleep => {
-                if flush.is_some() {
-                    flush_at = None;
-                    planned_at = Instant::now();
-                    let summary = handle(config, store, &sinks, &[], Vec::new(), &stop).await?;
-                    add(&mut total, &summary, &mut flush_at);
+            _ = sleep => match flush_at {
+                Some(_) => {
+                    flush.flushing();
+                    (Vec::new(), Vec::new(), Vec::new())
                 }
-            }
-            Some((source, indexes, fetched)) = done_rx.recv() => {
-                busy.remove(&source);
-                let finished = Instant::now();
-                for &i in &indexes {
-                    due[i] = finished + all[i].interval.get();
+                None => continue,
+            },
+            woken = wakeups.next() => {
+                for source in &woken {
+                    schedule.wake(source, |i| all[i].queue_table().is_some());
                 }
-                let checks: Vec<&Check> = indexes.iter().map(|&i| all[i]).collect();
-                planned_at = Instant::now();
-                let summary = handle(config, store, &sinks, &checks, fetched, &stop).await?;
-                add(&mut total, &summary, &mut flush_at);
+                continue;
             }
+            Some(batch) = done_rx.recv() => {
+                schedule.finished(&batch.source);
+                let again = batch.dequeue_again(&blocking);
+                schedule.wake(&batch.source, |i| again.contains(&i));
+                let lateness = batch.lateness();
+                let checks: Vec<&Check> = batch.taken.iter().map(|&(i, _)| all[i]).collect();
+                (checks, batch.fetched, lateness)
+            }
+        };
+        flush.planned();
+        let mut summary = handle(config, store, &sinks, &checks, fetched, &stop).await?;
+        for (outcome, late) in summary.checks.iter_mut().zip(lateness) {
+            outcome.lateness = late;
+        }
+        flush.held_back(summary.deferred);
+        add(&mut total, &summary);
+        on_batch(&summary);
+    }
+}
+
+/// When held-back groups are planned again with no check result in between: `group_wait` and
+/// `group_interval` need a look every [`FLUSH_TICK`], and Alertmanager receivers a resend
+/// every `resend_interval`.
+struct Flush {
+    held_back: Option<Instant>,
+    resend: Option<Duration>,
+    planned_at: Instant,
+}
+
+impl Flush {
+    fn new(config: &Config) -> Self {
+        // Alertmanager takes a firing alert it stops hearing about for resolved, so with such
+        // a receiver the alerts are planned (and resent) at least this often, whatever the
+        // checks' intervals.
+        let resend = config
+            .receivers
+            .values()
+            .filter_map(|r| r.kind.resend_interval())
+            .map(|d| d.get())
+            .min();
+        Self {
+            held_back: None,
+            resend,
+            planned_at: Instant::now(),
+        }
+    }
+
+    fn at(&self) -> Option<Instant> {
+        let resend_at = self.resend.map(|every| self.planned_at + every);
+        [self.held_back, resend_at].into_iter().flatten().min()
+    }
+
+    /// A plan is being made now.
+    fn planned(&mut self) {
+        self.planned_at = Instant::now();
+    }
+
+    /// The held-back groups are being planned again now.
+    fn flushing(&mut self) {
+        self.held_back = None;
+    }
+
+    /// The plan held back `deferred` groups.
+    fn held_back(&mut self, deferred: usize) {
+        if deferred > 0 && self.held_back.is_none() {
+            self.held_back = Some(Instant::now() + FLUSH_TICK);
         }
     }
 }
 
-/// Fetches `checks` (of one source) in a task of their own; the batch is handed back on `done`
-/// with the checks' `indexes`.
+/// The checks whose dequeue blocks on an empty queue (Oracle AQ with a `wait`), by index.
+fn blocking_dequeues(all: &[&Check], sources: &Sources) -> BTreeSet<usize> {
+    let blocks = |check: &Check| match (&check.kind, &sources[&check.source]) {
+        (CheckKind::Queue(queue), Ok(source)) => source.dequeue_waits(queue),
+        _ => false,
+    };
+    (0..all.len()).filter(|&i| blocks(all[i])).collect()
+}
+
+/// Starts one listener per PostgreSQL source with queue-table checks (see
+/// [`crate::source::Wakeups`]). Dropping the set stops them.
+fn start_listeners(all: &[&Check], sources: &Sources, wakeups: &Wakeups) -> JoinSet<()> {
+    let mut tables: BTreeMap<&SourceName, Vec<QueueTable>> = BTreeMap::new();
+    for check in all {
+        if let Some(table) = check.queue_table() {
+            tables.entry(&check.source).or_default().push(table.clone());
+        }
+    }
+    let mut listeners = JoinSet::new();
+    for (name, tables) in tables {
+        // A source that could not be built fails its checks each interval; nothing to hear.
+        let Ok(source) = sources[name].clone() else {
+            continue;
+        };
+        let wakeups = wakeups.clone();
+        listeners.spawn(async move {
+            let tables: Vec<&QueueTable> = tables.iter().collect();
+            source.listen(&tables, &wakeups).await;
+        });
+    }
+    listeners
+}
+
+/// What one source task hands back: the checks it ran, when it began, and their outcomes.
+struct Batch {
+    source: SourceName,
+    taken: Vec<Taken>,
+    started: Instant,
+    fetched: Vec<Fetch>,
+}
+
+impl Batch {
+    /// How late each check began after its slot. The checks ran one after another from
+    /// `started`, so each began when the ones before it had taken their time. `None` for a
+    /// woken check, which had no slot.
+    fn lateness(&self) -> Vec<Option<Duration>> {
+        let mut began = self.started;
+        self.taken
+            .iter()
+            .zip(&self.fetched)
+            .map(|((_, slot), (_, took))| {
+                let late = slot.map(|slot| began.saturating_duration_since(slot));
+                began += *took;
+                late
+            })
+            .collect()
+    }
+
+    /// The blocking dequeues (`blocking`, by index) that answered: they dequeue again at once,
+    /// so that a message is taken as soon as it is committed; each waits no longer than its
+    /// `wait` on an empty queue, so a stop is never held up longer. One that failed waits for
+    /// its interval instead of retrying in a tight loop.
+    fn dequeue_again(&self, blocking: &BTreeSet<usize>) -> Vec<usize> {
+        self.taken
+            .iter()
+            .zip(&self.fetched)
+            .filter(|((i, _), (result, _))| result.is_ok() && blocking.contains(i))
+            .map(|((i, _), _)| *i)
+            .collect()
+    }
+}
+
+/// Fetches `checks` (of one source) in a task of their own; the batch is handed back on `done`.
 fn start_fetch(
     checks: &[&Check],
-    indexes: Vec<usize>,
+    taken: Vec<Taken>,
     source: Sources,
     cursors: HashMap<String, Option<Value>>,
     done: mpsc::UnboundedSender<Batch>,
@@ -149,14 +260,37 @@ fn start_fetch(
     let owned: Vec<Check> = checks.iter().map(|c| (*c).clone()).collect();
     let name = owned[0].source.clone();
     tokio::spawn(async move {
+        let started = Instant::now();
         let refs: Vec<&Check> = owned.iter().collect();
         // A long-running service may wait a little on an empty AQ queue (its `wait`).
         let mode = Mode::Take(QueueWait::Bounded);
         let fetched = fetch_all(&refs, &source, &cursors, mode).await;
         // The receiver is gone only when `serve` returned; nothing to hand back then.
-        let _ = done.send((name, indexes, fetched));
+        let _ = done.send(Batch {
+            source: name,
+            taken,
+            started,
+            fetched,
+        });
     });
 }
+
+/// How long `run` may wait, once stopped, for fetches still in flight on worker threads: the
+/// longest `wait` of an AQ queue check (a dequeue blocked on an empty queue returns within it),
+/// and at least [`MIN_GRACE`]. A call that outlasts it is abandoned as the process exits; the
+/// database then ends its session, which rolls back anything it dequeued.
+pub fn shutdown_grace(checks: &[Check]) -> Duration {
+    checks
+        .iter()
+        .filter_map(|check| match &check.kind {
+            CheckKind::Queue(Queue::Aq(aq)) => Some(aq.wait),
+            _ => None,
+        })
+        .fold(MIN_GRACE, Duration::max)
+}
+
+/// The least time given to fetches in flight to end when `run` stops.
+pub const MIN_GRACE: Duration = Duration::from_secs(1);
 
 /// Completes once `stop` is set.
 async fn stopped(stop: &Stop) {
@@ -189,11 +323,8 @@ async fn handle(
     }
 }
 
-/// Adds a batch to the running totals, and schedules a flush when groups were held back.
-fn add(total: &mut Summary, batch: &Summary, flush_at: &mut Option<Instant>) {
-    if batch.deferred > 0 && flush_at.is_none() {
-        *flush_at = Some(Instant::now() + FLUSH_TICK);
-    }
+/// Adds a batch to the running totals.
+fn add(total: &mut Summary, batch: &Summary) {
     total.checks_ok += batch.checks_ok;
     total.checks_failed += batch.checks_failed;
     total.notifications_sent += batch.notifications_sent;
@@ -204,4 +335,97 @@ fn add(total: &mut Summary, batch: &Summary, flush_at: &mut Option<Instant>) {
     total.deferred += batch.deferred;
     total.time_muted += batch.time_muted;
     total.alerts_firing = batch.alerts_firing;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::NoRows;
+    use crate::config::duration::Duration as ConfigDuration;
+    use crate::source::{AqPayload, AqQueue};
+
+    fn check(kind: CheckKind) -> Check {
+        Check {
+            name: "c".into(),
+            source: SourceName("db".into()),
+            interval: ConfigDuration::from_secs(60),
+            kind,
+            sql: String::new(),
+            key: None,
+            labels: vec![],
+            annotations: vec![],
+            no_rows: NoRows::Ignore,
+            deadlock_trace: false,
+        }
+    }
+
+    fn aq(wait_secs: u64) -> Check {
+        check(CheckKind::Queue(Queue::Aq(AqQueue {
+            name: "APP.Q".into(),
+            consumer: None,
+            payload: AqPayload::Raw,
+            wait: Duration::from_secs(wait_secs),
+        })))
+    }
+
+    fn batch(taken: Vec<Taken>, outcomes: Vec<(bool, u64)>, started: Instant) -> Batch {
+        let fetched = outcomes
+            .into_iter()
+            .map(|(ok, took_ms)| {
+                let result = match ok {
+                    true => Ok(super::super::Fetched::State(crate::source::Rows::new(
+                        std::iter::empty::<&str>(),
+                    ))),
+                    false => Err(crate::check::CheckFailure {
+                        reason: crate::check::FailureReason::Connection,
+                        message: "down".into(),
+                    }),
+                };
+                (result, Duration::from_millis(took_ms))
+            })
+            .collect();
+        Batch {
+            source: SourceName("db".into()),
+            taken,
+            started,
+            fetched,
+        }
+    }
+
+    #[test]
+    fn each_check_of_a_batch_is_as_late_as_the_checks_before_it_took() {
+        let start = Instant::now();
+        let slot = start - Duration::from_millis(100);
+        let batch = batch(
+            vec![(0, Some(slot)), (1, None), (2, Some(slot))],
+            vec![(true, 30), (true, 20), (false, 5)],
+            start,
+        );
+        let ms = Duration::from_millis;
+        assert_eq!(batch.lateness(), [Some(ms(100)), None, Some(ms(150))]);
+    }
+
+    #[test]
+    fn a_blocking_dequeue_that_answered_dequeues_again_and_one_that_failed_waits() {
+        let start = Instant::now();
+        let batch = batch(
+            vec![(0, None), (1, Some(start)), (2, Some(start)), (3, None)],
+            vec![(true, 5000), (true, 1), (false, 1), (true, 1)],
+            start,
+        );
+        // 0 and 2 block (AQ with a wait); 2 failed; 1 and 3 are other checks.
+        assert_eq!(batch.dequeue_again(&BTreeSet::from([0, 2])), [0]);
+    }
+
+    #[test]
+    fn shutdown_waits_for_the_longest_aq_wait_and_no_longer() {
+        let secs = Duration::from_secs;
+        assert_eq!(shutdown_grace(&[]), MIN_GRACE);
+        assert_eq!(shutdown_grace(&[check(CheckKind::State)]), MIN_GRACE);
+        assert_eq!(
+            shutdown_grace(&[aq(5), check(CheckKind::State), aq(20)]),
+            secs(20)
+        );
+        assert_eq!(shutdown_grace(&[aq(0)]), MIN_GRACE);
+    }
 }

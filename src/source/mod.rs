@@ -10,6 +10,7 @@
 //! [`Value`]s. It does not know about checks, alerts, labels or state: the poll engine decides
 //! what a row means, which cursor to bind, and when to commit a [`QueueBatch`].
 
+mod listen;
 pub mod oracle;
 mod postgres;
 mod queue;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 use crate::config::duration::Duration;
 
+pub use listen::Wakeups;
 #[cfg(feature = "oracle")]
 pub use oracle::{OracleSource, OracleSourceConfig};
 pub use postgres::{PostgresSource, PostgresSourceConfig};
@@ -159,6 +161,29 @@ impl Source {
                 })
             }
         }
+    }
+
+    /// Whether a dequeue of `queue` under `run` blocks until a message comes or its wait
+    /// ends (an Oracle AQ queue with a `wait`), so that `run` can dequeue again at once.
+    pub fn dequeue_waits(&self, queue: &Queue) -> bool {
+        match (self, queue) {
+            #[cfg(feature = "oracle")]
+            (Self::Oracle(source), Queue::Aq(aq)) => source.dequeue_waits(aq),
+            _ => false,
+        }
+    }
+
+    /// Listens for new messages in the queue tables `queues` of this source, waking it in
+    /// `wakeups`, until the future is dropped (see [`Wakeups`]). Only PostgreSQL can; on other
+    /// sources this returns at once and their queues are polled at their interval.
+    pub async fn listen(&self, queues: &[&QueueTable], wakeups: &Wakeups) {
+        let Self::Postgres(source) = self else {
+            return;
+        };
+        let mut channels: Vec<String> = queues.iter().map(|q| q.channel()).collect();
+        channels.sort();
+        channels.dedup();
+        source.listen(&channels, wakeups).await;
     }
 
     /// Adds the `deadlock_*` columns of [`oracle::trace::Deadlock::labels`] to rows that name a

@@ -3,13 +3,19 @@
 //! - **Connection.** One connection per source, opened at the first query and opened again
 //!   when the server has closed it (an idle timeout between two `run` intervals is not a
 //!   failure). Queries on one source take turns on it. A queue batch gets a connection of its
-//!   own, because it holds a transaction open until delivery is done.
+//!   own, because it holds a transaction open until delivery is done; it is kept for the next
+//!   batch once the transaction ended. Under `dbalert run` a
+//!   source with queue checks also keeps one connection that `LISTEN`s for new messages
+//!   ([`super::listen`]).
 //! - **TLS.** `sslmode=require`, `verify-ca` or `verify-full` in the URL: TLS by rustls, and the
 //!   server certificate is always verified against the system's roots (rustls-platform-verifier)
 //!   plus `ca_file`. So `require` here is as strict as libpq's `verify-full`. Anything else:
 //!   plain TCP, never a silent fallback from TLS.
-//! - **Read only.** Every check query runs in a `READ ONLY` transaction, with
-//!   `SET LOCAL statement_timeout` when the source sets one.
+//! - **Read only, one round trip.** Every check query runs in a `READ ONLY` transaction, with
+//!   `SET LOCAL statement_timeout` when the source sets one. Its statement is prepared once
+//!   per connection and kept, and `BEGIN`, the query and `COMMIT` are pipelined, so a check
+//!   after its first run costs one round trip to the server (a check that finds nothing, one
+//!   small answer).
 //! - **Values.** Results come back in binary; the types dbalert knows are decoded
 //!   into [`Value`]s (`numeric` into exact text, enums as their label). For a column of any
 //!   other type (arrays, `uuid`, `interval`, `inet`, ranges, extension types, domains) the query
@@ -22,6 +28,7 @@
 //!   built from the server's message, SQLSTATE, detail and hint, or from the whole `source()`
 //!   chain, and then scrubbed of the URL and password.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,11 +40,16 @@ use futures_util::TryStreamExt;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Column, NoTls, Row, Transaction};
+use tokio_postgres::{
+    AsyncMessage, Client, Column, Connection, GenericClient, NoTls, Row, Statement as PgStatement,
+    Transaction,
+};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
@@ -120,7 +132,8 @@ impl PostgresSourceConfig {
             },
             config,
             tls,
-            client: Mutex::new(None),
+            session: Mutex::new(None),
+            idle_queue: IdleClient::default(),
         })
     }
 }
@@ -131,7 +144,9 @@ pub struct PostgresSource {
     config: tokio_postgres::Config,
     tls: Option<MakeRustlsConnect>,
     /// The connection check queries share; `None` until the first query or after it closed.
-    client: Mutex<Option<Client>>,
+    session: Mutex<Option<Session>>,
+    /// The connection of the last queue batch, back once its transaction ended.
+    idle_queue: IdleClient,
 }
 
 impl fmt::Debug for PostgresSource {
@@ -150,15 +165,19 @@ impl PostgresSource {
     }
 
     pub async fn fetch(&self, sql: &str, cursor: Option<&Value>) -> Result<Rows, SourceError> {
-        let mut slot = self.client.lock().await;
-        let client = match slot.take() {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect().await?,
+        let mut slot = self.session.lock().await;
+        let session = match slot.take() {
+            Some(session) if !session.client.is_closed() => session,
+            _ => Session {
+                client: self.connect().await?,
+                prepared: HashMap::new(),
+            },
         };
-        let client = slot.insert(client);
-        let outcome = self.fetch_on(client, sql, cursor).await;
+        let session = slot.insert(session);
+        let outcome = self.fetch_on(session, sql, cursor).await;
         // The driver task may not have noticed yet that the server hung up; the error has.
-        if client.is_closed() || matches!(outcome, Err(SourceError::ConnectionLost { .. })) {
+        if session.client.is_closed() || matches!(outcome, Err(SourceError::ConnectionLost { .. }))
+        {
             *slot = None;
         }
         outcome
@@ -222,14 +241,23 @@ impl PostgresSource {
         Ok(outcome)
     }
 
-    /// Takes up to `limit` messages off the queue table, on a connection of the batch's own.
+    /// Takes up to `limit` messages off the queue table, on a connection of the batch's own:
+    /// the one the last batch gave back, or a new one. A kept connection the server has closed
+    /// meanwhile is replaced, so that an idle timeout does not fail the check.
     pub async fn dequeue(
         &self,
         queue: &QueueConfig,
         limit: usize,
     ) -> Result<QueueBatch, SourceError> {
+        let (errors, table, idle) = (&self.errors, &queue.table, &self.idle_queue);
+        if let Some(client) = idle.take() {
+            match QueueBatch::postgres(client, errors.clone(), table, limit, idle.clone()).await {
+                Err(SourceError::ConnectionLost { .. }) => {}
+                outcome => return outcome,
+            }
+        }
         let client = self.connect().await?;
-        QueueBatch::postgres(client, self.errors.clone(), &queue.table, limit).await
+        QueueBatch::postgres(client, errors.clone(), table, limit, idle.clone()).await
     }
 
     async fn connect(&self) -> Result<Client, SourceError> {
@@ -247,65 +275,242 @@ impl PostgresSource {
                 client
             }),
         };
-        connected.map_err(|err| {
-            let name = self.errors.name.clone();
-            let message = self.errors.describe(&err);
-            match err.code() {
-                Some(code) if *code == SqlState::INVALID_PASSWORD => {
-                    SourceError::Authentication { name, message }
-                }
-                _ => SourceError::Connect { name, message },
-            }
-        })
+        connected.map_err(|err| self.connect_error(&err))
     }
 
+    /// Opens a connection of its own that `LISTEN`s on `channels` and calls `heard` for each
+    /// notification. The returned task ends when the connection does (the server went away,
+    /// or an administrator ended the session); dropping the client closes it.
+    pub(super) async fn open_listener(
+        &self,
+        channels: &[String],
+        heard: impl Fn() + Send + 'static,
+    ) -> Result<(Client, JoinHandle<()>), SourceError> {
+        let name = self.errors.name.clone();
+        let connected = match &self.tls {
+            Some(tls) => self
+                .config
+                .connect(tls.clone())
+                .await
+                .map(|(client, conn)| (client, tokio::spawn(forward(conn, heard, name)))),
+            None => self
+                .config
+                .connect(NoTls)
+                .await
+                .map(|(client, conn)| (client, tokio::spawn(forward(conn, heard, name)))),
+        };
+        let (client, connection) = connected.map_err(|err| self.connect_error(&err))?;
+        // Channel names are checked identifiers (see `QueueTable`), safe to write unquoted.
+        let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+        client
+            .batch_execute(&listen)
+            .await
+            .map_err(|err| self.errors.query(&err))?;
+        Ok((client, connection))
+    }
+
+    fn connect_error(&self, err: &tokio_postgres::Error) -> SourceError {
+        let name = self.errors.name.clone();
+        let message = self.errors.describe(err);
+        match err.code() {
+            Some(code) if *code == SqlState::INVALID_PASSWORD => {
+                SourceError::Authentication { name, message }
+            }
+            _ => SourceError::Connect { name, message },
+        }
+    }
+
+    /// Runs `sql` on the shared session, preparing it there first if it is new. A statement
+    /// prepared before that the server refuses now (its table changed so that the result
+    /// changed type) is prepared again, once.
     async fn fetch_on(
         &self,
-        client: &mut Client,
+        session: &mut Session,
         sql: &str,
         cursor: Option<&Value>,
     ) -> Result<Rows, SourceError> {
+        let cached = session.prepared.get(sql).cloned();
+        let fresh = cached.is_none();
+        let prepared = match cached {
+            Some(prepared) => prepared,
+            None => Arc::new(self.prepare(&session.client, sql).await?),
+        };
+        let outcome = match self.run_prepared(&session.client, &prepared, cursor).await {
+            Err(Failed::Driver(err)) if !fresh && is_stale(&err) => {
+                let prepared = Arc::new(self.prepare(&session.client, sql).await?);
+                self.run_prepared(&session.client, &prepared, cursor)
+                    .await
+                    .map(|rows| (rows, prepared))
+            }
+            outcome => outcome.map(|rows| (rows, prepared)),
+        };
+        match outcome {
+            Ok((rows, prepared)) => {
+                session.prepared.insert(sql.to_owned(), prepared);
+                Ok(rows)
+            }
+            Err(failed) => {
+                session.prepared.remove(sql);
+                Err(match failed {
+                    Failed::Driver(err) => self.errors.query(&err),
+                    Failed::Decode(error) => error,
+                })
+            }
+        }
+    }
+
+    /// Prepares a check's query: its columns, the cursor parameter, and a decoder per column
+    /// (columns of types dbalert cannot read are cast to text by a wrapping query).
+    async fn prepare(&self, client: &Client, sql: &str) -> Result<Prepared, SourceError> {
         let errors = &self.errors;
-        let tx = client
-            .build_transaction()
-            .read_only(true)
-            .start()
+        let statement = client
+            .prepare(sql)
             .await
             .map_err(|err| errors.query(&err))?;
-        errors.set_statement_timeout(&tx).await?;
-        let statement = tx.prepare(sql).await.map_err(|err| errors.query(&err))?;
-        let mut rows = Rows::new(statement.columns().iter().map(|c| c.name()));
-        let cursor = match statement.params().len() {
-            0 => None,
-            1 => {
-                let first = || first_cursor(&statement.params()[0]);
-                Some(CursorParam(cursor.and_then(bind_text).or_else(first)))
-            }
-            n => {
-                return Err(SourceError::Query {
-                    name: errors.name.clone(),
-                    message: format!(
-                        "the query has {n} parameters, and $1 (the cursor) is the only one dbalert binds"
-                    ),
-                });
+        let columns: Vec<String> = statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        let cursor = match statement.params() {
+            [] => None,
+            [param] => Some(first_cursor(param)),
+            params => {
+                return Err(errors.query_text(&format!(
+                    "the query has {} parameters, and $1 (the cursor) is the only one dbalert binds",
+                    params.len()
+                )));
             }
         };
+        let statement = errors.readable(client, sql, statement, &columns).await?;
+        let decoders = errors.decoders(statement.columns(), &columns)?;
+        Ok(Prepared {
+            statement,
+            columns,
+            decoders,
+            cursor,
+        })
+    }
+
+    /// Runs a prepared query in a read-only transaction, in one round trip: `BEGIN` (with the
+    /// statement timeout), the query and `COMMIT` are pipelined, sent together and answered
+    /// in order (a failed query aborts the transaction, which the `COMMIT` then rolls back).
+    async fn run_prepared(
+        &self,
+        client: &Client,
+        prepared: &Prepared,
+        cursor: Option<&Value>,
+    ) -> Result<Rows, Failed> {
+        let begin = match self.errors.statement_timeout {
+            Some(timeout) => format!(
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}",
+                timeout.get().as_millis().max(1)
+            ),
+            None => "BEGIN READ ONLY".to_owned(),
+        };
+        let cursor = prepared
+            .cursor
+            .as_ref()
+            .map(|first| CursorParam(cursor.and_then(bind_text).or_else(|| first.clone())));
         let params: Vec<&(dyn ToSql + Sync)> = cursor.iter().map(|p| p as _).collect();
-        let statement = errors.readable(&tx, sql, statement, &rows.columns).await?;
-        let decoders = errors.decoders(statement.columns(), &rows.columns)?;
-        // Read as a stream, so that each row is decoded and its wire buffer freed as it
-        // arrives, instead of holding the whole result twice.
-        let stream = tx
-            .query_raw(&statement, params)
-            .await
-            .map_err(|err| errors.query(&err))?;
-        let mut stream = std::pin::pin!(stream);
-        while let Some(row) = stream.try_next().await.map_err(|err| errors.query(&err))? {
-            rows.rows
-                .push(errors.decode_row(&row, &decoders, &rows.columns)?);
-        }
-        tx.commit().await.map_err(|err| errors.query(&err))?;
+        let query = async {
+            // Read as a stream, so that each row is decoded and its wire buffer freed as it
+            // arrives, instead of holding the whole result twice.
+            let stream = client
+                .query_raw(&prepared.statement, params)
+                .await
+                .map_err(Failed::Driver)?;
+            let mut stream = std::pin::pin!(stream);
+            let mut rows = Rows::new(prepared.columns.iter().map(String::as_str));
+            while let Some(row) = stream.try_next().await.map_err(Failed::Driver)? {
+                let values = self
+                    .errors
+                    .decode_row(&row, &prepared.decoders, &rows.columns)
+                    .map_err(Failed::Decode)?;
+                rows.rows.push(values);
+            }
+            Ok(rows)
+        };
+        // `join!` first polls the three in this order, and each sends its request on its
+        // first poll: the server gets BEGIN, the query, COMMIT.
+        let (begun, rows, committed) = tokio::join!(
+            client.batch_execute(&begin),
+            query,
+            client.batch_execute("COMMIT")
+        );
+        begun.map_err(Failed::Driver)?;
+        let rows = rows?;
+        committed.map_err(Failed::Driver)?;
         Ok(rows)
+    }
+}
+
+/// A connection kept between two queue batches; a batch takes it and gives it back when its
+/// transaction ended.
+#[derive(Clone, Default)]
+pub(super) struct IdleClient(Arc<std::sync::Mutex<Option<Client>>>);
+
+impl IdleClient {
+    /// The kept connection, unless it is gone or the server closed it.
+    fn take(&self) -> Option<Client> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.take().filter(|client| !client.is_closed())
+    }
+
+    /// Keeps `client` (outside any transaction) for the next batch.
+    pub(super) fn put(&self, client: Client) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(client);
+    }
+}
+
+/// The connection check queries share, with the statements prepared on it by SQL text.
+struct Session {
+    client: Client,
+    prepared: HashMap<String, Arc<Prepared>>,
+}
+
+/// A check's query, prepared once per connection.
+struct Prepared {
+    statement: PgStatement,
+    columns: Vec<String>,
+    decoders: Vec<(Type, Decoder)>,
+    /// `Some` when the query takes the cursor (`$1`): what to bind when there is none yet.
+    cursor: Option<Option<String>>,
+}
+
+/// Why a prepared query failed: the driver (classified by [`Errors::query`]) or a value.
+enum Failed {
+    Driver(tokio_postgres::Error),
+    Decode(SourceError),
+}
+
+/// A prepared statement the server refuses since its table changed ("cached plan must not
+/// change result type"); preparing it again fixes it.
+fn is_stale(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)
+}
+
+/// Drives a listening connection, calling `heard` for each notification, until it ends.
+async fn forward<S, T>(mut connection: Connection<S, T>, heard: impl Fn(), name: SourceName)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        match message {
+            Ok(AsyncMessage::Notification(_)) => heard(),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::debug!(source = %name, error = %err, "PostgreSQL LISTEN connection closed.");
+                return;
+            }
+        }
     }
 }
 
@@ -561,7 +766,7 @@ impl Errors {
     /// statement prepared again with those columns cast to text (see the module docs).
     async fn readable(
         &self,
-        tx: &Transaction<'_>,
+        client: &impl GenericClient,
         sql: &str,
         statement: tokio_postgres::Statement,
         names: &[String],
@@ -574,7 +779,8 @@ impl Errors {
         let Some(first) = unknown.iter().position(|u| *u) else {
             return Ok(statement);
         };
-        tx.prepare(&with_text_columns(sql, &unknown))
+        client
+            .prepare(&with_text_columns(sql, &unknown))
             .await
             .map_err(|err| SourceError::Decode {
                 name: self.name.clone(),

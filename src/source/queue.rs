@@ -25,7 +25,7 @@ use std::fmt;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use super::postgres::Errors;
+use super::postgres::{Errors, IdleClient};
 use super::{SourceError, Value};
 use crate::config::duration::Duration;
 
@@ -111,94 +111,104 @@ pub enum QueueWait {
     Bounded,
 }
 
+/// Problems with `queue:`: `(key, message)`, the key being the one under `queue:` to point at
+/// (empty: `queue:` itself).
+type QueueProblems = Vec<(&'static str, String)>;
+
 impl QueueKeys {
-    /// The queue for source `source` of `kind` (`postgres`, `oracle`, …). Problems are
-    /// `(key, message)`, the key being the one under `queue:` to point at (empty: `queue:`).
-    pub fn resolve(self, source: &str, kind: &str) -> Result<Queue, Vec<(&'static str, String)>> {
-        let mut problems = Vec::new();
+    /// The queue for source `source` of `kind` (`postgres`, `oracle`, …).
+    pub fn resolve(self, source: &str, kind: &str) -> Result<Queue, QueueProblems> {
+        match kind {
+            "postgres" => self.resolve_table(),
+            "oracle" => self.resolve_aq(),
+            _ => Err(vec![(
+                "",
+                format!(
+                    "source `{source}` cannot hold a queue; queue checks need a postgres source (a queue table) or an oracle source (an AQ queue)"
+                ),
+            )]),
+        }
+    }
+
+    fn resolve_table(self) -> Result<Queue, QueueProblems> {
         let oracle_keys = [
             ("name", self.name.is_some()),
             ("consumer", self.consumer.is_some()),
             ("payload", self.payload.is_some()),
             ("wait", self.wait.is_some()),
         ];
-        match kind {
-            "postgres" => {
-                for (key, _) in oracle_keys.iter().filter(|(_, set)| *set) {
-                    problems.push((
-                        *key,
-                        format!(
-                            "`{key}` is for Oracle AQ queues; a postgres source reads a queue table: `queue: {{table: dbalert_queue}}`"
-                        ),
-                    ));
-                }
-                match self.table {
-                    Some(table) if problems.is_empty() => {
-                        return Ok(Queue::Table(QueueConfig { table }));
-                    }
-                    Some(_) => {}
-                    None => problems.push((
-                        "",
-                        "missing key `table`: the queue table made by sql/postgres/queue.sql, e.g. `queue: {table: dbalert_queue}`".to_owned(),
-                    )),
-                }
-            }
-            "oracle" => {
-                if self.table.is_some() {
-                    problems.push((
-                        "table",
-                        "`table` is for PostgreSQL queue tables; an oracle source reads an AQ queue: `queue: {name: DBALERT_OWNER.ALERT_Q, consumer: DBALERT}`".to_owned(),
-                    ));
-                }
-                let Some(OracleName(name)) = self.name else {
-                    problems.push((
-                        "",
-                        "missing key `name`: the AQ queue, e.g. `queue: {name: DBALERT_OWNER.ALERT_Q, consumer: DBALERT}`".to_owned(),
-                    ));
-                    return Err(problems);
-                };
-                let is_alert_que = name == ALERT_QUE;
-                let payload = match self.payload {
-                    Some(payload) => payload,
-                    None if is_alert_que => AqPayload::ServerAlert,
-                    None => AqPayload::Raw,
-                };
-                if is_alert_que && payload != AqPayload::ServerAlert {
-                    problems.push((
-                        "payload",
-                        "SYS.ALERT_QUE carries SYS.ALERT_TYPE: leave `payload` out (or write `server_alert`)".to_owned(),
-                    ));
-                }
-                if is_alert_que && self.consumer.is_none() {
-                    problems.push((
-                        "",
-                        "SYS.ALERT_QUE is a multi-consumer queue: add `consumer:`, the agent sql/oracle/03_alert_que.sql subscribed (DBALERT)".to_owned(),
-                    ));
-                }
-                let wait = self.wait.map_or(DEFAULT_AQ_WAIT, Duration::get);
-                if wait > MAX_AQ_WAIT || wait.subsec_nanos() != 0 {
-                    problems.push((
-                        "wait",
-                        "AQ waits in whole seconds, at most 60s (a waiting dequeue holds its source); e.g. `wait: 5s`".to_owned(),
-                    ));
-                }
-                if problems.is_empty() {
-                    return Ok(Queue::Aq(AqQueue {
-                        name,
-                        consumer: self.consumer.map(|c| c.0),
-                        payload,
-                        wait,
-                    }));
-                }
-            }
-            _ => problems.push((
+        let mut problems: QueueProblems = oracle_keys
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(key, _)| {
+                (
+                    *key,
+                    format!(
+                        "`{key}` is for Oracle AQ queues; a postgres source reads a queue table: `queue: {{table: dbalert_queue}}`"
+                    ),
+                )
+            })
+            .collect();
+        match self.table {
+            Some(table) if problems.is_empty() => return Ok(Queue::Table(QueueConfig { table })),
+            Some(_) => {}
+            None => problems.push((
                 "",
-                format!(
-                    "source `{source}` cannot hold a queue; queue checks need a postgres source (a queue table) or an oracle source (an AQ queue)"
-                ),
+                "missing key `table`: the queue table made by sql/postgres/queue.sql, e.g. `queue: {table: dbalert_queue}`".to_owned(),
             )),
         }
         Err(problems)
+    }
+
+    fn resolve_aq(self) -> Result<Queue, QueueProblems> {
+        let mut problems = Vec::new();
+        if self.table.is_some() {
+            problems.push((
+                "table",
+                "`table` is for PostgreSQL queue tables; an oracle source reads an AQ queue: `queue: {name: DBALERT_OWNER.ALERT_Q, consumer: DBALERT}`".to_owned(),
+            ));
+        }
+        let Some(OracleName(name)) = self.name else {
+            problems.push((
+                "",
+                "missing key `name`: the AQ queue, e.g. `queue: {name: DBALERT_OWNER.ALERT_Q, consumer: DBALERT}`".to_owned(),
+            ));
+            return Err(problems);
+        };
+        let is_alert_que = name == ALERT_QUE;
+        let payload = match self.payload {
+            Some(payload) => payload,
+            None if is_alert_que => AqPayload::ServerAlert,
+            None => AqPayload::Raw,
+        };
+        if is_alert_que && payload != AqPayload::ServerAlert {
+            problems.push((
+                "payload",
+                "SYS.ALERT_QUE carries SYS.ALERT_TYPE: leave `payload` out (or write `server_alert`)".to_owned(),
+            ));
+        }
+        if is_alert_que && self.consumer.is_none() {
+            problems.push((
+                "",
+                "SYS.ALERT_QUE is a multi-consumer queue: add `consumer:`, the agent sql/oracle/03_alert_que.sql subscribed (DBALERT)".to_owned(),
+            ));
+        }
+        let wait = self.wait.map_or(DEFAULT_AQ_WAIT, Duration::get);
+        if wait > MAX_AQ_WAIT || wait.subsec_nanos() != 0 {
+            problems.push((
+                "wait",
+                "AQ waits in whole seconds, at most 60s (a waiting dequeue holds its source); e.g. `wait: 5s`".to_owned(),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Queue::Aq(AqQueue {
+            name,
+            consumer: self.consumer.map(|c| c.0),
+            payload,
+            wait,
+        }))
     }
 }
 
@@ -270,6 +280,15 @@ impl TryFrom<String> for QueueTable {
     }
 }
 
+impl QueueTable {
+    /// The channel the table's trigger notifies on insert: the table's name without its
+    /// schema, folded to lower case as PostgreSQL folds it (`TG_TABLE_NAME`).
+    pub fn channel(&self) -> String {
+        let name = self.0.rsplit('.').next().unwrap_or(&self.0);
+        name.to_ascii_lowercase()
+    }
+}
+
 impl fmt::Display for QueueTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -336,6 +355,8 @@ enum BatchTransaction {
         errors: Errors,
         table: QueueTable,
         ids: Vec<i64>,
+        /// Where the connection goes back once the transaction ended, for the next batch.
+        idle: IdleClient,
     },
     #[cfg(feature = "oracle")]
     Oracle(super::oracle::AqTransaction),
@@ -377,6 +398,7 @@ impl QueueBatch {
                 errors,
                 table,
                 ids,
+                idle,
             } => {
                 if !ids.is_empty() {
                     // `$1::bigint[]` works for an `int` id column too and keeps its index usable.
@@ -389,7 +411,9 @@ impl QueueBatch {
                 client
                     .batch_execute("COMMIT")
                     .await
-                    .map_err(|err| errors.query(&err))
+                    .map_err(|err| errors.query(&err))?;
+                idle.put(client);
+                Ok(())
             }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(true).await,
@@ -404,10 +428,19 @@ impl QueueBatch {
     /// Leaves the batch's messages in the queue for the next run.
     pub async fn rollback(self) -> Result<(), SourceError> {
         match *self.transaction {
-            BatchTransaction::Postgres { client, errors, .. } => client
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(|err| errors.query(&err)),
+            BatchTransaction::Postgres {
+                client,
+                errors,
+                idle,
+                ..
+            } => {
+                client
+                    .batch_execute("ROLLBACK")
+                    .await
+                    .map_err(|err| errors.query(&err))?;
+                idle.put(client);
+                Ok(())
+            }
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(false).await,
             #[cfg(test)]
@@ -443,12 +476,14 @@ impl QueueBatch {
     }
 
     /// Starts a transaction on `client` (a connection of the batch's own) and locks up to
-    /// `limit` rows of `table` that no other poller holds.
+    /// `limit` rows of `table` that no other poller holds. The connection goes back to `idle`
+    /// when the batch ends; on an error here it is closed, which rolls back.
     pub(super) async fn postgres(
         client: Client,
         errors: Errors,
         table: &QueueTable,
         limit: usize,
+        idle: IdleClient,
     ) -> Result<Self, SourceError> {
         client
             .batch_execute("BEGIN")
@@ -499,6 +534,7 @@ impl QueueBatch {
                 errors,
                 table: table.clone(),
                 ids,
+                idle,
             }),
         })
     }
@@ -667,6 +703,17 @@ mod tests {
         }
         for bad in ["", "a.b.c", "1Q", "Q; DROP", "\"Q\"", "a.", "_q"] {
             assert!(OracleName::try_from(bad.to_owned()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_table_is_listened_for_on_its_name_without_schema() {
+        for (table, channel) in [
+            ("dbalert_queue", "dbalert_queue"),
+            ("App.Alert_Queue", "alert_queue"),
+        ] {
+            let table = QueueTable::try_from(table.to_owned()).unwrap();
+            assert_eq!(table.channel(), channel);
         }
     }
 

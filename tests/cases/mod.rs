@@ -13,6 +13,7 @@ mod poll_postgres;
 mod quickstart;
 mod receivers;
 mod routes;
+mod run_postgres;
 mod send;
 mod serve;
 mod silences;

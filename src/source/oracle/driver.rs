@@ -121,6 +121,13 @@ impl OracleSource {
         outcome.map_err(|err| describe(&self.name, &err))
     }
 
+    /// Whether a dequeue of `queue` under `run` blocks on an empty queue: its `wait`, kept
+    /// under the source's `call_timeout`, is a second or more.
+    pub fn dequeue_waits(&self, queue: &AqQueue) -> bool {
+        let call_timeout = self.config.call_timeout.map(|t| t.get());
+        queue.wait_seconds(QueueWait::Bounded, call_timeout) > 0
+    }
+
     /// Dequeues up to `limit` messages in a transaction the returned batch owns.
     pub async fn dequeue(
         &self,
