@@ -52,8 +52,10 @@ use tokio_postgres::{
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::queue::json_payload;
 use super::{
-    Access, Outcome, QueueBatch, QueueConfig, Rows, SourceError, SourceName, Statement, Value,
+    Access, Outcome, QueueBatch, QueueConfig, QueueMessage, QueueTable, Rows, SourceError,
+    SourceName, Statement, Value,
 };
 use crate::config::duration::Duration;
 use crate::config::secret::Secret;
@@ -251,13 +253,13 @@ impl PostgresSource {
     ) -> Result<QueueBatch, SourceError> {
         let (errors, table, idle) = (&self.errors, &queue.table, &self.idle_queue);
         if let Some(client) = idle.take() {
-            match QueueBatch::postgres(client, errors.clone(), table, limit, idle.clone()).await {
+            match take_batch(client, errors.clone(), table, limit, idle.clone()).await {
                 Err(SourceError::ConnectionLost { .. }) => {}
                 outcome => return outcome,
             }
         }
         let client = self.connect().await?;
-        QueueBatch::postgres(client, errors.clone(), table, limit, idle.clone()).await
+        take_batch(client, errors.clone(), table, limit, idle.clone()).await
     }
 
     async fn connect(&self) -> Result<Client, SourceError> {
@@ -443,6 +445,106 @@ impl PostgresSource {
         committed.map_err(Failed::Driver)?;
         Ok(rows)
     }
+}
+
+/// A queue batch's transaction: a connection of the batch's own, inside `BEGIN`, holding the
+/// batch's rows locked. Closing the connection rolls back.
+pub(super) struct QueueTransaction {
+    client: Client,
+    errors: Errors,
+    table: QueueTable,
+    ids: Vec<i64>,
+    /// Where the connection goes back once the transaction ended, for the next batch.
+    idle: IdleClient,
+}
+
+impl fmt::Debug for QueueTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Postgres")
+            .field("table", &self.table)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueueTransaction {
+    /// Deletes the batch's rows and commits (`commit`), or rolls back to leave them for the
+    /// next batch; then keeps the connection for it.
+    pub(super) async fn end(self, commit: bool) -> Result<(), SourceError> {
+        let Self {
+            client,
+            errors,
+            table,
+            ids,
+            idle,
+        } = self;
+        if commit && !ids.is_empty() {
+            // `$1::bigint[]` works for an `int` id column too and keeps its index usable.
+            let delete = format!("DELETE FROM {table} WHERE id = ANY($1::bigint[])");
+            client
+                .execute(&delete, &[&ids])
+                .await
+                .map_err(|err| errors.query(&err))?;
+        }
+        client
+            .batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })
+            .await
+            .map_err(|err| errors.query(&err))?;
+        idle.put(client);
+        Ok(())
+    }
+}
+
+/// Starts a transaction on `client` (a connection of the batch's own) and locks up to `limit`
+/// rows of `table` that no other poller holds. The connection goes back to `idle` when the
+/// batch ends; on an error here it is closed, which rolls back.
+async fn take_batch(
+    client: Client,
+    errors: Errors,
+    table: &QueueTable,
+    limit: usize,
+    idle: IdleClient,
+) -> Result<QueueBatch, SourceError> {
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|err| errors.query(&err))?;
+    errors.set_statement_timeout(&client).await?;
+    // The payload is read as text and parsed here, so that one that cannot be read as JSON
+    // (nested deeper than the parser allows, say) is sent as text instead of failing the
+    // check on every run and blocking every message behind it.
+    let select = format!(
+        "SELECT id::bigint, payload::text, pg_typeof(payload) IN ('json'::regtype, 'jsonb'::regtype) \
+         FROM {table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(&select, &[&limit])
+        .await
+        .map_err(|err| errors.query(&err))?;
+    let mut messages = Vec::with_capacity(rows.len());
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let read = || -> Result<(i64, Option<String>, bool), tokio_postgres::Error> {
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        };
+        let Ok((id, payload, is_json)) = read() else {
+            return Err(errors.query_text(&format!(
+                "`id` of queue table {table} must be an integer that is never NULL"
+            )));
+        };
+        ids.push(id);
+        let (payload, warnings) = json_payload(payload, is_json);
+        messages.push(QueueMessage::event(id.to_string(), payload, warnings));
+    }
+    let transaction = QueueTransaction {
+        client,
+        errors,
+        table: table.clone(),
+        ids,
+        idle,
+    };
+    Ok(QueueBatch::postgres(messages, transaction))
 }
 
 /// A connection kept between two queue batches; a batch takes it and gives it back when its
@@ -831,13 +933,15 @@ impl Errors {
         })
     }
 
+    /// `SET LOCAL statement_timeout`, inside the transaction `client` is in.
     pub(super) async fn set_statement_timeout(
         &self,
-        tx: &Transaction<'_>,
+        client: &impl GenericClient,
     ) -> Result<(), SourceError> {
         if let Some(timeout) = self.statement_timeout {
             let millis = timeout.get().as_millis().max(1);
-            tx.batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
+            client
+                .batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
                 .await
                 .map_err(|err| self.query(&err))?;
         }

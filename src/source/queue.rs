@@ -12,7 +12,8 @@
 //! `SELECT id, payload … ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED` on a connection of its
 //! own, so several pollers can share one queue without taking the same row; commit deletes the
 //! batch's rows by id. Rows are deleted one by one rather than below a watermark, so a producer
-//! whose transaction commits a smaller id late loses nothing.
+//! whose transaction commits a smaller id late loses nothing. That SQL lives with the driver,
+//! in `postgres.rs` (`QueueTransaction`), as Oracle's lives in `oracle/driver.rs` (`AqTransaction`).
 //!
 //! On Oracle the queue is an AQ queue (`sql/oracle/02_app_queue.sql`, or `SYS.ALERT_QUE`),
 //! dequeued with visibility ON_COMMIT on a connection the batch owns (see `oracle/driver.rs`): the
@@ -23,9 +24,7 @@
 use std::fmt;
 
 use serde::Deserialize;
-use tokio_postgres::Client;
 
-use super::postgres::{Errors, IdleClient};
 use super::{SourceError, Value};
 use crate::config::duration::Duration;
 
@@ -349,15 +348,7 @@ pub struct QueueBatch {
 // Boxed as a whole in `QueueBatch`, so the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 enum BatchTransaction {
-    Postgres {
-        /// A connection of the batch's own, inside `BEGIN`; closing it rolls back.
-        client: Client,
-        errors: Errors,
-        table: QueueTable,
-        ids: Vec<i64>,
-        /// Where the connection goes back once the transaction ended, for the next batch.
-        idle: IdleClient,
-    },
+    Postgres(super::postgres::QueueTransaction),
     #[cfg(feature = "oracle")]
     Oracle(super::oracle::AqTransaction),
     /// Tests of the poll engine: told `"commit"` or `"rollback"` when the batch ends. The real
@@ -369,11 +360,7 @@ enum BatchTransaction {
 impl fmt::Debug for BatchTransaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Postgres { table, ids, .. } => f
-                .debug_struct("Postgres")
-                .field("table", table)
-                .field("ids", ids)
-                .finish_non_exhaustive(),
+            Self::Postgres(transaction) => transaction.fmt(f),
             #[cfg(feature = "oracle")]
             Self::Oracle(transaction) => transaction.fmt(f),
             #[cfg(test)]
@@ -387,34 +374,13 @@ impl QueueBatch {
     /// queue row's id). Such a message, redelivered after a crash, is known by its id and not
     /// sent again; an AQ message's id here is its place and enqueue time, which can repeat.
     pub fn ids_are_unique(&self) -> bool {
-        matches!(*self.transaction, BatchTransaction::Postgres { .. })
+        matches!(*self.transaction, BatchTransaction::Postgres(_))
     }
 
     /// Removes the batch's messages from the queue, for good.
     pub async fn commit(self) -> Result<(), SourceError> {
         match *self.transaction {
-            BatchTransaction::Postgres {
-                client,
-                errors,
-                table,
-                ids,
-                idle,
-            } => {
-                if !ids.is_empty() {
-                    // `$1::bigint[]` works for an `int` id column too and keeps its index usable.
-                    let delete = format!("DELETE FROM {table} WHERE id = ANY($1::bigint[])");
-                    client
-                        .execute(&delete, &[&ids])
-                        .await
-                        .map_err(|err| errors.query(&err))?;
-                }
-                client
-                    .batch_execute("COMMIT")
-                    .await
-                    .map_err(|err| errors.query(&err))?;
-                idle.put(client);
-                Ok(())
-            }
+            BatchTransaction::Postgres(transaction) => transaction.end(true).await,
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(true).await,
             #[cfg(test)]
@@ -428,19 +394,7 @@ impl QueueBatch {
     /// Leaves the batch's messages in the queue for the next run.
     pub async fn rollback(self) -> Result<(), SourceError> {
         match *self.transaction {
-            BatchTransaction::Postgres {
-                client,
-                errors,
-                idle,
-                ..
-            } => {
-                client
-                    .batch_execute("ROLLBACK")
-                    .await
-                    .map_err(|err| errors.query(&err))?;
-                idle.put(client);
-                Ok(())
-            }
+            BatchTransaction::Postgres(transaction) => transaction.end(false).await,
             #[cfg(feature = "oracle")]
             BatchTransaction::Oracle(transaction) => transaction.end(false).await,
             #[cfg(test)]
@@ -475,74 +429,21 @@ impl QueueBatch {
         }
     }
 
-    /// Starts a transaction on `client` (a connection of the batch's own) and locks up to
-    /// `limit` rows of `table` that no other poller holds. The connection goes back to `idle`
-    /// when the batch ends; on an error here it is closed, which rolls back.
-    pub(super) async fn postgres(
-        client: Client,
-        errors: Errors,
-        table: &QueueTable,
-        limit: usize,
-        idle: IdleClient,
-    ) -> Result<Self, SourceError> {
-        client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|err| errors.query(&err))?;
-        if let Some(timeout) = errors.statement_timeout {
-            let millis = timeout.get().as_millis().max(1);
-            client
-                .batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
-                .await
-                .map_err(|err| errors.query(&err))?;
-        }
-        // The payload is read as text and parsed here, so that one that cannot be read as JSON
-        // (nested deeper than the parser allows, say) is sent as text instead of failing the
-        // check on every run and blocking every message behind it.
-        let select = format!(
-            "SELECT id::bigint, payload::text, pg_typeof(payload) IN ('json'::regtype, 'jsonb'::regtype) \
-             FROM {table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let statement = client
-            .prepare(&select)
-            .await
-            .map_err(|err| errors.query(&err))?;
-        let rows = client
-            .query(&statement, &[&limit])
-            .await
-            .map_err(|err| errors.query(&err))?;
-        let mut messages = Vec::with_capacity(rows.len());
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let read = || -> Result<(i64, Option<String>, bool), tokio_postgres::Error> {
-                Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
-            };
-            let Ok((id, payload, is_json)) = read() else {
-                return Err(errors.query_text(&format!(
-                    "`id` of queue table {table} must be an integer that is never NULL"
-                )));
-            };
-            ids.push(id);
-            let (payload, warnings) = json_payload(payload, is_json);
-            messages.push(QueueMessage::event(id.to_string(), payload, warnings));
-        }
-        Ok(Self {
+    /// Messages taken off a PostgreSQL queue table in `transaction`.
+    pub(super) fn postgres(
+        messages: Vec<QueueMessage>,
+        transaction: super::postgres::QueueTransaction,
+    ) -> Self {
+        Self {
             messages,
-            transaction: Box::new(BatchTransaction::Postgres {
-                client,
-                errors,
-                table: table.clone(),
-                ids,
-                idle,
-            }),
-        })
+            transaction: Box::new(BatchTransaction::Postgres(transaction)),
+        }
     }
 }
 
 /// A queue payload read as text: parsed when its column is JSON. JSON that cannot be parsed
 /// is kept as text, with a warning saying why, so the message is still delivered.
-fn json_payload(text: Option<String>, is_json: bool) -> (Value, Vec<String>) {
+pub(super) fn json_payload(text: Option<String>, is_json: bool) -> (Value, Vec<String>) {
     let Some(text) = text else {
         return (Value::Null, Vec::new());
     };
