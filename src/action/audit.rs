@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::config::duration::Duration;
+use crate::source::SourceKind;
 use crate::source::{Access, Bind, Source, SourceConfig, SourceName, Statement};
 use crate::state::{AuditEntry, AuditPhase, StateError, StateStore};
 
@@ -50,7 +51,7 @@ impl DatabaseAudit {
     /// Prepares the table's source; nothing connects yet.
     pub fn build(config: &AuditTableConfig, source: &SourceConfig) -> Result<Self, String> {
         let binds = match source.kind() {
-            "postgres" => (1..=8).map(|n| format!("${n}")).collect::<Vec<_>>(),
+            SourceKind::Postgres => (1..=8).map(|n| format!("${n}")).collect::<Vec<_>>(),
             _ => [
                 "request_id",
                 "phase",

@@ -13,6 +13,7 @@ use super::params::{DEFAULT_STRING_CHARS, MAX_VALUE_CHARS, Param, ParamType, Typ
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::{Node, Path};
+use crate::source::SourceKind;
 use crate::source::SourceName;
 
 /// Binds every action may use: who asked (the Slack user ID, or `cli:<unix user>`) and the
@@ -155,7 +156,7 @@ impl Action {
 /// What the checks need to know of the rest of the file.
 pub struct Known<'a> {
     /// Source names written under `sources:`, with the kind of each that could be read.
-    pub sources: &'a BTreeMap<String, Option<&'static str>>,
+    pub sources: &'a BTreeMap<String, Option<SourceKind>>,
     /// Principal names written under `access:`.
     pub principals: &'a [String],
 }
@@ -436,7 +437,7 @@ fn check_principals(allow: Option<&Vec<String>>, principals: &[String]) -> Vec<S
 /// Every bind of `sql` must be a parameter's (or reserved), and every parameter used. On
 /// PostgreSQL binds are `$n`: the n-th value, parameters in order (`sid_serial` gives two), then
 /// `requested_by` and `request_id`.
-fn check_binds(sql: &str, params: &[Param], source_kind: Option<&str>) -> Vec<String> {
+fn check_binds(sql: &str, params: &[Param], source_kind: Option<SourceKind>) -> Vec<String> {
     let names: Vec<String> = params
         .iter()
         .flat_map(Param::bind_names)
@@ -447,7 +448,7 @@ fn check_binds(sql: &str, params: &[Param], source_kind: Option<&str>) -> Vec<St
     if sql.trim().is_empty() {
         problems.push("is empty; write the statement the action runs".to_owned());
     }
-    let postgres = source_kind == Some("postgres");
+    let postgres = source_kind == Some(SourceKind::Postgres);
     let mut used = BTreeSet::new();
     for bind in &found {
         match (bind, postgres) {

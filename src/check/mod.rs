@@ -27,6 +27,7 @@ use crate::alert::view::LINK_ANNOTATION;
 use crate::config::duration::Duration;
 use crate::config::reader::Reader;
 use crate::config::yaml::Path;
+use crate::source::SourceKind;
 use crate::source::{Queue, QueueKeys, QueueTable, SourceError, SourceName, Value};
 
 /// The default `interval` of a check under `dbalert run`.
@@ -192,7 +193,7 @@ impl Check {
 /// `deadlock_trace` may say).
 pub(crate) struct Sources {
     pub names: BTreeSet<String>,
-    pub kinds: BTreeMap<String, &'static str>,
+    pub kinds: BTreeMap<String, SourceKind>,
 }
 
 /// Reads `checks:`, one check at a time.
@@ -221,7 +222,7 @@ pub(crate) fn resolve(
         let before = checks.len();
         if let Some(check) = resolve_one(reader, &path, raw, sources, templates) {
             // PostgreSQL binds the zero of `$1`'s type on a first run, not NULL.
-            let postgres = sources.kinds.get(&check.source.0) == Some(&"postgres");
+            let postgres = sources.kinds.get(&check.source.0) == Some(&SourceKind::Postgres);
             if let Some(warning) = check.first_run_warning().filter(|_| !postgres) {
                 warnings.push(format!("{}: {warning}", path.key("sql")));
             }
@@ -260,7 +261,7 @@ fn resolve_one(
         let oracle = sources
             .kinds
             .get(&raw.source)
-            .is_none_or(|k| *k == "oracle");
+            .is_none_or(|k| *k == SourceKind::Oracle);
         ok &= check_deadlock_trace(reader, path, oracle, is_queue, raw.key.is_some());
     }
     if raw.no_rows == NoRows::Alert && !matches!(kind, CheckKind::State) {

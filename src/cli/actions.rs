@@ -16,6 +16,7 @@ use crate::action::{Action, ActionKind, grammar, run};
 use crate::config::References;
 use crate::interact::access::{Decision, GroupMembers, Requester, decide};
 use crate::settings::Config;
+use crate::source::SourceKind;
 use crate::source::{Bind, Rows};
 
 #[derive(Debug, Args)]
@@ -152,7 +153,7 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
     let postgres = config
         .sources
         .get(&action.source)
-        .is_some_and(|s| s.kind() == "postgres");
+        .is_some_and(|s| s.kind() == SourceKind::Postgres);
     for (i, (name, bind)) in statement.binds.iter().enumerate() {
         let secret = action
             .params

@@ -48,6 +48,31 @@ impl fmt::Display for SourceName {
     }
 }
 
+/// A source's kind, as the config names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceKind {
+    Sqlite,
+    Postgres,
+    Oracle,
+}
+
+impl SourceKind {
+    /// The kind's name as written in the config: `sqlite`, `postgres` or `oracle`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Oracle => "oracle",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One entry under `sources:` as written: exactly one kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
@@ -62,13 +87,12 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
-    /// The kind's name as written in the config: `sqlite`, `postgres` or `oracle`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> SourceKind {
         match self {
-            Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => SourceKind::Sqlite,
+            Self::Postgres(_) => SourceKind::Postgres,
             #[cfg(feature = "oracle")]
-            Self::Oracle(_) => "oracle",
+            Self::Oracle(_) => SourceKind::Oracle,
         }
     }
 
@@ -201,12 +225,12 @@ impl Source {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> SourceKind {
         match self {
-            Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => SourceKind::Sqlite,
+            Self::Postgres(_) => SourceKind::Postgres,
             #[cfg(feature = "oracle")]
-            Self::Oracle(_) => "oracle",
+            Self::Oracle(_) => SourceKind::Oracle,
         }
     }
 }
@@ -249,6 +273,6 @@ pub enum SourceError {
     Unsupported {
         name: SourceName,
         what: &'static str,
-        kind: &'static str,
+        kind: SourceKind,
     },
 }

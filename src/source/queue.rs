@@ -25,7 +25,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::{SourceError, Value};
+use super::{SourceError, SourceKind, Value};
 use crate::config::duration::Duration;
 
 /// `queue:` of a check as written. Which keys apply depends on the kind of the check's source:
@@ -116,11 +116,11 @@ type QueueProblems = Vec<(&'static str, String)>;
 
 impl QueueKeys {
     /// The queue for source `source` of `kind` (`postgres`, `oracle`, …).
-    pub fn resolve(self, source: &str, kind: &str) -> Result<Queue, QueueProblems> {
+    pub fn resolve(self, source: &str, kind: SourceKind) -> Result<Queue, QueueProblems> {
         match kind {
-            "postgres" => self.resolve_table(),
-            "oracle" => self.resolve_aq(),
-            _ => Err(vec![(
+            SourceKind::Postgres => self.resolve_table(),
+            SourceKind::Oracle => self.resolve_aq(),
+            SourceKind::Sqlite => Err(vec![(
                 "",
                 format!(
                     "source `{source}` cannot hold a queue; queue checks need a postgres source (a queue table) or an oracle source (an AQ queue)"
@@ -470,13 +470,13 @@ mod tests {
     #[test]
     fn postgres_takes_a_table_and_refuses_oracle_keys() {
         let queue = keys(serde_json::json!({"table": "dbalert_queue"}))
-            .resolve("db", "postgres")
+            .resolve("db", SourceKind::Postgres)
             .unwrap();
         assert!(
             matches!(queue, Queue::Table(QueueConfig { table }) if table.to_string() == "dbalert_queue")
         );
         let problems = keys(serde_json::json!({"table": "q", "name": "A.B", "consumer": "C"}))
-            .resolve("db", "postgres")
+            .resolve("db", SourceKind::Postgres)
             .unwrap_err();
         let keys_named: Vec<&str> = problems.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys_named, ["name", "consumer"]);
@@ -485,7 +485,7 @@ mod tests {
             "{problems:?}"
         );
         let problems = keys(serde_json::json!({}))
-            .resolve("db", "postgres")
+            .resolve("db", SourceKind::Postgres)
             .unwrap_err();
         assert!(
             problems[0].1.contains("missing key `table`"),
@@ -497,7 +497,7 @@ mod tests {
     fn oracle_takes_a_name_and_refuses_a_table() {
         let queue =
             keys(serde_json::json!({"name": "dbalert_owner.alert_q", "consumer": "dbalert"}))
-                .resolve("db", "oracle")
+                .resolve("db", SourceKind::Oracle)
                 .unwrap();
         let Queue::Aq(aq) = queue else { panic!() };
         assert_eq!(
@@ -510,7 +510,7 @@ mod tests {
             }
         );
         let problems = keys(serde_json::json!({"table": "q"}))
-            .resolve("db", "oracle")
+            .resolve("db", SourceKind::Oracle)
             .unwrap_err();
         let keys_named: Vec<&str> = problems.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys_named, ["table", ""]);
@@ -519,7 +519,7 @@ mod tests {
             "{problems:?}"
         );
         let problems = keys(serde_json::json!({"table": "q"}))
-            .resolve("db", "sqlite")
+            .resolve("db", SourceKind::Sqlite)
             .unwrap_err();
         assert!(
             problems[0].1.contains("source `db` cannot hold a queue"),
@@ -531,14 +531,14 @@ mod tests {
     fn object_and_server_alert_payloads() {
         let object =
             keys(serde_json::json!({"name": "APP.Q", "payload": {"object": "app.alert_t"}}))
-                .resolve("db", "oracle")
+                .resolve("db", SourceKind::Oracle)
                 .unwrap();
         assert!(
             matches!(&object, Queue::Aq(AqQueue { payload: AqPayload::Object(OracleName(t)), consumer: None, .. }) if t == "APP.ALERT_T"),
             "{object:?}"
         );
         let alerts = keys(serde_json::json!({"name": "sys.alert_que", "consumer": "DBALERT"}))
-            .resolve("db", "oracle")
+            .resolve("db", SourceKind::Oracle)
             .unwrap();
         assert!(matches!(
             alerts,
@@ -548,7 +548,7 @@ mod tests {
             })
         ));
         let problems = keys(serde_json::json!({"name": "SYS.ALERT_QUE", "payload": "raw"}))
-            .resolve("db", "oracle")
+            .resolve("db", SourceKind::Oracle)
             .unwrap_err();
         let keys_named: Vec<&str> = problems.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys_named, ["payload", ""], "{problems:?}");
@@ -563,7 +563,7 @@ mod tests {
     #[test]
     fn aq_wait_is_whole_seconds_at_most_a_minute_and_under_the_call_timeout() {
         let aq = |wait: &str| {
-            keys(serde_json::json!({"name": "A.Q", "wait": wait})).resolve("db", "oracle")
+            keys(serde_json::json!({"name": "A.Q", "wait": wait})).resolve("db", SourceKind::Oracle)
         };
         assert!(aq("90s").is_err());
         assert!(aq("1500ms").is_err());
