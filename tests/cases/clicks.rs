@@ -11,6 +11,7 @@ use dbalert::state::{AuditPhase, StateStore};
 use serde_json::{Value, json};
 
 use crate::support::alertmanager::Alertmanager;
+use crate::support::clock;
 use crate::support::fake_slack::FakeSlack;
 use crate::support::fake_slack_api::{FakeSlackApi, UPDATE, USERGROUP_MEMBERS};
 use crate::support::socket_peer::SocketPeer;
@@ -211,8 +212,9 @@ fn payload(
     })
 }
 
-fn wait_for_repeat() {
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+/// Lets the repeat interval pass for the state file (moved back, not waited for).
+fn pass_repeat_interval(dir: &Path) {
+    clock::advance(&dir.join("state.db"), std::time::Duration::from_secs(2));
 }
 
 fn ack_rows(dir: &Path) -> Value {
@@ -270,7 +272,7 @@ fn ack_stops_repeats_shows_who_and_unack_brings_the_button_back() {
 
     // Past repeat_interval, the acknowledged group is not repeated.
     let posted = s.api.calls_to("chat.postMessage").len();
-    wait_for_repeat();
+    pass_repeat_interval(s.dir.path());
     s.poll();
     assert_eq!(s.api.calls_to("chat.postMessage").len(), posted);
 
@@ -283,7 +285,7 @@ fn ack_stops_repeats_shows_who_and_unack_brings_the_button_back() {
         ["dbalert.ack", "dbalert.silence"]
     );
     assert!(!s.last_update().contains("Acknowledged by"));
-    wait_for_repeat();
+    pass_repeat_interval(s.dir.path());
     s.poll();
     assert!(
         s.api.calls_to("chat.postMessage").len() > posted,
@@ -633,18 +635,47 @@ fn silence_add_and_expire_from_the_shell_reach_the_cluster() {
 }
 
 /// A log that a test can read back.
-#[derive(Clone, Default)]
-struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
+/// `dbalert -vv serve` over the local Socket Mode peer, sent one click envelope per `clicks`
+/// (user, envelope id) on the channel's first message, each waited for until its outcome is
+/// audited; returns serve's stderr after SIGTERM.
+fn serve_clicks(s: &Setup, clicks: &[(&str, &str)]) -> String {
+    let peer = SocketPeer::start();
+    s.api.socket_mode(APP, &peer.url(), TEAM);
+    let message = s.first_message();
+    let value = button_value(&message).expect("the message has buttons");
+    let log = s.dir.path().join("serve.log");
+    let serve = dbalert_process(s.dir.path())
+        .args(["-vv", "serve"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    peer.wait_connections(1);
+    let started = std::time::Instant::now();
+    for (user, id) in clicks {
+        let click = payload(&s.api, &message, user, TEAM, "dbalert.ack", &value, None);
+        let envelope = json!({
+            "envelope_id": id, "type": "interactive",
+            "accepts_response_payload": false, "payload": click,
+        });
+        peer.send(0, &envelope.to_string());
+        peer.wait_ack(0, id);
+        let done = || {
+            (s.store().audit_trail(100).unwrap().iter())
+                .any(|e| e.request_id == *id && e.phase == AuditPhase::Outcome)
+        };
+        while !done() {
+            assert!(started.elapsed().as_secs() < 30, "no outcome for {id}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    let status = serve.wait_with_output().unwrap().status;
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    stderr
 }
 
 #[test]
@@ -657,23 +688,7 @@ fn each_click_is_one_log_line_without_tokens_or_the_response_url() {
             "invalid_auth",
         )],
     );
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    assert_eq!(
-        s.click(IN_GROUP, TEAM, "dbalert.ack", None).outcome,
-        Outcome::Denied
-    );
-    assert_eq!(
-        s.click(ALLOWED, TEAM, "dbalert.ack", None).outcome,
-        Outcome::Done
-    );
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = serve_clicks(&s, &[(IN_GROUP, "env-denied"), (ALLOWED, "env-done")]);
     let handled: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("Click handled."))
@@ -681,6 +696,10 @@ fn each_click_is_one_log_line_without_tokens_or_the_response_url() {
     assert_eq!(handled.len(), 2, "{text}");
     assert!(
         handled[0].contains("outcome=\"denied\"") || handled[0].contains("outcome=denied"),
+        "{text}"
+    );
+    assert!(
+        handled[1].contains("outcome=\"done\"") || handled[1].contains("outcome=done"),
         "{text}"
     );
     assert!(
@@ -841,30 +860,13 @@ fn a_dry_run_shows_the_buttons_and_a_click_on_buttons_since_removed_is_invalid()
 #[test]
 fn a_click_through_socket_mode_is_acked_then_acts_and_updates_the_message() {
     let s = setup();
-    let peer = SocketPeer::start();
-    s.api.socket_mode(APP, &peer.url(), TEAM);
     s.poll();
-    let message = s.first_message();
-    let value = button_value(&message).expect("the message has buttons");
-    let click = payload(&s.api, &message, ALLOWED, TEAM, "dbalert.ack", &value, None);
-
-    let mut serve = dbalert_process(s.dir.path())
-        .args(["serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    peer.wait_connections(1);
-    let envelope = json!({
-        "envelope_id": "env-click", "type": "interactive",
-        "accepts_response_payload": false, "payload": click,
-    });
-    peer.send(0, &envelope.to_string());
-    peer.wait_ack(0, "env-click");
-    let started = std::time::Instant::now();
-    while !s.last_update().contains("Acknowledged by") {
-        assert!(started.elapsed().as_secs() < 30, "no chat.update");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    serve_clicks(&s, &[(ALLOWED, "env-click")]);
+    assert!(
+        s.last_update().contains("Acknowledged by"),
+        "{}",
+        s.last_update()
+    );
     assert!(
         s.last_update().contains("dbalert.unack"),
         "{}",
@@ -880,10 +882,4 @@ fn a_click_through_socket_mode_is_acked_then_acts_and_updates_the_message() {
         outcomes,
         [(AuditPhase::Outcome, "done".to_owned(), ALLOWED.to_owned())]
     );
-
-    std::process::Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(serve.wait().unwrap().code(), Some(0));
 }
