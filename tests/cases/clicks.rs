@@ -883,3 +883,77 @@ fn a_click_through_socket_mode_is_acked_then_acts_and_updates_the_message() {
         [(AuditPhase::Outcome, "done".to_owned(), ALLOWED.to_owned())]
     );
 }
+
+/// A slash command through `dbalert serve` and the local Socket Mode peer: the envelope is
+/// acked, then the ack ("Running …") and the query's rows arrive through `response_url`, in
+/// that order, and the request is audited twice.
+#[test]
+fn a_slash_command_through_socket_mode_runs_a_query_action_on_sqlite() {
+    let action = "actions:\n  - name: problems\n    description: Problems of an owner\n    \
+                  source: app\n    kind: query\n    \
+                  sql: select name from problems where owner = :owner order by name\n    \
+                  params:\n      - {name: owner, type: identifier, transform: upper}\n    \
+                  allow: [dba]\n";
+    let s = setup_with(ALLOW_DBA, action);
+    let peer = SocketPeer::start();
+    s.api.socket_mode(APP, &peer.url(), TEAM);
+    let serve = dbalert_process(s.dir.path())
+        .args(["serve"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    peer.wait_connections(1);
+    let envelope = json!({
+        "envelope_id": "env-slash", "type": "slash_commands", "accepts_response_payload": true,
+        "payload": {
+            "team_id": TEAM, "user_id": ALLOWED, "channel_id": CHANNEL, "command": "/dbalert",
+            "text": "problems orders", "response_url": s.api.response_url_for("slash"),
+            "trigger_id": "1.2.3",
+        },
+    });
+    peer.send(0, &envelope.to_string());
+    peer.wait_ack(0, "env-slash");
+    let started = std::time::Instant::now();
+    while s.api.responses_to("slash").len() < 2 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{:?}",
+            s.api.responses_to("slash")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let answers = s.api.responses_to("slash");
+    assert!(
+        answers[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Running `problems"),
+        "{answers:?}"
+    );
+    assert_eq!(answers[0]["response_type"], "ephemeral");
+    let result = answers[1]["text"].as_str().unwrap();
+    assert!(result.contains('a'), "{result}");
+    // The outcome row follows the result's post.
+    let rows = || -> Vec<String> {
+        (s.store().audit_trail(10).unwrap().into_iter())
+            .filter(|e| e.request_id == "env-slash")
+            .map(|e| format!("{:?} {} {}", e.phase, e.what, e.outcome))
+            .collect()
+    };
+    while rows().len() < 2 {
+        assert!(started.elapsed().as_secs() < 30, "{:?}", rows());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(serve.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(
+        rows(),
+        [
+            "Intent action:problems requested",
+            "Outcome action:problems done"
+        ]
+    );
+}
