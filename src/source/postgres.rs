@@ -52,7 +52,6 @@ use tokio_postgres::{
 };
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::queue::json_payload;
 use super::{
     Access, Outcome, QueueBatch, QueueConfig, QueueMessage, QueueTable, Rows, SourceError,
     SourceName, Statement, Value,
@@ -545,6 +544,24 @@ async fn take_batch(
         idle,
     };
     Ok(QueueBatch::postgres(messages, transaction))
+}
+
+/// A queue payload read as text: parsed when its column is JSON. JSON that cannot be parsed
+/// is kept as text, with a warning saying why, so the message is still delivered.
+fn json_payload(text: Option<String>, is_json: bool) -> (Value, Vec<String>) {
+    let Some(text) = text else {
+        return (Value::Null, Vec::new());
+    };
+    if !is_json {
+        return (Value::text(text), Vec::new());
+    }
+    match serde_json::from_str(&text) {
+        Ok(json) => (Value::Json(json), Vec::new()),
+        Err(error) => {
+            let warning = format!("payload is not JSON that can be read ({error}); sent as text");
+            (Value::text(text), vec![warning])
+        }
+    }
 }
 
 /// A connection kept between two queue batches; a batch takes it and gives it back when its

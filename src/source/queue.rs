@@ -441,24 +441,6 @@ impl QueueBatch {
     }
 }
 
-/// A queue payload read as text: parsed when its column is JSON. JSON that cannot be parsed
-/// is kept as text, with a warning saying why, so the message is still delivered.
-pub(super) fn json_payload(text: Option<String>, is_json: bool) -> (Value, Vec<String>) {
-    let Some(text) = text else {
-        return (Value::Null, Vec::new());
-    };
-    if !is_json {
-        return (Value::text(text), Vec::new());
-    }
-    match serde_json::from_str(&text) {
-        Ok(json) => (Value::Json(json), Vec::new()),
-        Err(error) => {
-            let warning = format!("payload is not JSON that can be read ({error}); sent as text");
-            (Value::text(text), vec![warning])
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
