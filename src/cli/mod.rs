@@ -14,6 +14,7 @@ mod slack;
 mod status;
 
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -160,7 +161,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(Outcome::No) => 1,
         Ok(Outcome::Unreadable) => 2,
         Err(failure) => {
-            eprintln!("dbalert: error: {:#}", failure.error);
+            // Not eprintln!, which panics when stderr is a closed pipe (`… 2>&1 | head`): the
+            // exit code still says what happened.
+            let _ = writeln!(std::io::stderr(), "dbalert: error: {:#}", failure.error);
             match failure.kind {
                 FailureKind::Failed => 1,
                 FailureKind::Usage => 2,

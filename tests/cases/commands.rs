@@ -147,3 +147,17 @@ fn quiet_hides_warnings_and_verbose_shows_more() {
         stderr_of(&verbose)
     );
 }
+
+/// `dbalert … 2>&1 | head` closes stderr early: the error is lost, the exit code is not (no
+/// panic, which would exit 101).
+#[test]
+fn an_error_to_a_closed_stderr_keeps_its_exit_code() {
+    let dir = workdir(&[]);
+    let mut child = crate::support::dbalert_process(dir.path())
+        .args(["-c", "missing.yaml", "check"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+}
