@@ -33,7 +33,7 @@ use super::payload::{self, Click, Malformed, clean};
 use super::silences::Clusters;
 use super::usergroups::UserGroups;
 use crate::sink::http::{self, TransportConfig};
-use crate::sink::web_api::WebApi;
+use crate::sink::web_api::{self, WebApi};
 use crate::sink::{BuildError, Receiver, ReceiverName};
 use crate::state::{AuditEntry, AuditPhase, ButtonRow, StateStore};
 
@@ -266,22 +266,8 @@ impl Clicks {
         let Some(url) = click.response_url.as_deref() else {
             return;
         };
-        if http::check_url(url).is_err() {
-            warn!("The click's response_url is not a URL; no reply sent.");
-            return;
-        }
         let body = json!({"response_type": "ephemeral", "replace_original": false, "text": text});
-        let request = self.client.post(url).json(&body);
-        let answer = http::exchange(request, "the click's response_url").await;
-        let result = answer.and_then(|a| {
-            http::classify_status(
-                "the click's response_url",
-                a.status,
-                a.retry_after,
-                &a.body,
-                "the reply was refused; response_url works for 30 minutes after a click",
-            )
-        });
+        let result = web_api::respond(&self.client, url, &body).await;
         if let Err(error) = result {
             warn!(%error, "Cannot send the ephemeral reply to a click.");
         }

@@ -108,6 +108,28 @@ impl WebApi {
     }
 }
 
+/// Posts `body` to a `response_url` (the answer channel of a click or a slash command, valid
+/// for 30 minutes). The URL is a bearer capability: errors name only "the response_url".
+pub async fn respond(
+    client: &reqwest::Client,
+    response_url: &str,
+    body: &Value,
+) -> Result<(), SendError> {
+    const ENDPOINT: &str = "the response_url";
+    http::check_url(response_url).map_err(|problem| SendError::Request {
+        endpoint: ENDPOINT.to_owned(),
+        message: problem.to_owned(),
+    })?;
+    let answer = http::exchange(client.post(response_url).json(body), ENDPOINT).await?;
+    http::classify_status(
+        ENDPOINT,
+        answer.status,
+        answer.retry_after,
+        &answer.body,
+        "the reply was refused; a response_url works for 30 minutes after the request",
+    )
+}
+
 /// What a Web API answer means: Slack's `{"ok":true,…}` answer, or why not.
 pub fn classify(
     endpoint: &str,

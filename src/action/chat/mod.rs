@@ -25,7 +25,8 @@ use super::config::Action;
 use crate::config::ReceiverName;
 use crate::interact::Access;
 use crate::interact::access::{Decision, GroupMembers, Requester, decide};
-use crate::sink::http::{TransportConfig, client, exchange};
+use crate::sink::http::{TransportConfig, client};
+use crate::sink::web_api::respond;
 use crate::source::{Source, SourceConfig, SourceName};
 
 pub use click::button_click;
@@ -196,13 +197,8 @@ impl ActionContext {
 
     /// Posts `body` to a `response_url`; a failure is logged without the URL.
     async fn post(&self, response_url: &str, body: Value) {
-        let outcome = exchange(self.client.post(response_url).json(&body), "response_url").await;
-        match outcome {
-            Ok(answer) if (200..300).contains(&answer.status) => {}
-            Ok(answer) => {
-                warn!(status = answer.status, reason = %crate::sink::http::reason(&answer.body), "Slack refused the reply to a command.")
-            }
-            Err(error) => warn!(%error, "The reply to a command could not be posted."),
+        if let Err(error) = respond(&self.client, response_url, &body).await {
+            warn!(%error, "The reply to a command could not be posted.");
         }
     }
 }
