@@ -2,8 +2,8 @@
 //! tried from the shell exactly as chat would run it (same grammar, same validation, same
 //! authorization), with `--execute` to run it for real, audited as `cli:<unix user>`.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
@@ -13,11 +13,18 @@ use super::status::print_table;
 use super::{Cli, Failure, Outcome, load_config_with};
 use crate::action::audit::{Audit, DatabaseAudit};
 use crate::action::{Action, ActionKind, grammar, run};
+use crate::config::ReceiverName;
 use crate::config::References;
-use crate::interact::access::{Decision, GroupMembers, Requester, decide};
+use crate::interact::access::{Decision, GroupMembers, Requester, decide, groups_to_look_up};
+use crate::interact::usergroups::UserGroups;
 use crate::settings::Config;
+use crate::sink::http::{TransportConfig, client};
+use crate::sink::web_api::WebApi;
 use crate::source::SourceKind;
 use crate::source::{Bind, Rows};
+
+/// How long `--as` waits for each user group lookup.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct ActionsArgs {
@@ -44,7 +51,8 @@ pub struct TestArgs {
     /// Values in parameter order, or PARAM=VALUE.
     #[arg(value_name = "PARAM=VALUE")]
     pub args: Vec<String>,
-    /// Decide access for this Slack user ID (user groups are not looked up from the shell).
+    /// Decide access for this Slack user ID, as chat would: the user groups `access:` names are
+    /// looked up with `slack_app.bot_token` (said when they cannot be).
     #[arg(long = "as", value_name = "USER_ID")]
     pub as_user: Option<String>,
     /// Run it (audited, as `cli:<unix user>`), and print what it returned.
@@ -171,10 +179,10 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
         };
         println!("  {at} = {shown}");
     }
-    let decision = args
-        .as_user
-        .as_deref()
-        .map(|user| decide_as(config, action, user));
+    let decision = match args.as_user.as_deref() {
+        Some(user) => Some(decide_as(config, action, user)?),
+        None => None,
+    };
     if let Some((user, decision)) = &decision {
         match decision {
             Decision::Allowed { principal } => {
@@ -195,8 +203,9 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
     execute(config, action, &values, statement, &actor)
 }
 
-/// The decision for `user` in the Slack app's workspace, without user group members.
-fn decide_as(config: &Config, action: &Action, user: &str) -> (String, Decision) {
+/// The decision for `user` in the Slack app's workspace, with the members of the user groups
+/// the action's `allow:` names, looked up as chat would.
+fn decide_as(config: &Config, action: &Action, user: &str) -> Result<(String, Decision), Failure> {
     let team = config
         .slack_app
         .as_ref()
@@ -206,16 +215,60 @@ fn decide_as(config: &Config, action: &Action, user: &str) -> (String, Decision)
         team,
         channel: None,
     };
-    (
-        user.to_owned(),
-        decide(
-            &config.access,
-            team,
-            Some(&action.allow),
-            &who,
-            &GroupMembers::new(),
-        ),
+    let wanted = groups_to_look_up(&config.access, Some(&action.allow));
+    let groups = group_members(config, &wanted, user)?;
+    let decision = decide(&config.access, team, Some(&action.allow), &who, &groups);
+    Ok((user.to_owned(), decision))
+}
+
+/// The members of the user groups `wanted`, looked up with the Slack app's bot token. Groups
+/// that could not be looked up are named: like chat, the decision takes them to be without
+/// `user`.
+fn group_members(
+    config: &Config,
+    wanted: &BTreeSet<String>,
+    user: &str,
+) -> Result<GroupMembers, Failure> {
+    let names = |groups: &[&String]| {
+        (groups.iter())
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if wanted.is_empty() {
+        return Ok(GroupMembers::new());
+    }
+    // `dbalert check` refuses a bot token that is not `xoxb-…`: any other here is a reference
+    // left unresolved, such as `${env:SLACK_BOT_TOKEN}` not set in this shell.
+    let Some(app) =
+        (config.slack_app.as_ref()).filter(|app| app.bot_token.expose().starts_with("xoxb-"))
+    else {
+        println!(
+            "groups: NOT looked up (no `slack_app.bot_token` here); {} treated as not containing {user}",
+            names(&wanted.iter().collect::<Vec<_>>())
+        );
+        return Ok(GroupMembers::new());
+    };
+    let client = client(
+        &ReceiverName("slack_app".to_owned()),
+        &TransportConfig::default(),
+        LOOKUP_TIMEOUT,
     )
+    .map_err(Failure::failed)?;
+    let groups = UserGroups::new(WebApi::new(&app.api_url, client), app.bot_token.clone());
+    let found = super::runtime()?.block_on(groups.members(wanted));
+    let (looked_up, missing): (Vec<&String>, Vec<&String>) =
+        wanted.iter().partition(|g| found.contains_key(*g));
+    if !looked_up.is_empty() {
+        println!("groups: looked up {}", names(&looked_up));
+    }
+    if !missing.is_empty() {
+        println!(
+            "groups: NOT looked up (the lookup failed; see the warning above); {} treated as not containing {user}",
+            names(&missing)
+        );
+    }
+    Ok(found)
 }
 
 fn execute(

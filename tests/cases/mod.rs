@@ -1,4 +1,5 @@
 mod actions;
+mod chatops_socket;
 mod clicks;
 mod commands;
 mod config;

@@ -60,8 +60,8 @@ pub struct ActionContext {
     /// (`usergroups.users.list`); a group missing here allows nobody.
     pub groups: RwLock<GroupMembers>,
     /// Whether acks are posted through `response_url` (by `dbalert serve`, whose transports
-    /// acknowledge every request at once): a running action then posts its "Running…" ack
-    /// before its result, so they arrive in that order.
+    /// acknowledge every request at once): an accepted request then posts its ack ("Running…",
+    /// "needs your confirmation") before its result or its buttons, so they arrive in that order.
     pub acks_through_response_url: bool,
 }
 

@@ -156,6 +156,33 @@ fn help(ctx: &ActionContext, who: &Requester, command: &str) -> String {
     format!("Actions you may run here:\n{}", lines.join("\n"))
 }
 
+/// Answers `ack` at once and starts `work`. When acks go through `response_url`, the work
+/// posts the ack itself first, so that nothing it posts (the result, the buttons) arrives before
+/// it.
+fn answer(
+    ctx: Arc<ActionContext>,
+    response_url: String,
+    ack: String,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> Accepted {
+    let ack_first = ctx.acks_through_response_url.then(|| ack.clone());
+    let answered = if ack_first.is_some() {
+        String::new()
+    } else {
+        ack
+    };
+    let work = tokio::spawn(async move {
+        if let Some(ack) = ack_first {
+            ctx.post(&response_url, message("ephemeral", &ack)).await;
+        }
+        work.await
+    });
+    Accepted {
+        ack: answered,
+        work: Some(work),
+    }
+}
+
 /// An accepted, audited request, on its way to run.
 pub(super) struct Request {
     pub(super) ctx: Arc<ActionContext>,
@@ -178,27 +205,13 @@ impl Request {
             (None, None) => None,
         };
         let invocation = mrkdwn(&run::invocation(&self.action, &self.args), 500);
+        let (ctx, response_url) = (self.ctx.clone(), self.response_url.clone());
         let Some(stage) = stage else {
-            let self_acks = self.ctx.acks_through_response_url;
             let ack = format!(
                 "Running `{invocation}` on {}…",
                 escape(&self.action.source.0)
             );
-            // Posted first by the work itself when acks go through response_url, so that the
-            // result never arrives before it.
-            let ack_first = self.ctx.acks_through_response_url.then(|| ack.clone());
-            let work = tokio::spawn(async move {
-                if let Some(ack) = ack_first {
-                    self.ctx
-                        .post(&self.response_url, message("ephemeral", &ack))
-                        .await;
-                }
-                self.execute(None).await
-            });
-            return Accepted {
-                ack: if self_acks { String::new() } else { ack },
-                work: Some(work),
-            };
+            return answer(ctx, response_url, ack, self.execute(None));
         };
         let now = jiff::Timestamp::now();
         let pending = PendingRequest {
@@ -244,11 +257,11 @@ impl Request {
                 &self.request_id,
             ),
         };
-        let work = tokio::spawn(async move { self.ctx.post(&self.response_url, body).await });
-        Accepted {
-            ack,
-            work: Some(work),
-        }
+        let post = {
+            let (ctx, response_url) = (ctx.clone(), response_url.clone());
+            async move { ctx.post(&response_url, body).await }
+        };
+        answer(ctx, response_url, ack, post)
     }
 
     /// Runs the statement, posts the result (or the error, to the requester alone) and writes
