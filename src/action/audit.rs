@@ -2,8 +2,8 @@
 //! trail and logged, one line each; and, with `action_audit:`, copied into a table in a database
 //! (`sql/oracle/chatops_audit.sql`, `sql/postgres/chatops_audit.sql`).
 
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -145,10 +145,40 @@ async fn write_copies(source: Arc<Source>, mut copies: mpsc::UnboundedReceiver<C
     }
 }
 
+/// The state file's audit table, written through one connection that is kept open. The rows of
+/// requests handled at the same time take turns here rather than in SQLite's busy handler,
+/// which sleeps 1, 2, 5… ms between tries, and no row pays for opening the file.
+#[derive(Debug)]
+pub struct AuditTrail {
+    path: PathBuf,
+    /// Opened at the first row; dropped after a failed write, so that the next row reopens it.
+    store: Mutex<Option<StateStore>>,
+}
+
+impl AuditTrail {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            store: Mutex::new(None),
+        }
+    }
+
+    fn write(&self, entry: &AuditEntry) -> Result<(), StateError> {
+        let mut kept = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut store = match kept.take() {
+            Some(store) => store,
+            None => StateStore::open(&self.path)?,
+        };
+        store.audit(entry)?;
+        *kept = Some(store);
+        Ok(())
+    }
+}
+
 /// Who asked for which action, with what; each row written adds what happened.
 #[derive(Debug, Clone)]
 pub struct Audit<'a> {
-    pub state_path: &'a Path,
+    pub trail: &'a AuditTrail,
     /// Where rows are copied, with `action_audit:`.
     pub database: Option<&'a DatabaseAudit>,
     pub request_id: String,
@@ -187,7 +217,7 @@ impl Audit<'_> {
             outcome: outcome.to_owned(),
             detail: detail.to_owned(),
         };
-        StateStore::open(self.state_path)?.audit(&entry)?;
+        self.trail.write(&entry)?;
         let phase = if phase == AuditPhase::Intent {
             "intent"
         } else {

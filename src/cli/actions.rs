@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::status::print_table;
 use super::{Cli, Failure, Outcome, load_config_with};
-use crate::action::audit::{Audit, DatabaseAudit};
+use crate::action::audit::{Audit, AuditTrail, DatabaseAudit};
 use crate::action::{Action, ActionKind, grammar, run};
 use crate::config::ReceiverName;
 use crate::config::References;
@@ -287,8 +287,9 @@ fn execute(
         }
         None => None,
     };
+    let trail = AuditTrail::new(config.state.path.clone());
     let audit = Audit {
-        state_path: &config.state.path,
+        trail: &trail,
         database: database.as_ref(),
         request_id: statement
             .bind("request_id")

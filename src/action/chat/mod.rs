@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::audit::{Audit, AuditTableConfig, DatabaseAudit};
+use super::audit::{Audit, AuditTableConfig, AuditTrail, DatabaseAudit};
 use super::config::Action;
 use crate::config::ReceiverName;
 use crate::interact::Access;
@@ -53,6 +53,7 @@ pub struct ActionContext {
     pub team_id: String,
     pub sources: BTreeMap<SourceName, Source>,
     pub state_path: PathBuf,
+    audit_trail: AuditTrail,
     /// Where audit rows are copied, with `action_audit:`.
     database_audit: Option<DatabaseAudit>,
     client: reqwest::Client,
@@ -125,6 +126,7 @@ impl ActionContext {
             access,
             team_id,
             sources: built,
+            audit_trail: AuditTrail::new(state_path.clone()),
             state_path,
             database_audit,
             client,
@@ -185,7 +187,7 @@ impl ActionContext {
         target: String,
     ) -> Audit<'_> {
         Audit {
-            state_path: &self.state_path,
+            trail: &self.audit_trail,
             database: self.database_audit.as_ref(),
             request_id: request_id.to_owned(),
             actor: actor.to_owned(),
