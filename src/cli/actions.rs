@@ -83,7 +83,7 @@ fn list(config: &Config, json: bool) -> Result<Outcome, Failure> {
             "approval": a.approval.as_ref().map(|p| json!({"allow": p.allow, "ttl": p.ttl.to_string()})),
             "response": a.response.as_str(), "timeout": a.timeout.to_string(), "max_rows": a.max_rows,
         })).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&actions).map_err(Failure::failed)?
         );
@@ -103,8 +103,7 @@ fn list(config: &Config, json: bool) -> Result<Outcome, Failure> {
             ]
         })
         .collect();
-    print_table(["NAME", "SOURCE", "KIND", "USAGE", "ALLOW", "NEEDS"], &rows)
-        .map_err(Failure::failed)?;
+    print_table(["NAME", "SOURCE", "KIND", "USAGE", "ALLOW", "NEEDS"], &rows);
     Ok(Outcome::Done)
 }
 
@@ -142,14 +141,14 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
         fastrand::u32(..)
     );
     let statement = run::statement(action, binds, &actor, &request_id);
-    println!(
+    outln!(
         "action: {} ({} on source `{}`)",
         action.name,
         kind(action),
         action.source
     );
-    println!("sql:\n  {}", action.sql.trim().replace('\n', "\n  "));
-    println!("binds:");
+    outln!("sql:\n  {}", action.sql.trim().replace('\n', "\n  "));
+    outln!("binds:");
     let postgres = config
         .sources
         .get(&action.source)
@@ -169,7 +168,7 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
         } else {
             format!(":{name}")
         };
-        println!("  {at} = {shown}");
+        outln!("  {at} = {shown}");
     }
     let decision = args
         .as_user
@@ -178,9 +177,9 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
     if let Some((user, decision)) = &decision {
         match decision {
             Decision::Allowed { principal } => {
-                println!("access: {user} may run it (through `{principal}`)")
+                outln!("access: {user} may run it (through `{principal}`)")
             }
-            Decision::Denied { reason } => println!("access: {user} may not run it: {reason}"),
+            Decision::Denied { reason } => outln!("access: {user} may not run it: {reason}"),
         }
     }
     if !args.execute {
@@ -304,7 +303,7 @@ fn print_outcome(
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     if outcome.rows.columns.is_empty() {
         let n = outcome.affected;
-        println!("done: {n} row{} changed ({elapsed} ms)", plural(n as usize));
+        outln!("done: {n} row{} changed ({elapsed} ms)", plural(n as usize));
         return Ok(());
     }
     print_rows(&outcome.rows)?;
@@ -314,7 +313,7 @@ fn print_outcome(
         String::new()
     };
     let n = outcome.rows.rows.len();
-    println!("({n} row{}{more}; {elapsed} ms)", plural(n));
+    outln!("({n} row{}{more}; {elapsed} ms)", plural(n));
     Ok(())
 }
 
@@ -344,9 +343,9 @@ fn print_rows(rows: &Rows) -> Result<(), Failure> {
             .trim_end()
             .to_owned()
     };
-    println!("{}", line(&rows.columns));
+    outln!("{}", line(&rows.columns));
     for row in &table {
-        println!("{}", line(row));
+        outln!("{}", line(row));
     }
     Ok(())
 }
