@@ -25,12 +25,12 @@ use tracing::warn;
 use super::audit::{Audit, AuditTableConfig, DatabaseAudit};
 use super::config::Action;
 use crate::config::ReceiverName;
-use crate::config::secret::Secret;
 use crate::interact::Access;
 use crate::interact::access::{Decision, GroupMembers, Requester, decide};
 use crate::sink::http::{TransportConfig, client};
-use crate::sink::web_api::{DEFAULT_API_URL, WebApi, respond};
-use crate::sink::{Receiver, ReceiverKind, SendError};
+use crate::sink::slack_app::SlackApp;
+use crate::sink::web_api::respond;
+use crate::sink::{Receiver, ReceiverKind, SendError, Transport};
 use crate::source::{Source, SourceConfig, SourceName};
 use crate::state::AlertThread;
 
@@ -72,12 +72,12 @@ pub struct ActionContext {
     receivers: BTreeMap<ReceiverName, RunbookReceiver>,
 }
 
-/// A receiver whose messages carry runbook buttons: who may use them, which it shows, and the
-/// Web API with its token, which posts a result in an alert's thread.
+/// A receiver whose messages carry runbook buttons: who may use them, which it shows, and
+/// its Slack app, which posts a result in an alert's thread (paced and retried as the
+/// receiver's messages are).
 struct RunbookReceiver {
     receiver: Receiver,
-    api: WebApi,
-    token: Secret,
+    app: SlackApp,
 }
 
 /// The immediate answer, and the work left to do.
@@ -150,7 +150,7 @@ impl ActionContext {
     }
 
     /// Takes the Slack app receivers whose messages carry runbook buttons (`dbalert serve`),
-    /// with a Web API client each, built with the receiver's own TLS and proxy settings.
+    /// each with its Slack app as its config builds it (token, TLS and proxy settings).
     pub fn with_receivers(
         mut self,
         receivers: &BTreeMap<ReceiverName, Receiver>,
@@ -159,24 +159,15 @@ impl ActionContext {
             let ReceiverKind::Slack(slack) = &receiver.kind else {
                 continue;
             };
-            let Some(token) = &slack.token else {
-                continue;
-            };
             if receiver.run_buttons(true).next().is_none() {
                 continue;
             }
-            let transport = TransportConfig {
-                ca_file: slack.ca_file.clone(),
-                proxy: slack.proxy.clone(),
-            };
-            let client = client(name, &transport, POST_TIMEOUT).map_err(|e| e.to_string())?;
-            let api_url = slack.api_url.as_deref().unwrap_or(DEFAULT_API_URL);
-            let runbook = RunbookReceiver {
-                receiver: receiver.clone(),
-                api: WebApi::new(api_url, client),
-                token: token.clone(),
-            };
-            self.receivers.insert(name.clone(), runbook);
+            let built = slack.build(name, &receiver.delivery);
+            if let Transport::SlackApp(app) = built.map_err(|e| e.to_string())? {
+                let receiver = receiver.clone();
+                self.receivers
+                    .insert(name.clone(), RunbookReceiver { receiver, app });
+            }
         }
         Ok(self)
     }
@@ -260,17 +251,8 @@ impl ActionContext {
                 endpoint: "chat.postMessage".to_owned(),
                 message: format!("receiver `{}` has no runbook buttons now", to.receiver),
             })?;
-        let body = json!({
-            "channel": to.thread.channel,
-            "thread_ts": to.thread.ts,
-            "text": text,
-            "unfurl_links": false,
-            "unfurl_media": false,
-        });
-        let api = &receiver.api;
-        api.call("chat.postMessage", &receiver.token, &body)
-            .await
-            .map(drop)
+        let body = json!({ "text": text, "unfurl_links": false, "unfurl_media": false });
+        receiver.app.reply(&body, &to.thread).await.map(drop)
     }
 
     /// Posts `body` to a `response_url`; a failure is logged without the URL.

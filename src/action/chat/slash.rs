@@ -14,7 +14,7 @@ use crate::action::{grammar, run};
 use crate::interact::access::{Decision, Requester};
 use crate::render::text::{escape, mrkdwn};
 use crate::source::Bind;
-use crate::state::{AlertThread, PendingRequest, Stage, StateStore};
+use crate::state::{AlertThread, PendingRequest, Stage, StateError, StateStore};
 
 /// Handles one slash command payload (Slack's fields, as a JSON object: `team_id`, `user_id`,
 /// `channel_id`, `command`, `text`, `response_url`, …). Help, usage errors and refusals are
@@ -204,25 +204,7 @@ impl Request {
                 work: Some(work),
             };
         };
-        let now = jiff::Timestamp::now();
-        let pending = PendingRequest {
-            id: self.request_id.clone(),
-            action: self.action.name.clone(),
-            args: serde_json::to_string(&self.args).expect("a map of strings always serializes"),
-            requested_by: self.requested_by.clone(),
-            team_id: self.team.clone(),
-            channel_id: self.channel.clone(),
-            created_at: now,
-            expires_at: now + self.action.ttl().get(),
-        };
-        let saved = StateStore::open(&self.ctx.state_path).and_then(|mut store| {
-            store.add_pending(&pending, stage)?;
-            match &self.thread {
-                Some(thread) => store.set_request_thread(&pending.id, thread),
-                None => Ok(()),
-            }
-        });
-        if let Err(error) = saved {
+        if let Err(error) = self.hold(stage) {
             tracing::error!(%error, "An action request could not be saved; it was not run.");
             let audit = self.ctx.audit(
                 &self.request_id,
@@ -257,6 +239,27 @@ impl Request {
         Accepted {
             ack,
             work: Some(work),
+        }
+    }
+
+    /// Saves the request to wait at `stage`, with the alert thread its result goes to.
+    fn hold(&self, stage: Stage) -> Result<(), StateError> {
+        let now = jiff::Timestamp::now();
+        let pending = PendingRequest {
+            id: self.request_id.clone(),
+            action: self.action.name.clone(),
+            args: serde_json::to_string(&self.args).expect("a map of strings always serializes"),
+            requested_by: self.requested_by.clone(),
+            team_id: self.team.clone(),
+            channel_id: self.channel.clone(),
+            created_at: now,
+            expires_at: now + self.action.ttl().get(),
+        };
+        let mut store = StateStore::open(&self.ctx.state_path)?;
+        store.add_pending(&pending, stage)?;
+        match &self.thread {
+            Some(thread) => store.set_request_thread(&pending.id, thread),
+            None => Ok(()),
         }
     }
 
