@@ -423,8 +423,8 @@ fn a_runbook_click_needs_both_the_receivers_and_the_actions_allow() {
     ] {
         s.click(envelope, user, &message, |value| value);
         let audit = s.audit_of(envelope);
-        assert!(
-            audit[0].starts_with("Intent action:problems requested"),
+        assert_eq!(
+            audit[0], "Intent action:problems requested runbook button on an alert",
             "{audit:?}"
         );
         assert!(
@@ -449,14 +449,15 @@ fn a_runbook_click_needs_both_the_receivers_and_the_actions_allow() {
 }
 
 /// A value changed on its way (a crafted payload) is checked as if typed: a value its type
-/// refuses, a parameter the action does not have, an action the receiver does not show and an
-/// id the state file never made are refused, audited `invalid`, and nothing runs.
+/// refuses, a parameter the action does not have, an action the receiver does not show, an id
+/// the state file never made and a value that is not a runbook button's are refused, audited
+/// `invalid`, and nothing runs.
 #[test]
 fn a_tampered_runbook_value_is_refused() {
     let s = setup("ORDERS");
     let message = s.alert_message("ORDERS");
     type Tamper = fn(Value) -> Value;
-    let cases: [(&str, Tamper, &str); 4] = [
+    let cases: [(&str, Tamper, &str); 5] = [
         (
             "env-sql",
             |mut v| {
@@ -489,10 +490,19 @@ fn a_tampered_runbook_value_is_refused() {
             },
             "This button is unknown here.",
         ),
+        (
+            "env-broken",
+            |_| json!("0a1b"),
+            "This button is broken: the button's value is not a runbook button's.",
+        ),
     ];
     for (envelope, tamper, why) in cases {
         s.click(envelope, ALLOWED, &message, tamper);
         let audit = s.audit_of(envelope);
+        assert!(
+            audit[0].ends_with(" requested runbook button on an alert"),
+            "{audit:?}"
+        );
         assert!(audit[1].contains(" invalid "), "{audit:?}");
         wait_for(
             || !s.api.responses_to(envelope).is_empty(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::slash::{Request, refuse, waits_for};
+use super::slash::{Request, waits_for};
 use super::{Accepted, ActionContext, field};
 use crate::action::audit::Audit;
 use crate::action::config::Action;
@@ -18,6 +18,9 @@ use crate::interact::access::{Decision, Requester};
 use crate::render::text::clean;
 use crate::source::Bind;
 use crate::state::{AlertThread, ButtonRow, StateStore, Thread};
+
+/// Where a runbook button's request came from, as its intent row says.
+const ORIGIN: &str = "runbook button on an alert";
 
 /// A click that passed every check: what to run, and where its result goes.
 struct Checked {
@@ -54,11 +57,15 @@ pub(super) fn click(ctx: &Arc<ActionContext>, payload: &Value, request_id: &str)
     let checked = match value.and_then(|value| check(ctx, payload, &who, value, &mut audit)) {
         Ok(checked) => checked,
         Err((outcome, text)) => {
-            return refuse(&audit, outcome, &format!("{text} Nothing was run."));
+            let text = format!("{text} Nothing was run.");
+            if audit.intent(ORIGIN).is_ok() {
+                audit.outcome(outcome, &text);
+            }
+            return Accepted::say(text);
         }
     };
     let detail = format!(
-        "runbook button on an alert of receiver {} (group {}); source {}; {}",
+        "{ORIGIN} of receiver {} (group {}); source {}; {}",
         checked.row.receiver,
         checked.row.group_key,
         checked.action.source,

@@ -130,7 +130,7 @@ pub(super) fn waits_for(action: &Action) -> &'static str {
 }
 
 /// Refuses a request: audited as `outcome`, answered with `text`.
-pub(super) fn refuse(audit: &Audit<'_>, outcome: &str, text: &str) -> Accepted {
+fn refuse(audit: &Audit<'_>, outcome: &str, text: &str) -> Accepted {
     if audit.intent("").is_ok() {
         audit.outcome(outcome, text);
     }
