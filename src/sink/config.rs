@@ -104,6 +104,8 @@ pub struct RunButton {
     pub label: Option<String>,
 }
 
+// By hand rather than `#[serde(untagged)]`, whose error ("did not match any variant") would not
+// say what a button may be.
 impl<'de> Deserialize<'de> for Button {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ButtonVisitor;
