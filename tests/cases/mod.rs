@@ -14,6 +14,7 @@ mod quickstart;
 mod receivers;
 mod routes;
 mod run_postgres;
+mod runbook;
 mod send;
 mod serve;
 mod silences;
