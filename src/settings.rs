@@ -267,6 +267,7 @@ pub fn parse_with(
         &mut warnings,
     );
     let actions = resolve_actions(&mut reader, &sources);
+    check_run_buttons(&mut reader, &receivers, &actions);
     let action_audit = crate::action::config::resolve_audit(&mut reader, &sources);
     let inline_secrets = inline_secrets(&reader, &receivers, &sources);
 
@@ -411,6 +412,37 @@ fn check_allow(
                     &path.key("allow").index(i),
                     format!("no principal named `{name}` under `access:`; add it there, or remove it here"),
                 );
+            }
+        }
+    }
+}
+
+/// Each runbook button in a receiver's `buttons:` must name an action, give each of its
+/// parameters and nothing else, by templates that compile.
+fn check_run_buttons(
+    reader: &mut Reader,
+    receivers: &BTreeMap<ReceiverName, Receiver>,
+    actions: &[crate::action::Action],
+) {
+    let section = Path::root().key("actions");
+    let written: Vec<String> = match reader.node(&section) {
+        Some(Node::Seq(items)) => (0..items.len())
+            .filter_map(|i| match reader.node(&section.index(i).key("name")) {
+                Some(Node::Str(name)) => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    for receiver in receivers.values() {
+        let path = Path::root().key("receivers").key(&receiver.name.0);
+        for (i, button) in receiver.interactive.buttons.iter().enumerate() {
+            let crate::sink::config::Button::Run(button) = button else {
+                continue;
+            };
+            let at = path.key("buttons").index(i);
+            for (key, message) in crate::action::runbook::check(button, actions, &written, &at) {
+                reader.problem(&key, message);
             }
         }
     }

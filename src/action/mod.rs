@@ -17,5 +17,6 @@ pub mod config;
 pub mod grammar;
 pub mod params;
 pub mod run;
+pub mod runbook;
 
 pub use config::{Action, ActionKind, Response};

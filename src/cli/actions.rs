@@ -91,7 +91,7 @@ fn list(config: &Config, json: bool) -> Result<Outcome, Failure> {
             "approval": a.approval.as_ref().map(|p| json!({"allow": p.allow, "ttl": p.ttl.to_string()})),
             "response": a.response.as_str(), "timeout": a.timeout.to_string(), "max_rows": a.max_rows,
         })).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&actions).map_err(Failure::failed)?
         );
@@ -111,8 +111,7 @@ fn list(config: &Config, json: bool) -> Result<Outcome, Failure> {
             ]
         })
         .collect();
-    print_table(["NAME", "SOURCE", "KIND", "USAGE", "ALLOW", "NEEDS"], &rows)
-        .map_err(Failure::failed)?;
+    print_table(["NAME", "SOURCE", "KIND", "USAGE", "ALLOW", "NEEDS"], &rows);
     Ok(Outcome::Done)
 }
 
@@ -150,14 +149,14 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
         fastrand::u32(..)
     );
     let statement = run::statement(action, binds, &actor, &request_id);
-    println!(
+    outln!(
         "action: {} ({} on source `{}`)",
         action.name,
         kind(action),
         action.source
     );
-    println!("sql:\n  {}", action.sql.trim().replace('\n', "\n  "));
-    println!("binds:");
+    outln!("sql:\n  {}", action.sql.trim().replace('\n', "\n  "));
+    outln!("binds:");
     let postgres = config
         .sources
         .get(&action.source)
@@ -177,7 +176,7 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
         } else {
             format!(":{name}")
         };
-        println!("  {at} = {shown}");
+        outln!("  {at} = {shown}");
     }
     let decision = match args.as_user.as_deref() {
         Some(user) => Some(decide_as(config, action, user)?),
@@ -186,9 +185,9 @@ fn test(config: &Config, args: &TestArgs) -> Result<Outcome, Failure> {
     if let Some((user, decision)) = &decision {
         match decision {
             Decision::Allowed { principal } => {
-                println!("access: {user} may run it (through `{principal}`)")
+                outln!("access: {user} may run it (through `{principal}`)")
             }
-            Decision::Denied { reason } => println!("access: {user} may not run it: {reason}"),
+            Decision::Denied { reason } => outln!("access: {user} may not run it: {reason}"),
         }
     }
     if !args.execute {
@@ -358,7 +357,7 @@ fn print_outcome(
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     if outcome.rows.columns.is_empty() {
         let n = outcome.affected;
-        println!("done: {n} row{} changed ({elapsed} ms)", plural(n as usize));
+        outln!("done: {n} row{} changed ({elapsed} ms)", plural(n as usize));
         return Ok(());
     }
     print_rows(&outcome.rows)?;
@@ -368,7 +367,7 @@ fn print_outcome(
         String::new()
     };
     let n = outcome.rows.rows.len();
-    println!("({n} row{}{more}; {elapsed} ms)", plural(n));
+    outln!("({n} row{}{more}; {elapsed} ms)", plural(n));
     Ok(())
 }
 
@@ -398,9 +397,9 @@ fn print_rows(rows: &Rows) -> Result<(), Failure> {
             .trim_end()
             .to_owned()
     };
-    println!("{}", line(&rows.columns));
+    outln!("{}", line(&rows.columns));
     for row in &table {
-        println!("{}", line(row));
+        outln!("{}", line(row));
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub struct CheckArgs {
 pub fn run(cli: &Cli, args: &CheckArgs) -> Result<Outcome, Failure> {
     let config = load_config(cli)?;
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    println!(
+    outln!(
         "ok: {} ({}, {}, {})",
         config.file.display(),
         count(config.sources.len(), "source"),
@@ -45,10 +45,10 @@ async fn connect(config: &Config) -> bool {
             _ => Ok("connected".to_owned()),
         });
         match outcome {
-            Ok(what) => println!("ok     {}  {what}  {} ms", check.name, took.as_millis()),
+            Ok(what) => outln!("ok     {}  {what}  {} ms", check.name, took.as_millis()),
             Err(error) => {
                 all_ok = false;
-                println!("error  {}  {error}", check.name);
+                outln!("error  {}  {error}", check.name);
             }
         }
     }

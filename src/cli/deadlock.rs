@@ -25,14 +25,13 @@ pub struct DeadlockArgs {
 
 /// Exit 0 when every file held a deadlock, 1 when one did not, 2 when one could not be read.
 pub fn run(_cli: &Cli, args: &DeadlockArgs) -> Result<Outcome, Failure> {
-    let mut out = io::stdout().lock();
     let mut outcome = Outcome::Done;
     for file in &args.files {
         let shown = file.to_string_lossy();
         let text = match read(file) {
             Ok(text) => text,
             Err(error) => {
-                eprintln!("dbalert: error: {shown}: {error:#}");
+                let _ = writeln!(io::stderr(), "dbalert: error: {shown}: {error:#}");
                 outcome = Outcome::Unreadable;
                 continue;
             }
@@ -41,22 +40,18 @@ pub fn run(_cli: &Cli, args: &DeadlockArgs) -> Result<Outcome, Failure> {
         if deadlock.is_none() && outcome == Outcome::Done {
             outcome = Outcome::No;
         }
-        let written = if args.json {
+        if args.json {
             // Written by hand to keep the keys in this order.
             let labels = deadlock.as_ref().map(Deadlock::labels).unwrap_or_default();
-            writeln!(
-                out,
+            outln!(
                 r#"{{"file":{},"deadlock":{},"labels":{}}}"#,
                 Json::from(shown.as_ref()),
                 deadlock.is_some(),
                 json!(labels)
-            )
+            );
         } else {
-            write!(out, "{}", summary(&shown, deadlock.as_ref()))
-        };
-        written
-            .and_then(|()| out.flush())
-            .map_err(|e| Failure::failed(anyhow::anyhow!("cannot write to stdout: {e}")))?;
+            out!("{}", summary(&shown, deadlock.as_ref()));
+        }
     }
     Ok(outcome)
 }

@@ -1,5 +1,16 @@
 //! The command line: arguments, logging, and the one place that picks the exit code.
 
+/// `print!` for a command's output: a closed standard output ends the process quietly
+/// ([`write_out`]) where `print!` would panic.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` for a command's output, as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod actions;
 mod check;
 mod deadlock;
@@ -178,7 +189,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
     // --version wins over any command, as clap's own flag does.
     if cli.version {
-        print!("{}", version_text(cli.verbose > 0));
+        out!("{}", version_text(cli.verbose > 0));
         return Ok(Outcome::Done);
     }
     let Some(command) = &cli.command else {
@@ -202,21 +213,39 @@ fn dispatch(cli: Cli) -> Result<Outcome, Failure> {
         Command::Ack(args) => silence::run_ack(&cli, args),
         Command::Slack(args) => slack::run(&cli, args),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "dbalert",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "dbalert", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Ok(Outcome::Done)
         }
         Command::Man => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
+                .render(&mut page)
                 .map_err(Failure::failed)?;
+            out!("{}", String::from_utf8_lossy(&page));
             Ok(Outcome::Done)
         }
     }
+}
+
+/// Writes a command's output. When standard output is a closed pipe (`dbalert status | head -1`)
+/// the reader has all it wanted: the process exits 0 at once, as ripgrep does, rather than
+/// panicking as `print!` would. Any other write error (a full disk) is reported and exits 1.
+/// Commands print only after their work is done and saved, so nothing is left half-way.
+pub(crate) fn write_out(text: std::fmt::Arguments) {
+    let mut stdout = std::io::stdout().lock();
+    let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) else {
+        return;
+    };
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "dbalert: error: cannot write to standard output: {error}"
+    );
+    std::process::exit(1);
 }
 
 /// What `--version` prints; `verbose` adds the compiler and the target.

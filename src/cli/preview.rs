@@ -73,7 +73,7 @@ pub fn run(cli: &Cli, args: &PreviewArgs) -> Result<Outcome, Failure> {
         }
     };
     if alerts.is_empty() {
-        println!("check `{}`: no rows, so no message", check.name);
+        outln!("check `{}`: no rows, so no message", check.name);
         return Ok(Outcome::Done);
     }
     print(&config, &alerts, args.json)?;
@@ -153,7 +153,7 @@ fn print(config: &Config, alerts: &[Alert], json: bool) -> Result<(), Failure> {
     for ((receiver, group_key), message) in groups {
         let receiver = &config.receivers[&receiver];
         if !json && matches!(receiver.kind, ReceiverKind::Alertmanager(_)) {
-            println!(
+            outln!(
                 "── to {}\n(an alertmanager receiver: it is sent the alerts, not a message)\n",
                 receiver.name
             );

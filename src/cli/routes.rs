@@ -51,7 +51,7 @@ pub fn run(cli: &Cli, args: &RoutesArgs) -> Result<Outcome, Failure> {
     match &args.command {
         Some(RoutesCommand::Test(test)) => run_test(route, test),
         Some(RoutesCommand::Show) | None => {
-            print!("Routing tree:\n{}", draw(&show(route.root())));
+            out!("Routing tree:\n{}", draw(&show(route.root())));
             Ok(Outcome::Done)
         }
     }
@@ -61,7 +61,7 @@ fn run_test(route: &Route, args: &TestArgs) -> Result<Outcome, Failure> {
     let labels = parse_labels(&args.labels).map_err(Failure::usage)?;
     let handling = route.resolve(&labels);
     if args.tree {
-        println!(
+        outln!(
             "Matching routes:\n{}",
             draw(&matching(route.root(), &labels, &handling))
         );
@@ -71,7 +71,7 @@ fn run_test(route: &Route, args: &TestArgs) -> Result<Outcome, Failure> {
         .map(|node| node.opts.receiver.0.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    println!("{found}");
+    outln!("{found}");
     if let Some(expected) = &args.verify {
         let expected = expected
             .split(',')

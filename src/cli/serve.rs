@@ -125,6 +125,7 @@ impl Handlers {
             config.state.path.clone(),
             config.action_audit.as_ref(),
         )
+        .and_then(|actions| actions.with_receivers(&config.receivers))
         .map_err(|e| Failure::usage(anyhow!(e)))?;
         // The transports acknowledge every request at once, empty.
         actions.acks_through_response_url = true;

@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
+use std::io::Write;
 
 use super::status::{print_table, short_time};
 use super::{Cli, Failure, Outcome, load_config_with};
@@ -89,7 +90,7 @@ pub fn run(cli: &Cli, args: &SilenceArgs) -> Result<Outcome, Failure> {
             StateStore::open(path)
                 .and_then(|mut store| store.add_silence(&silence))
                 .map_err(Failure::failed)?;
-            println!("{}", silence.id);
+            outln!("{}", silence.id);
             return in_clusters(&config, |clusters| async move {
                 let (created, refused) = clusters.create(&silence).await;
                 let mut store = StateStore::open(path).map_err(Failure::failed)?;
@@ -151,7 +152,7 @@ where
     let clusters = Clusters::build(&config.receivers).map_err(Failure::failed)?;
     let refused = super::runtime()?.block_on(work(clusters))?;
     for problem in &refused {
-        eprintln!("warning: {problem}");
+        let _ = writeln!(std::io::stderr(), "warning: {problem}");
     }
     Ok(match refused.is_empty() {
         true => Outcome::Done,
@@ -205,7 +206,7 @@ fn new_silence(add: &AddArgs, now: Timestamp) -> Result<Silence, Failure> {
 fn print_silences(silences: &[Silence], now: Timestamp, json: bool) -> Result<(), Failure> {
     if json {
         let list: Vec<_> = silences.iter().map(|s| silence_json(s, now)).collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list));
         return Ok(());
     }
     let rows: Vec<[String; 6]> = silences
@@ -222,7 +223,8 @@ fn print_silences(silences: &[Silence], now: Timestamp, json: bool) -> Result<()
         })
         .collect();
     let header = ["ID", "STATE", "ENDS", "CREATED BY", "MATCHERS", "COMMENT"];
-    print_table(header, &rows).map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))
+    print_table(header, &rows);
+    Ok(())
 }
 
 /// A silence as Alertmanager's API v2 gives one (`gettableSilence`).
@@ -253,7 +255,7 @@ pub fn run_ack(cli: &Cli, args: &AckArgs) -> Result<Outcome, Failure> {
             .iter()
             .map(|a| json!({"group_key": a.group_key, "acked_by": a.acked_by, "acked_at": a.acked_at.to_string()}))
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list));
         return Ok(Outcome::Done);
     }
     let rows: Vec<[String; 3]> = acks
@@ -266,8 +268,7 @@ pub fn run_ack(cli: &Cli, args: &AckArgs) -> Result<Outcome, Failure> {
             ]
         })
         .collect();
-    print_table(["ACKED AT", "ACKED BY", "GROUP"], &rows)
-        .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
+    print_table(["ACKED AT", "ACKED BY", "GROUP"], &rows);
     Ok(Outcome::Done)
 }
 

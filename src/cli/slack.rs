@@ -39,7 +39,7 @@ pub fn run(cli: &Cli, args: &SlackArgs) -> Result<Outcome, Failure> {
             let app = slack_app(&config)?;
             let text = manifest::manifest(app, &args.name, args.url.as_deref())
                 .map_err(|e| Failure::usage(anyhow!(e)))?;
-            print!("{text}");
+            out!("{text}");
             Ok(Outcome::Done)
         }
     }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::anyhow;
 use clap::Args;
 use jiff::Timestamp;
 use serde_json::json;
@@ -45,11 +44,11 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
                 })
             })
             .collect();
-        println!("{}", json!({"state_file": path, "firing": alerts}));
+        outln!("{}", json!({"state_file": path, "firing": alerts}));
         return Ok(Outcome::Done);
     }
     if firing.is_empty() {
-        println!("no alerts firing (state file {})", path.display());
+        outln!("no alerts firing (state file {})", path.display());
         return Ok(Outcome::Done);
     }
     let rows: Vec<[String; 6]> = (firing.iter().zip(&states))
@@ -63,8 +62,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
         "RECEIVERS",
         "LABELS",
     ];
-    print_table(header, &rows)
-        .map_err(|e| Failure::failed(anyhow!("cannot write to stdout: {e}")))?;
+    print_table(header, &rows);
     Ok(Outcome::Done)
 }
 
@@ -182,19 +180,14 @@ pub(super) fn short_time(at: jiff::Timestamp) -> String {
 }
 
 /// Columns padded to their widest cell; the last column is not padded.
-pub(super) fn print_table<const N: usize>(
-    header: [&str; N],
-    rows: &[[String; N]],
-) -> std::io::Result<()> {
-    use std::io::Write;
+pub(super) fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let mut out = std::io::stdout().lock();
-    let mut line = |cells: Vec<&str>| -> std::io::Result<()> {
+    let line = |cells: Vec<&str>| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
@@ -203,11 +196,10 @@ pub(super) fn print_table<const N: usize>(
                 text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             }
         }
-        writeln!(out, "{}", text.trim_end())
+        outln!("{}", text.trim_end());
     };
-    line(header.to_vec())?;
+    line(header.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect())?;
+        line(row.iter().map(String::as_str).collect());
     }
-    Ok(())
 }

@@ -86,8 +86,58 @@ pub(crate) fn resolve_slack_app(reader: &mut Reader) -> Option<SlackAppConfig> {
     let path = Path::root().key("slack_app");
     let raw = reader.parse::<Option<RawSlackApp>>(&path)??;
     let unresolved = |key: &str| reader.unresolved_under(&path.key(key));
-    let mut problems = Vec::new();
     let mode = raw.mode.unwrap_or_default();
+    let mut problems = Vec::new();
+    check_tokens(mode, &raw, unresolved, &mut problems);
+    let listen = check_listen(mode, raw.listen.as_deref(), &mut problems);
+    let team_id = raw.team_id.clone().unwrap_or_default();
+    if !is_slack_id(&team_id, &['T', 'E']) {
+        problems.push(("team_id", "must be the workspace's ID (`T…`, in the workspace's URL or `auth.test`); clicks from any other workspace are refused".to_owned()));
+    }
+    let api_url = raw
+        .api_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+    if let Err(problem) = crate::sink::http::check_url(&api_url) {
+        problems.push((
+            "api_url",
+            format!("{problem}; leave it out for Slack ({DEFAULT_API_URL})"),
+        ));
+    }
+    let connections = raw.connections.unwrap_or(1);
+    if !(1..=10).contains(&connections) {
+        problems.push((
+            "connections",
+            "must be from 1 to 10 (Slack's limit per app)".to_owned(),
+        ));
+    }
+    let command = check_command(raw.command.clone(), &mut problems);
+    let found = !problems.is_empty();
+    for (key, message) in problems {
+        reader.problem(&path.key(key), message);
+    }
+    (!found).then(|| SlackAppConfig {
+        mode,
+        app_token: raw.app_token,
+        bot_token: raw.bot_token.unwrap_or_else(|| Secret::new("")),
+        signing_secret: raw.signing_secret,
+        team_id,
+        listen,
+        api_url: with_slash(api_url),
+        connections,
+        command,
+    })
+}
+
+/// The tokens and keys that depend on `mode`: Socket Mode needs an app-level token and no
+/// inbound port; `mode: http` needs the Signing Secret and no app-level token. A token left to
+/// an unresolved `${…}` is not checked here (the reference's own error says what is missing).
+fn check_tokens(
+    mode: SlackMode,
+    raw: &RawSlackApp,
+    unresolved: impl Fn(&str) -> bool,
+    problems: &mut Vec<(&'static str, String)>,
+) {
     let token_problem =
         |key: &'static str, token: &Option<Secret>, prefix: &str, what: &str| match token {
             None => Some((key, format!("missing; {what}"))),
@@ -135,44 +185,6 @@ pub(crate) fn resolve_slack_app(reader: &mut Reader) -> Option<SlackAppConfig> {
             }
         }
     }
-    let listen = check_listen(mode, raw.listen.as_deref(), &mut problems);
-    let team_id = raw.team_id.clone().unwrap_or_default();
-    if !is_slack_id(&team_id, &['T', 'E']) {
-        problems.push(("team_id", "must be the workspace's ID (`T…`, in the workspace's URL or `auth.test`); clicks from any other workspace are refused".to_owned()));
-    }
-    let api_url = raw
-        .api_url
-        .clone()
-        .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-    if let Err(problem) = crate::sink::http::check_url(&api_url) {
-        problems.push((
-            "api_url",
-            format!("{problem}; leave it out for Slack ({DEFAULT_API_URL})"),
-        ));
-    }
-    let connections = raw.connections.unwrap_or(1);
-    if !(1..=10).contains(&connections) {
-        problems.push((
-            "connections",
-            "must be from 1 to 10 (Slack's limit per app)".to_owned(),
-        ));
-    }
-    let command = check_command(raw.command.clone(), &mut problems);
-    let found = !problems.is_empty();
-    for (key, message) in problems {
-        reader.problem(&path.key(key), message);
-    }
-    (!found).then(|| SlackAppConfig {
-        mode,
-        app_token: raw.app_token,
-        bot_token: raw.bot_token.unwrap_or_else(|| Secret::new("")),
-        signing_secret: raw.signing_secret,
-        team_id,
-        listen,
-        api_url: with_slash(api_url),
-        connections,
-        command,
-    })
 }
 
 /// `command`, or the default; a name Slack would refuse is a problem.

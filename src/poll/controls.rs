@@ -1,6 +1,6 @@
-//! Between plan and deliver: the buttons on each group's Slack message (Acknowledge, Silence),
-//! and the state they show, from the state file. Only Slack app receivers get them, and only
-//! when `slack_app:` is configured and the receiver's `allow:` names someone
+//! Between plan and deliver: the buttons on each group's Slack message (Acknowledge, Silence,
+//! runbook buttons), and the state they show, from the state file. Only Slack app receivers get
+//! them, and only when `slack_app:` is configured and the receiver's `allow:` names someone
 //! ([`crate::sink::Receiver::buttons`]).
 //!
 //! Each (receiver, group) has one random id in the state file (`buttons`), which every button
@@ -11,8 +11,11 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
+use tracing::debug;
 
 use super::plan::Notification;
+use crate::action::runbook;
+use crate::render::controls::RunControl;
 use crate::settings::Config;
 use crate::sink::buttons::controls;
 use crate::state::{Ack, StateError, StateStore};
@@ -52,13 +55,33 @@ pub fn attach(
         let Some(row) = store.button(&id)? else {
             continue;
         };
-        n.controls = Some(controls(
-            &row,
-            buttons,
-            acks.get(&n.group_key),
-            &silences,
-            now,
-        ));
+        let mut shown = controls(&row, buttons, acks.get(&n.group_key), &silences, now);
+        shown.runs = runbook_buttons(config, n, &id);
+        n.controls = Some(shown);
     }
     Ok(())
+}
+
+/// The runbook buttons of `n`'s message, made from its group's labels. A button whose values
+/// cannot be made, or that its action's types refuse, is left off this message.
+fn runbook_buttons(config: &Config, n: &Notification, id: &str) -> Vec<RunControl> {
+    let receiver = &config.receivers[&n.receiver];
+    let labels = runbook::labels_of(&n.message);
+    let mut runs = Vec::new();
+    for button in receiver.run_buttons(config.slack_app.is_some()) {
+        // `dbalert check` refuses a button whose action does not exist.
+        let Some(action) = config.actions.iter().find(|a| a.name == button.action) else {
+            continue;
+        };
+        match runbook::make(button, action, &labels, id) {
+            Ok(run) => runs.push(run),
+            Err(reason) => debug!(
+                receiver = %n.receiver,
+                action = %action.name,
+                %reason,
+                "A runbook button is left off a message: its values do not fit the group."
+            ),
+        }
+    }
+    runs
 }

@@ -5,8 +5,8 @@
 //! 50 blocks per message; section text 1–3000 characters; at most 10 section fields of 2000
 //! characters each; header text 150 characters of `plain_text`; at most 10 context elements;
 //! `block_id` at most 255 characters and unique; an actions block holds 1 to 25 elements, a
-//! button 75 characters of text and a URL of 3000, a select menu 1 to 100 options with values
-//! of at most 150 characters; at most 100 attachments; top-level `text` is
+//! button 75 characters of text, a URL of 3000 and a value of 2000, a select menu 1 to 100
+//! options with values of at most 150 characters; at most 100 attachments; top-level `text` is
 //! advised under 4000 characters and truncated by Slack past 40,000. A message over a limit is
 //! refused as a whole (`invalid_blocks`), so dbalert cuts text itself, with a visible marker.
 //!
@@ -29,6 +29,7 @@ pub const MAX_ATTACHMENTS: usize = 100;
 pub const MAX_ACTIONS: usize = 25;
 pub const MAX_BUTTON_TEXT: usize = 75;
 pub const MAX_BUTTON_URL: usize = 3000;
+pub const MAX_BUTTON_VALUE: usize = 2000;
 /// A select menu: its placeholder, its options, and an option's value.
 pub const MAX_PLACEHOLDER: usize = 150;
 pub const MAX_OPTIONS: usize = 100;
@@ -266,7 +267,7 @@ fn check_context(at: &str, block: &Value, errors: &mut Vec<String>) {
 }
 
 /// An actions block: 1 to 25 elements; a button's text at most 75 characters of
-/// `plain_text`, its URL at most 3000
+/// `plain_text`, its URL at most 3000, its value at most 2000
 /// (<https://docs.slack.dev/reference/block-kit/block-elements/button-element>).
 fn check_actions(at: &str, block: &Value, errors: &mut Vec<String>) {
     let list = block
@@ -299,6 +300,13 @@ fn check_actions(at: &str, block: &Value, errors: &mut Vec<String>) {
         {
             errors.push(format!(
                 "{at}.url: over Slack's {MAX_BUTTON_URL} characters"
+            ));
+        }
+        if let Some(value) = element.get("value").and_then(Value::as_str)
+            && value.chars().count() > MAX_BUTTON_VALUE
+        {
+            errors.push(format!(
+                "{at}.value: over Slack's {MAX_BUTTON_VALUE} characters"
             ));
         }
     }

@@ -6,10 +6,15 @@
 //! receiver and group it is about; the `action_id` says what to do. The blocks' ids start with
 //! [`BLOCK_PREFIX`] and change on every rendering, as Slack asks of an updated message, so that
 //! a click's update can find and replace them in the message Slack sends back.
+//!
+//! Runbook buttons ([`RUN`]) go in a block of their own above those, whose id starts with
+//! [`RUN_BLOCK_PREFIX`] instead: their values are made from the group's labels, which a click's
+//! update does not have, so the update keeps that block as the message shows it.
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use super::blockkit::{MAX_ACTIONS, MAX_BUTTON_TEXT};
 use super::text;
 
 /// What a click on each control asks for (`action_id`).
@@ -19,10 +24,18 @@ pub const SILENCE: &str = "dbalert.silence";
 pub const UNSILENCE: &str = "dbalert.unsilence";
 /// The Silence menu's choices: the option's value and how long, in seconds.
 pub const SILENCE_CHOICES: [(&str, u64); 3] = [("1h", 3600), ("4h", 4 * 3600), ("24h", 24 * 3600)];
+/// The action id of a runbook button, followed by `.N`, its place among them (action ids are
+/// unique within a block). It starts with the prefix of the actions' buttons, so `serve` hands
+/// its clicks to the actions.
+pub const RUN: &str = "dbalert.action.run";
 /// The `block_id` of every block these controls add starts with this.
 pub const BLOCK_PREFIX: &str = "dbalert.";
-/// The blocks [`Controls::blocks`] adds at most: the state line and the buttons.
-pub const BLOCKS: usize = 2;
+/// The `block_id` of the runbook buttons' block starts with this, and not [`BLOCK_PREFIX`]:
+/// an update after a click keeps it.
+pub const RUN_BLOCK_PREFIX: &str = "runbook.";
+/// The blocks [`Controls::blocks`] adds at most: the runbook buttons, the state line and the
+/// buttons.
+pub const BLOCKS: usize = 3;
 // The layout leaves room for them, so a message with controls stays within Slack's 50 blocks.
 const _: () = assert!(BLOCKS <= super::notification::SPARE_BLOCKS);
 
@@ -39,6 +52,25 @@ pub struct Controls {
     pub acked: Option<(String, Timestamp)>,
     /// Who silenced the group and until when, while the silence lasts.
     pub silenced: Option<(String, Timestamp)>,
+    /// The runbook buttons, made for this group (`action::runbook`).
+    pub runs: Vec<RunControl>,
+}
+
+/// A runbook button as made for one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunControl {
+    /// Its text, as configured (cleaned and cut here).
+    pub text: String,
+    /// Its value: the action and its values as JSON, data only.
+    pub value: String,
+}
+
+/// Whether `action_id` is a runbook button's.
+pub fn is_run(action_id: &str) -> bool {
+    action_id
+        .strip_prefix(RUN)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Controls {
@@ -62,6 +94,13 @@ impl Controls {
             ));
         }
         let mut blocks = Vec::new();
+        if !self.runs.is_empty() {
+            blocks.push(json!({
+                "type": "actions",
+                "block_id": format!("{RUN_BLOCK_PREFIX}{stamp}"),
+                "elements": self.run_elements(),
+            }));
+        }
         if !lines.is_empty() {
             blocks.push(json!({
                 "type": "context",
@@ -78,6 +117,19 @@ impl Controls {
             }));
         }
         blocks
+    }
+
+    fn run_elements(&self) -> Vec<Value> {
+        (self.runs.iter().take(MAX_ACTIONS).enumerate())
+            .map(|(i, run)| {
+                json!({
+                    "type": "button",
+                    "action_id": format!("{RUN}.{i}"),
+                    "text": {"type": "plain_text", "text": text::plain(&run.text, MAX_BUTTON_TEXT)},
+                    "value": run.value,
+                })
+            })
+            .collect()
     }
 
     fn elements(&self) -> Vec<Value> {
@@ -268,6 +320,64 @@ mod tests {
         assert_eq!(blocks[0]["text"]["text"], "ORA-00060");
         assert_eq!(blocks[2]["elements"][0]["action_id"], UNACK);
         validate(&body).unwrap();
+    }
+
+    #[test]
+    fn runbook_buttons_come_first_in_their_own_block_which_an_update_keeps() {
+        let mut c = controls();
+        c.runs = vec![
+            RunControl {
+                text: "Sessions <!channel> & co".into(),
+                value: r#"{"id":"0a1b","action":"sessions","params":{"schema":"ORDERS"}}"#.into(),
+            },
+            RunControl {
+                text: "y".repeat(200),
+                value: "{}".into(),
+            },
+        ];
+        let blocks = c.blocks(at(1_800_000_000));
+        assert_eq!(blocks.len(), 2);
+        let runs = &blocks[0];
+        assert!(
+            runs["block_id"]
+                .as_str()
+                .unwrap()
+                .starts_with(RUN_BLOCK_PREFIX)
+        );
+        assert_eq!(runs["elements"][0]["action_id"], "dbalert.action.run.0");
+        assert_eq!(runs["elements"][1]["action_id"], "dbalert.action.run.1");
+        assert_eq!(
+            runs["elements"][0]["text"],
+            json!({"type": "plain_text", "text": "Sessions <!channel> & co"}),
+            "plain text: Slack shows it as written, never as a mention"
+        );
+        assert_eq!(
+            runs["elements"][0]["value"],
+            r#"{"id":"0a1b","action":"sessions","params":{"schema":"ORDERS"}}"#
+        );
+        assert!(
+            runs["elements"][1]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= 75
+        );
+        assert_eq!(blocks[1]["elements"][0]["action_id"], ACK);
+        validate(&payload(blocks.clone())).unwrap();
+        let mut kept = blocks;
+        remove_from(&mut kept);
+        assert_eq!(kept.len(), 1, "an update keeps the runbook buttons");
+        for (id, run) in [
+            ("dbalert.action.run.0", true),
+            ("dbalert.action.run.12", true),
+            ("dbalert.action.run", false),
+            ("dbalert.action.run.", false),
+            ("dbalert.action.runner.1", false),
+            ("dbalert.action.confirm", false),
+        ] {
+            assert_eq!(is_run(id), run, "{id}");
+        }
     }
 
     #[test]

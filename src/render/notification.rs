@@ -598,6 +598,13 @@ mod tests {
                 silence: true,
                 acked: Some(("<@U024BE7LH>".into(), at)),
                 silenced: Some(("<@U024BE7LH>".into(), at)),
+                runs: vec![
+                    crate::render::controls::RunControl {
+                        text: "x".repeat(200),
+                        value: "v".repeat(crate::render::blockkit::MAX_BUTTON_VALUE),
+                    };
+                    crate::render::blockkit::MAX_ACTIONS
+                ],
             }
             .blocks(at),
         );

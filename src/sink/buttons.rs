@@ -29,5 +29,8 @@ pub fn controls(
         silence: buttons.contains(&Button::Silence),
         acked: ack.map(|a| (a.acked_by.clone(), a.acked_at)),
         silenced: silence.map(|s| (s.created_by.clone(), s.ends_at)),
+        // Made from the group's labels by the poll that posts the message; an update after a
+        // click keeps those the message has.
+        runs: Vec::new(),
     }
 }

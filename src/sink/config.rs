@@ -79,13 +79,60 @@ impl ReceiverKind {
 }
 
 /// A button on a receiver's messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Button {
     /// Acknowledge (and Unacknowledge).
     Ack,
     /// Silence for 1h, 4h or 24h (and Unsilence).
     Silence,
+    /// A runbook button: runs an action with values taken from the group's labels.
+    Run(RunButton),
+}
+
+/// `{action: NAME, params: {PARAM: TEMPLATE}, label: TEXT}` in `buttons:`, as written. Each
+/// parameter's template sees the group's labels as `labels`; `settings` checks the action, the
+/// parameters and the templates against `actions:`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunButton {
+    /// The action's name under `actions:`.
+    pub action: String,
+    /// A template for each of the action's parameters.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The button's text; default the action's description, else its name.
+    pub label: Option<String>,
+}
+
+// By hand rather than `#[serde(untagged)]`, whose error ("did not match any variant") would not
+// say what a button may be.
+impl<'de> Deserialize<'de> for Button {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ButtonVisitor;
+        impl<'de> serde::de::Visitor<'de> for ButtonVisitor {
+            type Value = Button;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`ack`, `silence` or a runbook button `{action: NAME, params: {…}}`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Button, E> {
+                match name {
+                    "ack" => Ok(Button::Ack),
+                    "silence" => Ok(Button::Silence),
+                    other => Err(E::custom(format!(
+                        "unknown button `{other}`; expected `ack`, `silence` or a runbook button `{{action: NAME, params: {{…}}}}`"
+                    ))),
+                }
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Button, M::Error> {
+                let deserializer = serde::de::value::MapAccessDeserializer::new(map);
+                RunButton::deserialize(deserializer).map(Button::Run)
+            }
+        }
+        deserializer.deserialize_any(ButtonVisitor)
+    }
 }
 
 /// What a receiver lets people do from its messages.
@@ -133,6 +180,14 @@ impl Receiver {
             true => &self.interactive.buttons,
             false => &[],
         }
+    }
+
+    /// The runbook buttons among [`Self::buttons`].
+    pub fn run_buttons(&self, app: bool) -> impl Iterator<Item = &RunButton> {
+        self.buttons(app).iter().filter_map(|button| match button {
+            Button::Run(run) => Some(run),
+            _ => None,
+        })
     }
 }
 

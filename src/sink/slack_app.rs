@@ -129,6 +129,11 @@ impl SlackApp {
         }
     }
 
+    /// Posts `payload` as a reply in `thread` (the result of a runbook button's action).
+    pub async fn reply(&self, payload: &Value, thread: &Thread) -> Result<Thread, SendError> {
+        self.post(payload, Some(thread)).await
+    }
+
     async fn post(&self, payload: &Value, thread: Option<&Thread>) -> Result<Thread, SendError> {
         let mut body = payload.clone();
         match thread {

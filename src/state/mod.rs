@@ -14,7 +14,7 @@ mod store;
 
 pub use audit::{AuditEntry, AuditPhase};
 pub use buttons::ButtonRow;
-pub use pending::{NotTaken, PendingRequest, Stage};
+pub use pending::{AlertThread, NotTaken, PendingRequest, Stage};
 pub use store::{
     Ack, AlertRecord, Changes, CheckState, MAX_SEEN_EVENTS_PER_CHECK, NotificationEntry,
     SCHEMA_VERSION, StateError, StateLock, StateStore, StoredLabels, Thread,

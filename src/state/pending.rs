@@ -6,7 +6,8 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::store::{StateError, StateStore, parse_time};
+use super::store::{StateError, StateStore, Thread, parse_time};
+use crate::config::ReceiverName;
 
 /// What a request waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,14 @@ pub struct PendingRequest {
     pub channel_id: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// The alert thread a request's result is posted in: the request was made with a runbook
+/// button on that message, and `receiver`'s token posts there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertThread {
+    pub receiver: ReceiverName,
+    pub thread: Thread,
 }
 
 /// Why a request could not be taken.
@@ -77,6 +86,38 @@ impl StateStore {
                 ],
             )
             .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records that request `id`'s result goes to the alert thread `to`.
+    pub fn set_request_thread(&mut self, id: &str, to: &AlertThread) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO action_threads (request_id, receiver, channel, thread_ts)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, to.receiver.0, to.thread.channel, to.thread.ts],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// The alert thread request `id`'s result goes to, if it was made with a runbook button.
+    pub fn request_thread(&self, id: &str) -> Result<Option<AlertThread>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT receiver, channel, thread_ts FROM action_threads WHERE request_id = ?1",
+                [id],
+                |row| {
+                    Ok(AlertThread {
+                        receiver: ReceiverName(row.get(0)?),
+                        thread: Thread {
+                            channel: row.get(1)?,
+                            ts: row.get(2)?,
+                        },
+                    })
+                },
+            )
+            .optional()
             .map_err(|e| self.error(e))
     }
 

@@ -133,6 +133,14 @@ const MIGRATIONS: &[&str] = &[
         expires_at   TEXT NOT NULL,
         taken_by     TEXT
     ) STRICT;",
+    // 7: where the result of an action request made with a runbook button goes: the thread of
+    // the alert message it was clicked on, posted with that receiver's token.
+    "CREATE TABLE action_threads (
+        request_id TEXT PRIMARY KEY,
+        receiver   TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        thread_ts  TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes and the newest it can read.
@@ -148,6 +156,7 @@ const TABLES: &[&str] = &[
     "acks",
     "audit",
     "action_requests",
+    "action_threads",
     "buttons",
     "cluster_silences",
 ];

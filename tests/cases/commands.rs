@@ -161,3 +161,38 @@ fn an_error_to_a_closed_stderr_keeps_its_exit_code() {
     drop(child.stderr.take());
     assert_eq!(child.wait().unwrap().code(), Some(2));
 }
+
+/// `dbalert … | head -1` closes stdout early: the command ends quietly with exit code 0, as
+/// other Unix tools do, instead of panicking (101) with "failed printing to stdout".
+#[test]
+fn output_to_a_closed_stdout_ends_quietly() {
+    let dir = workdir(&[]);
+    let quickstart = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/quickstart/alerts.yaml"
+    );
+    let chatops = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chatops/alerts.yaml");
+    let commands: [&[&str]; 4] = [
+        &["completions", "bash"],
+        &["man"],
+        &["-c", quickstart, "routes"],
+        &["-c", chatops, "actions", "list"],
+    ];
+    for args in commands {
+        let mut child = crate::support::dbalert_process(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr_of(&output)
+        );
+        assert_eq!(stderr_of(&output), "", "{args:?}");
+    }
+}

@@ -15,6 +15,7 @@ mod quickstart;
 mod receivers;
 mod routes;
 mod run_postgres;
+mod runbook;
 mod send;
 mod serve;
 mod silences;

@@ -14,7 +14,8 @@
 //! `GV$DIAG_TRACE_FILE_CONTENTS` compared with the file itself (needs
 //! `DBALERT_TEST_ORACLE_TRACE_DIR`, the server's trace directory as seen from the test), and a
 //! soak of 1,000 `SYS.ALERT_QUE` dequeues in one `dbalert run` whose resident memory must stay
-//! flat. `the_alert_type_constructor_passes_42_attributes` needs no database and always runs.
+//! flat; and the actions: a `query` action's binds, a `call` action's commit and rollback.
+//! `the_alert_type_constructor_passes_42_attributes` needs no database and always runs.
 
 use std::path::Path;
 
@@ -507,4 +508,85 @@ fn oracle_object_queue_soak_keeps_client_memory_flat() {
         growth < 8 * 1024,
         "resident memory grew by {growth} KiB over the last 500 dequeues: {rss:?} KiB"
     );
+}
+
+/// A config with source `ora` on the DSN, one principal and `actions`, for `actions test`.
+fn action_config((user, _, connect): &(String, String, String), actions: &str) -> String {
+    format!(
+        "state: {{path: state.db}}\n\
+         sources:\n  ora:\n    oracle: {{connect: '{connect}', user: '{user}', password: '${{env:ORACLE_PASSWORD}}', call_timeout: 30s}}\n\
+         access:\n  dba: {{users: [U0DBA]}}\n\
+         actions:\n{actions}"
+    )
+}
+
+fn action_test(dir: &Path, password: &str, args: &[&str]) -> std::process::Output {
+    dbalert(dir)
+        .env("ORACLE_PASSWORD", password)
+        .env("USER", "tester")
+        .args(["actions", "test"])
+        .args(args)
+        .arg("--execute")
+        .output()
+        .unwrap()
+}
+
+/// A `query` action runs through the Oracle driver with its parameters bound (`:n`, and the
+/// reserved `:requested_by`), and prints the rows.
+#[test]
+fn oracle_query_action_binds_its_parameters() {
+    let Some(dsn) = dsn() else {
+        return;
+    };
+    let actions = "  - name: double\n    source: ora\n    kind: query\n    \
+        sql: select :n * 2 as doubled, :requested_by as who from dual\n    \
+        params: [{name: n, type: int}]\n    allow: [dba]\n";
+    let dir = workdir(&[("alerts.yaml", &action_config(&dsn, actions))]);
+    let out = action_test(dir.path(), &dsn.1, &["double", "21"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.contains("42"), "{text}");
+    assert!(text.contains("cli:tester"), "{text}");
+    assert!(text.contains("(1 row;"), "{text}");
+}
+
+/// A `call` action commits on success and rolls back on error: the row inserted before the
+/// PL/SQL block raises is gone afterwards. The table is made by the admin in the DSN user's
+/// schema and dropped at the end.
+#[test]
+fn oracle_call_action_commits_on_success_and_rolls_back_on_error() {
+    let Some((dsn, admin)) = dsn_and_admin() else {
+        return;
+    };
+    let table = format!("{}.dbalert_live_actions", dsn.0);
+    let _ = admin.execute(&format!("drop table {table}"), &[]);
+    admin_run(&admin, &format!("create table {table} (n number)"));
+    admin_run(
+        &admin,
+        &format!("grant insert, select on {table} to {}", dsn.0),
+    );
+    let actions = format!(
+        "  - name: record\n    source: ora\n    kind: call\n    \
+         sql: \"begin insert into {table} (n) values (:n); \
+         if :n < 0 then raise_application_error(-20001, 'negative'); end if; end;\"\n    \
+         params: [{{name: n, type: int}}]\n    allow: [dba]\n"
+    );
+    let dir = workdir(&[("alerts.yaml", &action_config(&dsn, &actions))]);
+    let done = action_test(dir.path(), &dsn.1, &["record", "7"]);
+    assert!(done.status.success(), "{}", stderr_of(&done));
+    assert!(stdout_of(&done).contains("done:"), "{}", stdout_of(&done));
+    let failed = action_test(dir.path(), &dsn.1, &["record", "n=-1"]);
+    assert!(!failed.status.success());
+    assert!(
+        stderr_of(&failed).contains("ORA-20001"),
+        "{}",
+        stderr_of(&failed)
+    );
+    let rows: Vec<i64> = admin
+        .query_as::<i64>(&format!("select n from {table} order by n"), &[])
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    admin_run(&admin, &format!("drop table {table}"));
+    assert_eq!(rows, [7], "the failed call's insert was rolled back");
 }

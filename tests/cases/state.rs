@@ -179,6 +179,7 @@ fn new_state_file_is_private_wal_and_at_the_current_schema() {
         [
             "acks",
             "action_requests",
+            "action_threads",
             "alerts",
             "audit",
             "buttons",

@@ -15,8 +15,9 @@ use crate::action::audit::Audit;
 use crate::action::config::Action;
 use crate::action::run;
 use crate::interact::access::{Decision, Requester};
+use crate::render::controls::is_run;
 use crate::render::text::mrkdwn;
-use crate::state::{NotTaken, PendingRequest, Stage, StateStore};
+use crate::state::{AlertThread, NotTaken, PendingRequest, Stage, StateStore};
 
 /// A click on one of this module's buttons, as the `block_actions` payload says.
 struct Click {
@@ -56,6 +57,9 @@ impl Click {
 /// are not this module's, and are left alone). The ack is empty; what the click did is posted
 /// to the payload's `response_url`.
 pub async fn button_click(ctx: &Arc<ActionContext>, payload: &Value, request_id: &str) -> Accepted {
+    if is_run(payload["actions"][0]["action_id"].as_str().unwrap_or("")) {
+        return super::runbook::click(ctx, payload, request_id);
+    }
     let Some(click) = Click::read(payload) else {
         return Accepted::say("");
     };
@@ -273,8 +277,21 @@ async fn finish_click(
         requested_by: pending.requested_by,
         team: pending.team_id,
         channel: pending.channel_id,
+        thread: thread_of(&ctx, &pending.id),
         request_id: pending.id,
         response_url: click.response_url.clone(),
     };
     request.execute(approver).await;
+}
+
+/// The alert thread a held request's result goes to, if a runbook button made it. A state
+/// file that cannot say sends the result to the clicker instead.
+fn thread_of(ctx: &ActionContext, request_id: &str) -> Option<AlertThread> {
+    match StateStore::open(&ctx.state_path).and_then(|s| s.request_thread(request_id)) {
+        Ok(thread) => thread,
+        Err(error) => {
+            tracing::warn!(%error, "The alert thread of a request could not be read.");
+            None
+        }
+    }
 }

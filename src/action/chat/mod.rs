@@ -1,6 +1,7 @@
 //! The two entry points the Slack transports call: [`slash_command`] for `/dbalert …` and
-//! [`button_click`] for the Confirm, Cancel, Approve and Reject buttons (`block_actions`
-//! payloads whose action id starts with [`ACTION_ID_PREFIX`]).
+//! [`button_click`] for the Confirm, Cancel, Approve and Reject buttons and the runbook buttons
+//! on alert messages (`block_actions` payloads whose action id starts with
+//! [`ACTION_ID_PREFIX`]).
 //!
 //! Both answer at once (the transport sends the answer as the HTTP response or the Socket Mode
 //! ack, within Slack's 3 seconds) and do the database work afterwards, in a task whose handle
@@ -9,6 +10,7 @@
 
 mod click;
 mod messages;
+mod runbook;
 mod slash;
 
 use std::collections::BTreeMap;
@@ -26,8 +28,11 @@ use crate::config::ReceiverName;
 use crate::interact::Access;
 use crate::interact::access::{Decision, GroupMembers, Requester, decide};
 use crate::sink::http::{TransportConfig, client};
+use crate::sink::slack_app::SlackApp;
 use crate::sink::web_api::respond;
+use crate::sink::{Receiver, ReceiverKind, SendError, Transport};
 use crate::source::{Source, SourceConfig, SourceName};
+use crate::state::AlertThread;
 
 pub use click::button_click;
 pub use slash::slash_command;
@@ -64,6 +69,16 @@ pub struct ActionContext {
     /// acknowledge every request at once): an accepted request then posts its ack ("Running…",
     /// "needs your confirmation") before its result or its buttons, so they arrive in that order.
     pub acks_through_response_url: bool,
+    /// The Slack app receivers with runbook buttons, by name ([`ActionContext::with_receivers`]).
+    receivers: BTreeMap<ReceiverName, RunbookReceiver>,
+}
+
+/// A receiver whose messages carry runbook buttons: who may use them, which it shows, and
+/// its Slack app, which posts a result in an alert's thread (paced and retried as the
+/// receiver's messages are).
+struct RunbookReceiver {
+    receiver: Receiver,
+    app: SlackApp,
 }
 
 /// The immediate answer, and the work left to do.
@@ -132,7 +147,31 @@ impl ActionContext {
             client,
             groups: RwLock::new(GroupMembers::new()),
             acks_through_response_url: false,
+            receivers: BTreeMap::new(),
         })
+    }
+
+    /// Takes the Slack app receivers whose messages carry runbook buttons (`dbalert serve`),
+    /// each with its Slack app as its config builds it (token, TLS and proxy settings).
+    pub fn with_receivers(
+        mut self,
+        receivers: &BTreeMap<ReceiverName, Receiver>,
+    ) -> Result<Self, String> {
+        for (name, receiver) in receivers {
+            let ReceiverKind::Slack(slack) = &receiver.kind else {
+                continue;
+            };
+            if receiver.run_buttons(true).next().is_none() {
+                continue;
+            }
+            let built = slack.build(name, &receiver.delivery);
+            if let Transport::SlackApp(app) = built.map_err(|e| e.to_string())? {
+                let receiver = receiver.clone();
+                self.receivers
+                    .insert(name.clone(), RunbookReceiver { receiver, app });
+            }
+        }
+        Ok(self)
     }
 
     /// Waits until the audit rows handed to the database audit table so far are written;
@@ -143,8 +182,15 @@ impl ActionContext {
         }
     }
 
-    /// The user groups whose members a decision on some action may need.
+    /// The user groups whose members a decision on some action may need (a runbook button's
+    /// receiver's `allow:` included).
     pub fn groups_to_look_up(&self) -> std::collections::BTreeSet<String> {
+        let receivers = (self.receivers.values()).flat_map(|r| {
+            crate::interact::access::groups_to_look_up(
+                &self.access,
+                r.receiver.interactive.allow.as_deref(),
+            )
+        });
         (self.actions.iter())
             .flat_map(|action| {
                 let approvers = action.approval.as_ref().map(|a| a.allow.as_slice());
@@ -156,6 +202,7 @@ impl ActionContext {
                 ));
                 groups
             })
+            .chain(receivers)
             .collect()
     }
 
@@ -195,6 +242,19 @@ impl ActionContext {
             what: format!("action:{action}"),
             target,
         }
+    }
+
+    /// Posts `text` as a reply in the alert thread `to`, with its receiver's token.
+    async fn post_in_thread(&self, to: &AlertThread, text: &str) -> Result<(), SendError> {
+        let receiver = self
+            .receivers
+            .get(&to.receiver)
+            .ok_or_else(|| SendError::Request {
+                endpoint: "chat.postMessage".to_owned(),
+                message: format!("receiver `{}` has no runbook buttons now", to.receiver),
+            })?;
+        let body = json!({ "text": text, "unfurl_links": false, "unfurl_media": false });
+        receiver.app.reply(&body, &to.thread).await.map(drop)
     }
 
     /// Posts `body` to a `response_url`; a failure is logged without the URL.

@@ -9,12 +9,12 @@ use serde_json::Value;
 use super::messages::{approval_message, confirm_message};
 use super::{Accepted, ActionContext, MAX_ERROR_CHARS, field, message};
 use crate::action::audit::Audit;
-use crate::action::config::Action;
+use crate::action::config::{Action, Response};
 use crate::action::{grammar, run};
 use crate::interact::access::{Decision, Requester};
 use crate::render::text::{escape, mrkdwn};
 use crate::source::Bind;
-use crate::state::{PendingRequest, Stage, StateStore};
+use crate::state::{AlertThread, PendingRequest, Stage, StateError, StateStore};
 
 /// Handles one slash command payload (Slack's fields, as a JSON object: `team_id`, `user_id`,
 /// `channel_id`, `command`, `text`, `response_url`, …). Help, usage errors and refusals are
@@ -90,6 +90,7 @@ pub async fn slash_command(
         channel: channel.map(str::to_owned),
         request_id: request_id.to_owned(),
         response_url: field(payload, &["response_url"]).to_owned(),
+        thread: None,
     };
     request.start()
 }
@@ -120,7 +121,7 @@ fn arguments(action: &Action, words: &[grammar::Word]) -> (BTreeMap<String, Stri
 }
 
 /// What an accepted request does next, for its intent row.
-fn waits_for(action: &Action) -> &'static str {
+pub(super) fn waits_for(action: &Action) -> &'static str {
     match (&action.confirm, &action.approval) {
         (Some(_), _) => "awaiting confirmation",
         (None, Some(_)) => "awaiting approval",
@@ -194,11 +195,14 @@ pub(super) struct Request {
     pub(super) channel: Option<String>,
     pub(super) request_id: String,
     pub(super) response_url: String,
+    /// The alert thread the result goes to (a runbook button's request); else the
+    /// `response_url`.
+    pub(super) thread: Option<AlertThread>,
 }
 
 impl Request {
     /// Holds the request for its confirmation or approval, or runs it; answers at once.
-    fn start(self) -> Accepted {
+    pub(super) fn start(self) -> Accepted {
         let stage = match (&self.action.confirm, &self.action.approval) {
             (Some(_), _) => Some(Stage::Confirm),
             (None, Some(_)) => Some(Stage::Approval),
@@ -213,20 +217,7 @@ impl Request {
             );
             return answer(ctx, response_url, ack, self.execute(None));
         };
-        let now = jiff::Timestamp::now();
-        let pending = PendingRequest {
-            id: self.request_id.clone(),
-            action: self.action.name.clone(),
-            args: serde_json::to_string(&self.args).expect("a map of strings always serializes"),
-            requested_by: self.requested_by.clone(),
-            team_id: self.team.clone(),
-            channel_id: self.channel.clone(),
-            created_at: now,
-            expires_at: now + self.action.ttl().get(),
-        };
-        let saved =
-            StateStore::open(&self.ctx.state_path).and_then(|mut s| s.add_pending(&pending, stage));
-        if let Err(error) = saved {
+        if let Err(error) = self.hold(stage) {
             tracing::error!(%error, "An action request could not be saved; it was not run.");
             let audit = self.ctx.audit(
                 &self.request_id,
@@ -264,6 +255,49 @@ impl Request {
         answer(ctx, response_url, ack, post)
     }
 
+    /// Saves the request to wait at `stage`, with the alert thread its result goes to.
+    fn hold(&self, stage: Stage) -> Result<(), StateError> {
+        let now = jiff::Timestamp::now();
+        let pending = PendingRequest {
+            id: self.request_id.clone(),
+            action: self.action.name.clone(),
+            args: serde_json::to_string(&self.args).expect("a map of strings always serializes"),
+            requested_by: self.requested_by.clone(),
+            team_id: self.team.clone(),
+            channel_id: self.channel.clone(),
+            created_at: now,
+            expires_at: now + self.action.ttl().get(),
+        };
+        let mut store = StateStore::open(&self.ctx.state_path)?;
+        store.add_pending(&pending, stage)?;
+        match &self.thread {
+            Some(thread) => store.set_request_thread(&pending.id, thread),
+            None => Ok(()),
+        }
+    }
+
+    /// Posts the result: in the alert's thread for a runbook button's request (unless the
+    /// action's `response` is ephemeral), else, or when the thread refuses it, through the
+    /// `response_url`.
+    async fn post_result(&self, text: &str) {
+        let response = self.action.response;
+        if let Some(thread) = self
+            .thread
+            .as_ref()
+            .filter(|_| response == Response::InChannel)
+        {
+            match self.ctx.post_in_thread(thread, text).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "The result could not be posted in the alert's thread; it goes to the person who clicked instead.")
+                }
+            }
+        }
+        self.ctx
+            .post(&self.response_url, message(response.as_str(), text))
+            .await;
+    }
+
     /// Runs the statement, posts the result (or the error, to the requester alone) and writes
     /// the outcome row.
     pub(super) async fn execute(self, approver: Option<String>) {
@@ -294,12 +328,7 @@ impl Request {
             Ok(outcome) => {
                 let text = run::result_text(&self.action, &outcome, elapsed);
                 let text = format!("{text}\n_asked by <@{}>_", self.requested_by);
-                self.ctx
-                    .post(
-                        &self.response_url,
-                        message(self.action.response.as_str(), &text),
-                    )
-                    .await;
+                self.post_result(&text).await;
                 let rows = outcome.rows.rows.len() as u64 + outcome.affected;
                 audit.outcome(
                     "done",
