@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use dbalert::state::AuditPhase::{Intent, Outcome};
 use dbalert::state::{AuditEntry, AuditPhase, StateStore};
 use serde_json::{Value, json};
 
@@ -205,7 +206,7 @@ fn button_value(body: &Value, action_id: &str) -> String {
         .to_owned()
 }
 
-/// The rows a log line names, e.g. `Action ended.` lines of `request`.
+/// The lines of `log` that say `message` (e.g. `Action ended.`) about `request`.
 fn log_lines<'a>(log: &'a str, request: &str, message: &str) -> Vec<&'a str> {
     log.lines()
         .filter(|l| l.contains(message) && l.contains(&format!("request_id={request} ")))
@@ -215,8 +216,6 @@ fn log_lines<'a>(log: &'a str, request: &str, message: &str) -> Vec<&'a str> {
 fn row(phase: AuditPhase, actor: &str, outcome: &str) -> (AuditPhase, String, String) {
     (phase, actor.to_owned(), outcome.to_owned())
 }
-
-use AuditPhase::{Intent, Outcome};
 
 /// A SQLite source `db` over `app.db`.
 const SQLITE: &str = "  db: {sqlite: {path: app.db}}";
