@@ -17,7 +17,7 @@
 //!
 //! What to change (fire, repeat, resolve) is decided elsewhere; this module only keeps it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -302,9 +302,9 @@ impl StoredLabels {
 
     /// Checks text read from the state file.
     pub(super) fn checked(text: &str) -> Result<Self, String> {
-        // Borrowing the strings checks the common case without allocating each one; text
-        // with escapes cannot be borrowed and is checked by parsing it.
-        if serde_json::from_str::<BTreeMap<&str, &str>>(text).is_err() {
+        // Checked without building anything (this runs twice for every stored alert on every
+        // poll); text it refuses is parsed as a map, which says what is wrong with it.
+        if serde_json::from_str::<StringMap>(text).is_err() {
             from_json::<Labels>(text)?;
         }
         Ok(Self(text.into()))
@@ -332,6 +332,52 @@ impl StoredLabels {
         }
         let mut rest = Against(self.0.as_bytes());
         serde_json::to_writer(&mut rest, map).is_ok() && rest.0.is_empty()
+    }
+}
+
+/// A JSON object of strings, read and let go: deserializing it only checks the text.
+struct StringMap;
+
+impl<'de> serde::Deserialize<'de> for StringMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = StringMap;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of strings")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StringMap, A::Error> {
+                while map.next_entry::<AnyString, AnyString>()?.is_some() {}
+                Ok(StringMap)
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// Any JSON string, escaped or not, read and let go.
+struct AnyString;
+
+impl<'de> serde::Deserialize<'de> for AnyString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = AnyString;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyString, E> {
+                Ok(AnyString)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -990,6 +1036,24 @@ mod tests {
             assert!(!stored.holds(&other), "{other:?}");
         }
         assert!(StoredLabels::new(&labels(&[])).holds(&labels(&[])));
+    }
+
+    #[test]
+    fn only_a_json_object_of_strings_is_checked_as_stored_labels() {
+        for good in ["{}", r#"{"a":"1","b":"x\"y\u00e9"}"#, r#" {"a" : ""} "#] {
+            assert!(StoredLabels::checked(good).is_ok(), "{good}");
+        }
+        for bad in [
+            r#"{"a":7}"#,
+            r#"{"a":null}"#,
+            r#"["a"]"#,
+            r#"{"a":"1"} x"#,
+            r#"{"a":"1""#,
+            "",
+        ] {
+            let error = StoredLabels::checked(bad).unwrap_err();
+            assert!(error.contains("is not the JSON expected"), "{bad}: {error}");
+        }
     }
 
     #[test]
