@@ -90,18 +90,19 @@ pub fn apply_transitions(
 
 fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
     let key = alert.fingerprint;
-    let labels = StoredLabels::new(&alert.labels);
-    let annotations = StoredLabels::new(&alert.annotations);
     match records.get_mut(&key) {
         Some(record) if record.resolved_at.is_none() => {
-            if record.labels != labels || record.annotations != annotations {
-                record.labels = labels;
-                record.annotations = annotations;
+            if !record.labels.holds(&alert.labels) || !record.annotations.holds(&alert.annotations)
+            {
+                record.labels = StoredLabels::new(&alert.labels);
+                record.annotations = StoredLabels::new(&alert.annotations);
                 record.last_seen_at = now;
                 changed.insert(key);
             }
         }
         _ => {
+            let labels = StoredLabels::new(&alert.labels);
+            let annotations = StoredLabels::new(&alert.annotations);
             changed.insert(key);
             records.insert(
                 key,

@@ -101,7 +101,7 @@ impl StateStore {
             return Ok(None);
         };
         let parsed = (|| {
-            let labels = StoredLabels::checked(labels.unwrap_or_default())?.parse();
+            let labels = StoredLabels::checked(&labels.unwrap_or_default())?.parse();
             Ok(ButtonRow {
                 id: id.to_owned(),
                 receiver: ReceiverName(receiver.unwrap_or_default()),

@@ -17,7 +17,7 @@
 //!
 //! What to change (fire, repeat, resolve) is decided elsewhere; this module only keeps it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -310,13 +310,83 @@ impl StoredLabels {
     }
 
     /// Checks text read from the state file.
-    pub(super) fn checked(text: String) -> Result<Self, String> {
-        // Borrowing the strings checks the common case without allocating each one; text
-        // with escapes cannot be borrowed and is checked by parsing it.
-        if serde_json::from_str::<BTreeMap<&str, &str>>(&text).is_err() {
-            from_json::<Labels>(&text)?;
+    pub(super) fn checked(text: &str) -> Result<Self, String> {
+        // Checked without building anything (this runs twice for every stored alert on every
+        // poll); text it refuses is parsed as a map, which says what is wrong with it.
+        if serde_json::from_str::<StringMap>(text).is_err() {
+            from_json::<Labels>(text)?;
         }
-        Ok(Self(text.into_boxed_str()))
+        Ok(Self(text.into()))
+    }
+
+    /// Whether this is the text of `map`. The map is written against the text rather than
+    /// into a new string, so an alert that a run returns unchanged (every alert, in a steady
+    /// state) costs no allocation, and the first byte that differs ends the comparison.
+    pub fn holds(&self, map: &Labels) -> bool {
+        struct Against<'a>(&'a [u8]);
+        impl std::io::Write for Against<'_> {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                match self.0.strip_prefix(bytes) {
+                    Some(rest) => {
+                        self.0 = rest;
+                        Ok(bytes.len())
+                    }
+                    None => Err(std::io::ErrorKind::InvalidData.into()),
+                }
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut rest = Against(self.0.as_bytes());
+        serde_json::to_writer(&mut rest, map).is_ok() && rest.0.is_empty()
+    }
+}
+
+/// A JSON object of strings, read and let go: deserializing it only checks the text.
+struct StringMap;
+
+impl<'de> serde::Deserialize<'de> for StringMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = StringMap;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of strings")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StringMap, A::Error> {
+                while map.next_entry::<AnyString, AnyString>()?.is_some() {}
+                Ok(StringMap)
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// Any JSON string, escaped or not, read and let go.
+struct AnyString;
+
+impl<'de> serde::Deserialize<'de> for AnyString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = AnyString;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyString, E> {
+                Ok(AnyString)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -470,7 +540,7 @@ impl StateStore {
     /// What the store holds for `check`.
     pub fn load(&self, check: &str) -> Result<CheckState, StateError> {
         let mut alerts = Vec::new();
-        self.read_alerts(Some(check), |alert| alerts.push(alert))?;
+        self.read_alerts(Some(check), Order::Oldest, |alert| alerts.push(alert))?;
         let cursor = self
             .conn
             .query_row(
@@ -512,14 +582,15 @@ impl StateStore {
     /// Every alert the store remembers, of every check, oldest first (for `dbalert status`).
     pub fn alerts(&self) -> Result<Vec<AlertRecord>, StateError> {
         let mut alerts = Vec::new();
-        self.each_alert(|alert| alerts.push(alert))?;
+        self.read_alerts(None, Order::Oldest, |alert| alerts.push(alert))?;
         Ok(alerts)
     }
 
-    /// Hands every alert the store remembers to `each` as it is read, oldest first, so that a
-    /// caller that keeps them its own way (a poll, by fingerprint) never holds them twice.
+    /// Hands every alert the store remembers to `each` as it is read, in no particular order,
+    /// so that a caller that keeps them its own way (a poll, by fingerprint) never holds them
+    /// twice, and SQLite does not sort them all first.
     pub fn each_alert(&self, each: impl FnMut(AlertRecord)) -> Result<(), StateError> {
-        self.read_alerts(None, each)
+        self.read_alerts(None, Order::Stored, each)
     }
 
     /// The whole notification log.
@@ -662,20 +733,23 @@ impl StateStore {
     fn read_alerts(
         &self,
         check: Option<&str>,
+        order: Order,
         mut each: impl FnMut(AlertRecord),
     ) -> Result<(), StateError> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT fingerprint, check_name, labels, annotations, starts_at, last_seen_at,
-                        last_notified_at, resolved_at
-                 FROM alerts WHERE ?1 IS NULL OR check_name = ?1
-                 ORDER BY starts_at, fingerprint",
-            )
-            .map_err(|e| self.error(e))?;
+        let select = "SELECT fingerprint, check_name, labels, annotations, starts_at, last_seen_at,
+                             last_notified_at, resolved_at
+                      FROM alerts WHERE ?1 IS NULL OR check_name = ?1";
+        let mut statement = match order {
+            Order::Oldest => self
+                .conn
+                .prepare_cached(&format!("{select} ORDER BY starts_at, fingerprint")),
+            Order::Stored => self.conn.prepare_cached(select),
+        }
+        .map_err(|e| self.error(e))?;
         // Each row is parsed and handed on as it is read (this runs over every stored alert on
         // every poll).
         let mut checks: HashSet<Arc<str>> = HashSet::new();
+        let mut times = [(); 4].map(|()| TimeMemo::default());
         let parsed = statement
             .query_map([check], |row| {
                 let name = row.get_ref(1)?.as_str()?;
@@ -687,26 +761,26 @@ impl StateStore {
                         check
                     }
                 };
-                let fingerprint: String = row.get(0)?;
-                let labels: String = row.get(2)?;
-                let annotations: String = row.get(3)?;
-                let starts_at: String = row.get(4)?;
-                let last_seen_at: String = row.get(5)?;
-                let last_notified_at: Option<String> = row.get(6)?;
-                let resolved_at: Option<String> = row.get(7)?;
+                // Text is borrowed from SQLite's row where it is only parsed: no copy of it.
+                let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+                let time = |i| row.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?));
+                let fingerprint = text(0)?;
+                let (labels, annotations) = (text(2)?, text(3)?);
+                let (starts_at, last_seen_at) = (text(4)?, text(5)?);
+                let (last_notified_at, resolved_at) = (time(6)?, time(7)?);
+                let [starts, seen, notified, resolved] = &mut times;
                 let record = (|| {
                     Ok(AlertRecord {
                         check,
                         labels: StoredLabels::checked(labels)?,
                         annotations: StoredLabels::checked(annotations)?,
-                        starts_at: parse_time(&starts_at)?,
-                        last_seen_at: parse_time(&last_seen_at)?,
+                        starts_at: starts.parse(starts_at)?,
+                        last_seen_at: seen.parse(last_seen_at)?,
                         last_notified_at: last_notified_at
-                            .as_deref()
-                            .map(parse_time)
+                            .map(|t| notified.parse(t))
                             .transpose()?,
-                        resolved_at: resolved_at.as_deref().map(parse_time).transpose()?,
-                        fingerprint: parse_fingerprint(&fingerprint)?,
+                        resolved_at: resolved_at.map(|t| resolved.parse(t)).transpose()?,
+                        fingerprint: parse_fingerprint(fingerprint)?,
                     })
                 })();
                 Ok(record.map_err(|reason: String| format!("alert {fingerprint}: {reason}")))
@@ -732,6 +806,33 @@ impl StateStore {
             reason,
         }
     }
+}
+
+/// Parses times, remembering the last one: the alerts a run fired or notified share that run's
+/// time, so reading every alert mostly finds the time of the row before.
+#[derive(Default)]
+struct TimeMemo(Option<(Box<str>, Timestamp)>);
+
+impl TimeMemo {
+    fn parse(&mut self, text: &str) -> Result<Timestamp, String> {
+        match &self.0 {
+            Some((last, at)) if **last == *text => Ok(*at),
+            _ => {
+                let at = parse_time(text)?;
+                self.0 = Some((text.into(), at));
+                Ok(at)
+            }
+        }
+    }
+}
+
+/// The order alerts are read in.
+#[derive(Clone, Copy)]
+enum Order {
+    /// Oldest first, then by fingerprint: what people read.
+    Oldest,
+    /// As the file keeps them: no sort, for a caller that keys them itself.
+    Stored,
 }
 
 /// Maps what a damaged file makes SQLite (or reading its values) fail with to
@@ -893,8 +994,15 @@ fn json_list(set: &BTreeSet<Fingerprint>) -> String {
 /// inserted an item at a time, as parsing into a set does, leaves them about half empty, and a
 /// group's entry can list every alert there is.
 fn from_json_set(text: &str) -> Result<BTreeSet<Fingerprint>, String> {
-    let items = from_json::<Vec<String>>(text)?;
-    items.iter().map(|item| parse_fingerprint(item)).collect()
+    // dbalert writes fingerprints without escapes, so they can be borrowed from the text
+    // rather than copied one by one (an entry can list every alert there is).
+    match serde_json::from_str::<Vec<&str>>(text) {
+        Ok(items) => items.iter().map(|item| parse_fingerprint(item)).collect(),
+        Err(_) => {
+            let items = from_json::<Vec<String>>(text)?;
+            items.iter().map(|item| parse_fingerprint(item)).collect()
+        }
+    }
 }
 
 /// A fingerprint as the file keeps it (16 hex digits); dbalert writes no other.
@@ -909,4 +1017,69 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
 pub(super) fn parse_time(text: &str) -> Result<Timestamp, String> {
     text.parse()
         .map_err(|err| format!("`{text}` is not a time: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn stored_labels_hold_exactly_their_map() {
+        let map = labels(&[("owner", "ORDERS \"quoted\" é"), ("pct", "97")]);
+        let stored = StoredLabels::new(&map);
+        assert!(stored.holds(&map));
+        assert!(StoredLabels::checked(&stored.0).unwrap().holds(&map));
+        for other in [
+            labels(&[("owner", "ORDERS \"quoted\" é")]),
+            labels(&[("owner", "ORDERS \"quoted\" é"), ("pct", "98")]),
+            labels(&[("owner", "ORDERS \"quoted\" é"), ("pct", "97"), ("x", "")]),
+            labels(&[]),
+        ] {
+            assert!(!stored.holds(&other), "{other:?}");
+        }
+        assert!(StoredLabels::new(&labels(&[])).holds(&labels(&[])));
+    }
+
+    #[test]
+    fn only_a_json_object_of_strings_is_checked_as_stored_labels() {
+        for good in ["{}", r#"{"a":"1","b":"x\"y\u00e9"}"#, r#" {"a" : ""} "#] {
+            assert!(StoredLabels::checked(good).is_ok(), "{good}");
+        }
+        for bad in [
+            r#"{"a":7}"#,
+            r#"{"a":null}"#,
+            r#"["a"]"#,
+            r#"{"a":"1"} x"#,
+            r#"{"a":"1""#,
+            "",
+        ] {
+            let error = StoredLabels::checked(bad).unwrap_err();
+            assert!(error.contains("is not the JSON expected"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_remembered_time_is_the_time_parsed() {
+        let mut memo = TimeMemo::default();
+        for text in [
+            "2024-06-01T10:00:00.5Z",
+            "2024-06-01T10:00:00.5Z",
+            "2024-06-01T10:00:01Z",
+            "2024-06-01T10:00:00.5Z",
+        ] {
+            assert_eq!(memo.parse(text), parse_time(text), "{text}");
+        }
+        assert!(memo.parse("yesterday").is_err());
+        assert_eq!(
+            memo.parse("2024-06-01T10:00:01Z"),
+            parse_time("2024-06-01T10:00:01Z")
+        );
+    }
 }
