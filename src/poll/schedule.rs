@@ -262,6 +262,34 @@ mod tests {
     }
 
     #[test]
+    fn a_held_check_waits_for_its_release_and_the_others_on_its_source_do_not() {
+        let checks = [check("events", "db", 10), check("state", "db", 10)];
+        let refs: Vec<&Check> = checks.iter().collect();
+        let start = Instant::now();
+        let mut schedule = Schedule::new(&refs, start);
+        let db = SourceName("db".into());
+        let first = start + secs(20);
+        assert_eq!(taken(&mut schedule, first).len(), 2);
+        schedule.finished(&db);
+        // `events`' batch is still being delivered: it is held, past its slot and woken.
+        schedule.hold(0);
+        schedule.wake(&db, |i| i == 0);
+        let later = first + secs(10);
+        let events_slot = start + phase("events", secs(10)) + secs(20);
+        let state_slot = start + phase("state", secs(10)) + secs(20);
+        assert_eq!(schedule.next(later), Some(state_slot), "only `state` counts");
+        assert_eq!(taken(&mut schedule, later), [(1, Some(state_slot))]);
+        schedule.finished(&db);
+        let next = Some(state_slot + secs(10));
+        assert_eq!(schedule.next(later), next, "a held check is never next");
+        // Released, it runs for the slot it missed (its lateness), once.
+        schedule.release(0);
+        assert_eq!(taken(&mut schedule, later), [(0, Some(events_slot))]);
+        schedule.finished(&db);
+        assert!(taken(&mut schedule, later).is_empty());
+    }
+
+    #[test]
     fn a_hundred_checks_with_one_interval_are_spread_out_and_keep_their_phase() {
         let mut phases: Vec<Duration> = (0..100)
             .map(|i| phase(&format!("db{}_check{}", i / 5, i % 5), secs(10)))
