@@ -9,16 +9,26 @@ starts `dbalert run` with one queue check (`interval: 1m`, the default) deliveri
 loopback webhook that answers like Slack (200, body `ok`), waits until run LISTENs, and then
 enqueues one message every 1.5 s (slower than Slack's one message per second, so pacing never
 holds a message back) through one long-lived `psql`, autocommitting each. For each message it
-records the time just before the INSERT is written to psql and the time its notification
-reaches the webhook, both on this process's monotonic clock. The latency is their
-difference: an upper bound of "INSERT committed -> webhook request", since it also holds
-psql reading the line and running the INSERT. Every message must arrive exactly once.
+records, on this process's monotonic clock, the time just before the INSERT is written to
+psql, the time psql says the INSERT's commit came back (an `\\echo` after it), and the time
+its notification reaches the webhook. Two latencies come of them:
+
+- from the INSERT sent: an upper bound of "INSERT committed -> webhook request", since it also
+  holds psql reading the line, running the INSERT and waiting for its commit to be flushed
+  (an fsync of the server's WAL, which a busy disk can make slow);
+- from the commit acknowledged: PostgreSQL signals the listeners as it acknowledges the commit,
+  so this is the time dbalert took from the notification to the request, give or take the
+  pipe from psql (it can come out a little below zero when the webhook wins that race).
+
+Every message must arrive exactly once. The times of each message are written to a CSV file
+in the bench's temporary directory (printed at the end).
 
 Then, for comparison, the same with the trigger dropped (what `run` did before LISTEN, and
 what a table without the trigger still gets): 20 messages, taken when the check's 1 m
 interval comes round (DBALERT_BENCH_BASELINE=no skips it).
 
-Prints a markdown table: median, p99 (nearest rank), min and max, and run's peak RSS.
+Prints a markdown table: median, p99 (nearest rank), min, max and how many took over 100 ms,
+from each starting point, and run's peak RSS.
 PostgreSQL: `$DBALERT_BENCH_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/test
 (trust auth). Standard library only.
 """
@@ -128,6 +138,10 @@ def run_case(binary, directory, url, name, count):
         acked = {}
         reader = threading.Thread(target=read_acks, args=(producer.stdout, acked), daemon=True)
         reader.start()
+        # Connected before the first message, so that it does not wait for psql to start.
+        producer.stdin.write(f"\\echo {ACK}ready\n")
+        producer.stdin.flush()
+        wait_for("psql to connect", lambda: "ready" in acked)
         sent = {}
         start = time.perf_counter()
         for i in range(count):

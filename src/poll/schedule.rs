@@ -277,7 +277,11 @@ mod tests {
         let later = first + secs(10);
         let events_slot = start + phase("events", secs(10)) + secs(20);
         let state_slot = start + phase("state", secs(10)) + secs(20);
-        assert_eq!(schedule.next(later), Some(state_slot), "only `state` counts");
+        assert_eq!(
+            schedule.next(later),
+            Some(state_slot),
+            "only `state` counts"
+        );
         assert_eq!(taken(&mut schedule, later), [(1, Some(state_slot))]);
         schedule.finished(&db);
         let next = Some(state_slot + secs(10));
