@@ -6,9 +6,10 @@
 //! What batches share lives in [`Books`]: the alerts as the last batch read and changed them,
 //! the notification log, silences and acknowledgements. A `run` keeps them for its life and
 //! settles every answer against them, so that a batch answered late never saves an alert
-//! older than the one in the file; and since `run` is the state file's one writer of alerts
-//! and of the log, it reads the log and muting again only when another process wrote to the
-//! file (`dbalert silence`, `ack`, `serve`), which SQLite's `data_version` tells cheaply.
+//! older than the one in the file. `run` holds the state lock and makes every change to them
+//! in memory as it saves it, so it reads them again only when another process wrote to the
+//! file (`dbalert silence`, `ack`, `serve`), which SQLite's `data_version` tells cheaply:
+//! a batch does not read every alert, the log, the silences and the acknowledgements again.
 
 use std::collections::HashMap;
 
@@ -37,16 +38,28 @@ pub struct Books {
     records: Records,
     log: Log,
     muting: Muting,
-    /// The state file's `data_version` when the log and muting were read; `None` before.
+    /// The state file's `data_version` when the records were read; `None` before.
     version: Option<i64>,
+    /// Whether the log and muting are to be read again.
+    unread: bool,
 }
 
 impl Books {
-    /// Reads the log, the silences and the acknowledgements, unless another connection wrote
-    /// nothing to the state file since they were last read.
-    fn refresh(&mut self, store: &StateStore, now: Timestamp) -> Result<(), StateError> {
+    /// Takes every alert, read again from `store` unless another connection wrote nothing to
+    /// it since they were last read; then the log and muting are read again too.
+    fn take_records(&mut self, store: &StateStore) -> Result<Records, StateError> {
         let version = store.data_version()?;
-        if self.version == Some(version) {
+        if self.version != Some(version) {
+            self.records = ingest::read_records(store)?;
+            self.version = Some(version);
+            self.unread = true;
+        }
+        Ok(std::mem::take(&mut self.records))
+    }
+
+    /// Reads the log, the silences and the acknowledgements again if they are to be.
+    fn read_log(&mut self, store: &StateStore, now: Timestamp) -> Result<(), StateError> {
+        if !self.unread {
             return Ok(());
         }
         self.log = store
@@ -61,7 +74,7 @@ impl Books {
             silences,
             acks: store.acks()?.into_iter().map(|a| a.group_key).collect(),
         };
-        self.version = Some(version);
+        self.unread = false;
         Ok(())
     }
 }
@@ -82,8 +95,8 @@ pub struct Batch {
     dry_run: bool,
 }
 
-/// Ingests what `checks` fetched, saves the alert changes, reads the log and muting again if
-/// another process changed them, and plans. `paced` applies the routes' `group_wait` and
+/// Ingests what `checks` fetched into the alerts (read again, with the log and muting, if
+/// another process wrote to the state file), saves the alert changes, and plans. `paced` applies the routes' `group_wait` and
 /// `group_interval`, as `run` does. A group with a notification to the same receiver still in
 /// delivery (`in_flight`) is not notified again now: it is counted as deferred and planned
 /// again once that one was answered; events are announced as they come all the same (they
@@ -100,7 +113,8 @@ pub fn prepare(
     in_flight: &InFlight,
 ) -> Result<Batch, StateError> {
     let now = options.now;
-    let mut intake = ingest::ingest(store, &config.templates, checks, fetched, now)?;
+    let records = books.take_records(store)?;
+    let mut intake = ingest::ingest(store, records, &config.templates, checks, fetched, now)?;
     let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
     lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
     // With nothing changed (an event check that found nothing, say) there is nothing to save;
@@ -111,7 +125,7 @@ pub fn prepare(
         commit::save_observed(store, &intake)?;
     }
     // Read only now that the rows are gone: a group's entry lists every alert in it.
-    books.refresh(store, now)?;
+    books.read_log(store, now)?;
     let mut plan = plan::plan(
         config,
         &intake.records,
@@ -247,5 +261,73 @@ impl QueueEnds {
     /// ([`commit::end_batches`]).
     pub async fn end(self) {
         commit::end_batches(self.queues, &self.ledger, self.dry_run).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Fingerprint;
+    use crate::state::{Ack, AlertRecord, Changes, StoredLabels};
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn alert(n: u64) -> AlertRecord {
+        let labels = StoredLabels::new(&crate::alert::Labels::new());
+        AlertRecord {
+            fingerprint: Fingerprint(n),
+            check: "c".into(),
+            labels: labels.clone(),
+            annotations: labels,
+            starts_at: at(0),
+            last_seen_at: at(0),
+            last_notified_at: None,
+            resolved_at: None,
+        }
+    }
+
+    /// What the books hold after a batch's reads, as (alerts, acks).
+    fn read(books: &mut Books, store: &StateStore) -> (Vec<u64>, Vec<String>) {
+        let records = books.take_records(store).unwrap();
+        books.read_log(store, at(10)).unwrap();
+        let alerts = records.keys().map(|f| f.0).collect();
+        books.records = records;
+        let mut acks: Vec<String> = books.muting.acks.iter().cloned().collect();
+        acks.sort();
+        (alerts, acks)
+    }
+
+    #[test]
+    fn the_books_are_read_again_only_when_another_process_wrote_to_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut store = StateStore::open(&path).unwrap();
+        let changes = |n| Changes {
+            alerts: vec![alert(n)],
+            ..Changes::default()
+        };
+        store.save(&changes(1)).unwrap();
+        let mut books = Books::default();
+        assert_eq!(read(&mut books, &store), (vec![1], vec![]));
+
+        // This process's own writes are made in memory as they are saved (the file is not
+        // read again for them): a write made behind the books' back stays unseen.
+        store.save(&changes(2)).unwrap();
+        assert_eq!(read(&mut books, &store), (vec![1], vec![]));
+
+        // Another process (`dbalert ack`, `silence add`, `serve`) writes: everything is read
+        // again, its change and this process's own.
+        let mut other = StateStore::open(&path).unwrap();
+        let ack = Ack {
+            group_key: "{}:{alertname=\"x\"}".into(),
+            acked_by: "<@U1>".into(),
+            acked_at: at(5),
+        };
+        other.ack(&ack).unwrap();
+        let read_again = read(&mut books, &store);
+        assert_eq!(read_again, (vec![1, 2], vec![ack.group_key.clone()]));
+        assert_eq!(read(&mut books, &store), read_again, "and then kept");
     }
 }
