@@ -73,7 +73,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
             }
         };
         let mut watched = stop.clone();
-        let writing = write_metrics(args.metrics_file.as_deref(), &metrics, stop.clone());
         let (summary, served, (), ()) = tokio::join!(
             async {
                 let summary = service.await;
@@ -94,12 +93,10 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
                 }
                 let _ = stopping.send(true);
             },
-            writing,
+            write_metrics(args.metrics_file.as_deref(), &metrics, stop.clone()),
         );
         // The batches that ended while the service wound down.
-        if let Some(path) = &args.metrics_file {
-            write_metrics_file(path, &mut metrics.borrow_mut());
-        }
+        write_metrics_file(args.metrics_file.as_deref(), &metrics);
         served?;
         summary.map_err(|e| match e {
             PollError::State(e) => state_failure(e),
@@ -135,15 +132,16 @@ async fn write_metrics(
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = every.tick() => write_metrics_file(path, &mut metrics.borrow_mut()),
+            _ = every.tick() => write_metrics_file(Some(path), metrics),
             () = stopped(&mut stop) => return,
         }
     }
 }
 
-/// Writes the metrics file if a batch came in since it was last written.
-fn write_metrics_file(path: &Path, metrics: &mut Running) {
-    if let Err(error) = metrics.write(path, jiff::Timestamp::now()) {
+/// Writes the metrics file (if there is one) if a batch came in since it was last written.
+fn write_metrics_file(path: Option<&Path>, metrics: &RefCell<Running>) {
+    let Some(path) = path else { return };
+    if let Err(error) = metrics.borrow_mut().write(path, jiff::Timestamp::now()) {
         warn!(path = %path.display(), %error, "Cannot write the metrics file.");
     }
 }

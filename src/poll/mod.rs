@@ -17,7 +17,8 @@
 //! notification is recorded at once. A crash (even `kill -9`) repeats at most the notification
 //! in flight (a queue check's batch is committed at the end, so its messages come back); it
 //! never loses one. `poll`, `run` ([`service`]) and `check --connect` ([`probe`]) drive the
-//! same phases.
+//! same phases; [`batch`] holds those from ingest to commit in the pieces `poll` takes one
+//! after another and `run` takes with several batches in delivery at once.
 
 pub mod batch;
 pub mod commit;
