@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark one `dbalert run` watching a fleet of PostgreSQL sources.
 
-Usage: python3 benches/fleet.py [path/to/dbalert] [SOURCES] [SECONDS]
+Usage: python3 benches/fleet.py [--private-postgres] [path/to/dbalert] [SOURCES] [SECONDS]
        (default: target/release/dbalert, 100 sources, 600 s)
 
 Makes SOURCES schemas on the local server, each a source of its own (its URL sets the
@@ -15,15 +15,26 @@ and this script samples, every second:
 - every `dbalert_check_lateness_seconds` in the metrics file (each change is one run's
   lateness: how long after its scheduled time the check began).
 
-Prints a markdown table. PostgreSQL: `$DBALERT_BENCH_POSTGRES_URL`, default
-postgres://postgres@127.0.0.1:5432/test (trust auth). Standard library only.
+Prints a markdown table, with the load average of the machine before and after. PostgreSQL:
+`$DBALERT_BENCH_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/test (trust auth).
+Each source is a connection, so a server whose `max_connections` is about SOURCES or less
+cannot take the fleet and the sampler. `--private-postgres` starts a server of the bench's own
+instead: `initdb` into a temporary directory with the newest server binaries under
+/usr/lib/postgresql/*/bin, `max_connections=300`, a free port on 127.0.0.1 and its unix socket
+in that directory, run as the `postgres` user when the bench runs as root (initdb refuses
+root); it is stopped and its directory removed at the end. Standard library only.
 """
 
+import contextlib
+import glob
 import http.server
 import json
 import math
 import os
+import pwd
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +63,44 @@ class Webhook(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+@contextlib.contextmanager
+def private_postgres():
+    """Starts a PostgreSQL server of the bench's own; yields its URL; stops and removes it."""
+    versions = glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    if not versions:
+        sys.exit("--private-postgres: no server binaries under /usr/lib/postgresql/*/bin")
+    bindir = os.path.dirname(max(versions, key=lambda p: int(p.split("/")[4].split(".")[0])))
+    directory = tempfile.mkdtemp(prefix="dbalert-bench-pg-")
+    as_user = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(directory, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, log = os.path.join(directory, "data"), os.path.join(directory, "server.log")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    options = (f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={directory} "
+               "-c max_connections=300")
+    try:
+        subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust",
+                                  "-E", "UTF8"], check=True, capture_output=True)
+        subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-o", options,
+                                  "start"], check=True, capture_output=True)
+        try:
+            yield f"postgres://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+                           capture_output=True)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " / ".join(f.read().split()[:3])
 
 
 def psql(sql):
@@ -119,7 +168,19 @@ def lateness(path):
 
 
 def main():
+    global PG_URL
     args = sys.argv[1:]
+    private = "--private-postgres" in args
+    args = [a for a in args if a != "--private-postgres"]
+    if private:
+        with private_postgres() as url:
+            PG_URL = url
+            bench(args, f"a private server ({url})")
+    else:
+        bench(args, PG_URL)
+
+
+def bench(args, postgres):
     binary = args.pop(0) if args and not args[0].isdigit() else "target/release/dbalert"
     binary = os.path.abspath(binary)
     sources = int(args[0]) if args else 100
@@ -136,6 +197,7 @@ def main():
                  f"create table {PREFIX}_{i}.events (id bigint primary key); "
                  for i in range(sources)))
     directory = tempfile.mkdtemp(prefix="dbalert-bench-fleet-")
+    load_before = load_average()
     path = os.path.join(directory, "alerts.yaml")
     with open(path, "w") as f:
         json.dump(config(directory, sources, url), f)
@@ -157,6 +219,7 @@ def main():
             connections.append(int(psql(sessions)))
         cpu = (cpu_seconds(run.pid) - cpu0) / (time.monotonic() - wall0)
         rss = peak_rss_kib(run.pid)
+        load_after = load_average()
     finally:
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)
@@ -172,6 +235,9 @@ def main():
     print(f"| {sources} | {sources * len(CHECKS)} | {seconds} | {rss / 1024:.1f} MB | {cpu * 100:.1f}% "
           f"| {min(connections)} / {max(connections)} | {ordered[len(ordered) // 2] * 1000:.0f} / "
           f"{p99 * 1000:.0f} / {ordered[-1] * 1000:.0f} ms | {len(ordered)} | {Webhook.received} |")
+    print()
+    print(f"load average (1 / 5 / 15 min) before: {load_before}; after: {load_after}; "
+          f"PostgreSQL: {postgres}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! `--metrics-file`: the outcome of a poll in Prometheus' text format, for node_exporter's
 //! textfile collector (a cron job cannot be scraped); under `run`, each check's last outcome
-//! and lateness, rewritten after every batch ([`Running`]). The file is written beside its final name
-//! and renamed over it, so the collector never reads half a file.
+//! and lateness, rewritten within a second of each batch ([`Running`]). The file is written
+//! beside its final name and renamed over it, so the collector never reads half a file.
 //!
 //! Format: <https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>.
 
@@ -104,11 +104,15 @@ fn check_metrics(out: &mut String, checks: &[CheckOutcome]) {
 }
 
 /// The metrics of `dbalert run`: each check's latest outcome, the alerts firing after the last
-/// batch, and the notifications since the service started.
+/// batch, and the notifications since the service started. Batches are taken in as they end
+/// and the file is written apart from them, at most once a second: a fleet of checks ends
+/// dozens of batches a second, and the collector reads the file far less often.
 #[derive(Debug, Default)]
 pub struct Running {
     checks: BTreeMap<String, CheckOutcome>,
     view: Summary,
+    /// Whether a batch came in since the file was last written.
+    unwritten: bool,
 }
 
 impl Running {
@@ -124,9 +128,6 @@ impl Running {
             self.checks.insert(outcome.name.clone(), outcome);
         }
         let view = &mut self.view;
-        view.checks = self.checks.values().cloned().collect();
-        view.checks_failed = view.checks.iter().filter(|c| !c.ok).count();
-        view.checks_ok = view.checks.len() - view.checks_failed;
         view.alerts_firing = batch.alerts_firing;
         // Whether the last batch delivered everything, for the last success.
         view.notifications_failed = batch.notifications_failed;
@@ -135,11 +136,27 @@ impl Running {
             total.sent += d.sent;
             total.failed += d.failed;
         }
+        self.unwritten = true;
     }
 
-    /// Writes the metrics file as it stands after the last batch.
-    pub fn write(&self, path: &Path, now: Timestamp) -> std::io::Result<()> {
-        write(path, &self.view, now, true)
+    /// Writes the metrics file as it stands after the last batch, unless no batch came in
+    /// since it was last written.
+    pub fn write(&mut self, path: &Path, now: Timestamp) -> std::io::Result<()> {
+        if !self.unwritten {
+            return Ok(());
+        }
+        write(path, self.view(), now, true)?;
+        self.unwritten = false;
+        Ok(())
+    }
+
+    /// Every check's latest outcome, with the rest of the last batch's summary.
+    fn view(&mut self) -> &Summary {
+        let view = &mut self.view;
+        view.checks = self.checks.values().cloned().collect();
+        view.checks_failed = view.checks.iter().filter(|c| !c.ok).count();
+        view.checks_ok = view.checks.len() - view.checks_failed;
+        view
     }
 }
 
@@ -280,7 +297,7 @@ mod tests {
         // `a` again, woken (no slot): its last lateness stays.
         running.record(&batch(vec![outcome("a", true, None)], 0));
         let text = render(
-            &running.view,
+            running.view(),
             Timestamp::from_second(1_800_000_000).unwrap(),
             None,
             true,

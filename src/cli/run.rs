@@ -1,6 +1,7 @@
 //! `dbalert run`: the poll engine as a service, until SIGTERM or SIGINT.
 
-use std::path::PathBuf;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::Args;
@@ -12,6 +13,7 @@ use super::serve::{SocketArgs, serve_app, slack_app};
 use super::{Cli, Failure, Outcome, load_config};
 use crate::config::duration::Duration;
 use crate::interact::incoming::stopped;
+use crate::metrics::Running;
 use crate::poll::{PollError, service};
 use crate::state::{StateLock, StateStore};
 
@@ -26,9 +28,10 @@ pub struct RunArgs {
     pub serve: bool,
     #[command(flatten)]
     pub socket: SocketArgs,
-    /// Rewrite PATH in Prometheus' text format after every batch (for node_exporter's textfile
-    /// collector): each check's last status, duration and lateness (how long after its
-    /// scheduled time it began), alerts firing, notifications per receiver since the start.
+    /// Rewrite PATH in Prometheus' text format within a second of each batch, at most once a
+    /// second (for node_exporter's textfile collector): each check's last status, duration and
+    /// lateness (how long after its scheduled time it began), alerts firing, notifications per
+    /// receiver since the start.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 }
@@ -59,16 +62,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
         // One stop for both halves: a signal, the service ending, or serving failing for good.
         let (stopping, stop) = watch::channel(false);
         let mut service_stop = stop.clone();
-        let mut metrics = crate::metrics::Running::default();
-        let on_batch = |batch: &crate::poll::Summary| {
-            let Some(path) = &args.metrics_file else {
-                return;
-            };
-            metrics.record(batch);
-            if let Err(error) = metrics.write(path, jiff::Timestamp::now()) {
-                warn!(path = %path.display(), %error, "Cannot write the metrics file.");
-            }
-        };
+        let metrics = RefCell::new(Running::default());
+        let on_batch = |batch: &crate::poll::Summary| metrics.borrow_mut().record(batch);
         let shutdown = async move { stopped(&mut service_stop).await };
         let service = service::serve(&config, &mut store, shutdown, on_batch);
         let serving = async {
@@ -78,7 +73,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
             }
         };
         let mut watched = stop.clone();
-        let (summary, served, ()) = tokio::join!(
+        let (summary, served, (), ()) = tokio::join!(
             async {
                 let summary = service.await;
                 let _ = stopping.send(true);
@@ -98,7 +93,10 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
                 }
                 let _ = stopping.send(true);
             },
+            write_metrics(args.metrics_file.as_deref(), &metrics, stop.clone()),
         );
+        // The batches that ended while the service wound down.
+        write_metrics_file(args.metrics_file.as_deref(), &metrics);
         served?;
         summary.map_err(|e| match e {
             PollError::State(e) => state_failure(e),
@@ -117,4 +115,33 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
         "Stopped."
     );
     Ok(Outcome::Done)
+}
+
+/// How often the metrics file is rewritten at most.
+const METRICS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes the metrics file (if there is one) every [`METRICS_EVERY`] when a batch came in
+/// since, until `stop`.
+async fn write_metrics(
+    path: Option<&Path>,
+    metrics: &RefCell<Running>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(path) = path else { return };
+    let mut every = tokio::time::interval(METRICS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => write_metrics_file(Some(path), metrics),
+            () = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Writes the metrics file (if there is one) if a batch came in since it was last written.
+fn write_metrics_file(path: Option<&Path>, metrics: &RefCell<Running>) {
+    let Some(path) = path else { return };
+    if let Err(error) = metrics.borrow_mut().write(path, jiff::Timestamp::now()) {
+        warn!(path = %path.display(), %error, "Cannot write the metrics file.");
+    }
 }

@@ -39,19 +39,26 @@ pub struct Intake {
     pub outcomes: Vec<CheckOutcome>,
 }
 
-/// Ingests what `checks` fetched into the alerts `store` remembers, at `now`.
+/// Every alert `store` remembers.
+pub fn read_records(store: &StateStore) -> Result<Records, StateError> {
+    let mut stored = Vec::new();
+    store.each_alert(|record| stored.push((record.fingerprint, Box::new(record))))?;
+    // Collected at once, the map is built with full nodes (see `Records`).
+    Ok(stored.into_iter().collect())
+}
+
+/// Ingests what `checks` fetched into `records` (every alert `store` remembers, see
+/// [`read_records`]), at `now`.
 pub fn ingest(
     store: &StateStore,
+    records: Records,
     templates: &Templates,
     checks: &[&Check],
     fetched: Vec<Fetch>,
     now: Timestamp,
 ) -> Result<Intake, StateError> {
-    let mut stored = Vec::new();
-    store.each_alert(|record| stored.push((record.fingerprint, Box::new(record))))?;
     let mut intake = Intake {
-        // Collected at once, the map is built with full nodes (see `Records`).
-        records: stored.into_iter().collect(),
+        records,
         ..Intake::default()
     };
     for (check, (fetched, duration)) in checks.iter().zip(fetched) {

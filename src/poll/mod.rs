@@ -17,8 +17,10 @@
 //! notification is recorded at once. A crash (even `kill -9`) repeats at most the notification
 //! in flight (a queue check's batch is committed at the end, so its messages come back); it
 //! never loses one. `poll`, `run` ([`service`]) and `check --connect` ([`probe`]) drive the
-//! same phases.
+//! same phases; [`batch`] holds those from ingest to commit in the pieces `poll` takes one
+//! after another and `run` takes with several batches in delivery at once.
 
+pub mod batch;
 pub mod commit;
 pub mod controls;
 pub mod deliver;
@@ -33,17 +35,18 @@ pub mod settle;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::check::{Check, CheckFailure, FailureReason};
 use crate::settings::Config;
 use crate::sink::{BuildError, ReceiverName};
 use crate::source::{QueueWait, Rows, SourceError, SourceName};
 use crate::state::{StateError, StateStore};
+use batch::{Books, InFlight};
+use deliver::Outbox;
 pub use deliver::{Sinks, Stop, build_sinks};
 pub use fetch::{Fetch, Fetched, Mode, QUEUE_BATCH};
 use ingest::Intake;
-use settle::Ledger;
 
 /// How a poll runs.
 #[derive(Debug, Clone)]
@@ -201,10 +204,7 @@ pub async fn poll(
     let fetched = fetch::fetch_all(&checks, &sources, &cursors, mode).await;
     // Nothing stops a poll but the process ending.
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    process(
-        config, store, &sinks, &checks, fetched, options, false, &stop,
-    )
-    .await
+    process(config, store, &sinks, &checks, fetched, options, &stop).await
 }
 
 /// `dbalert check --connect`: fetches every check of `config` as a probe (queries run,
@@ -232,9 +232,7 @@ pub async fn probe_one(config: &Config, check: &Check) -> Result<Option<Rows>, C
 }
 
 /// Turns what `checks` fetched into alert changes, notifies, and saves, phase by phase (see
-/// the module's documentation). `paced` applies the routes' `group_wait` and
-/// `group_interval`, as `run` does; `stop` ends delivery early.
-#[allow(clippy::too_many_arguments)]
+/// the module's documentation); `stop` ends delivery early.
 async fn process(
     config: &Config,
     store: &mut StateStore,
@@ -242,75 +240,28 @@ async fn process(
     checks: &[&Check],
     fetched: Vec<Fetch>,
     options: &Options,
-    paced: bool,
     stop: &Stop,
 ) -> Result<Summary, PollError> {
-    let now = options.now;
-    let mut intake = ingest::ingest(store, &config.templates, checks, fetched, now)?;
-    let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
-    lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
-    // With nothing changed (an event check that found nothing, say) there is nothing to save;
-    // the empty write that proves the file writable is made below, only if something is to be
-    // sent.
-    let unchanged = intake.changed.is_empty() && intake.skipped.is_empty();
-    if !options.dry_run && !unchanged {
-        commit::save_observed(store, &intake)?;
-    }
-    // Read only now that the rows are gone: a group's entry lists every alert in it.
-    let mut log: settle::Log = store
-        .notifications()?
-        .into_iter()
-        .map(|e| ((e.group_key.clone(), e.receiver.clone()), e))
-        .collect();
-    let muting = plan::Muting {
-        silences: store.active_silences(now)?,
-        acks: store.acks()?.into_iter().map(|a| a.group_key).collect(),
-    };
-    let plan = plan::plan(
+    let mut books = Books::default();
+    let mut batch = batch::prepare(
         config,
-        &intake.records,
-        &intake.events,
-        &log,
-        &muting,
-        now,
-        paced,
-    );
-    if !options.dry_run && unchanged && !plan.notifications.is_empty() {
-        commit::save_observed(store, &intake)?;
+        store,
+        &mut books,
+        checks,
+        fetched,
+        options,
+        false,
+        &InFlight::new(),
+    )?;
+    let (outbox, mut answers) = Outbox::open(sinks, stop);
+    outbox.post(0, &mut batch.notifications, options.now);
+    // The channel closes once every receiver is done.
+    drop(outbox);
+    while let Some((_, i, receipt)) = answers.recv().await {
+        batch.settle(i, receipt, store, &mut books)?;
     }
-    let mut summary = Summary::planned(&intake, &plan);
-    let acks_ended = plan.acks_ended;
-    let mut notifications = plan.notifications;
-    controls::attach(config, store, &mut notifications, now, options.dry_run)?;
-    let mut ledger = Ledger::new(&notifications);
-    let mut answers = deliver::deliver(&mut notifications, sinks, now, stop);
-    let mut answered = vec![false; notifications.len()];
-    while let Some((i, receipt)) = answers.recv().await {
-        answered[i] = true;
-        let notification = &notifications[i];
-        summary.count(&notification.receiver, receipt.is_ok());
-        if let Err(error) = &receipt {
-            warn!(receiver = %notification.receiver, group = %notification.group_key, %error, "Notification not accepted; it is retried next run.");
-        }
-        let changes = ledger.settle(
-            notification,
-            receipt.ok(),
-            &mut intake.records,
-            &mut log,
-            now,
-        );
-        commit::save(store, &changes, options.dry_run)?;
-    }
-    for (notification, _) in notifications.iter().zip(answered).filter(|(_, a)| !a) {
-        warn!(receiver = %notification.receiver, group = %notification.group_key, "Notification not sent (stopped); it is retried next run.");
-        summary.count(&notification.receiver, false);
-        ledger.settle(notification, None, &mut intake.records, &mut log, now);
-    }
-    let mut changes = ledger.finish(intake.cursors, &intake.records, &mut log, now);
-    changes.removed_acks = acks_ended;
-    commit::save(store, &changes, options.dry_run)?;
-    commit::end_batches(intake.batches, &ledger, options.dry_run).await;
-    summary.log();
+    let (summary, queues) = batch.finish(store, &mut books)?;
+    queues.end().await;
     Ok(summary)
 }
 
@@ -379,7 +330,7 @@ mod tests {
         let fetched = vec![(Ok(Fetched::Queue(batch)), std::time::Duration::ZERO)];
         let (_keep, stop) = tokio::sync::watch::channel(false);
         let summary = process(
-            &config, &mut store, &sinks, &checks, fetched, &options, false, &stop,
+            &config, &mut store, &sinks, &checks, fetched, &options, &stop,
         )
         .await
         .unwrap();

@@ -14,6 +14,10 @@
 //! - **Wake-ups.** A queue check woken by its source's LISTEN connection, or an AQ queue check
 //!   whose blocking dequeue just answered, runs as soon as its source is free, outside its
 //!   grid; its slots stay where they were.
+//! - **Held checks.** An event or queue check whose last batch is still being delivered (or its
+//!   queue transaction committed) is held: it runs again only once that batch has ended, so its
+//!   cursor has moved and its messages are off the queue, and nothing is taken twice. Its slots
+//!   missed meanwhile count as lateness, like a busy source's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -40,6 +44,8 @@ pub struct Schedule {
     woken: Vec<bool>,
     /// Sources with a fetch under way.
     busy: BTreeSet<SourceName>,
+    /// Checks whose last batch has not ended yet.
+    held: Vec<bool>,
 }
 
 impl Schedule {
@@ -54,16 +60,18 @@ impl Schedule {
                 .collect(),
             woken: vec![false; checks.len()],
             busy: BTreeSet::new(),
+            held: vec![false; checks.len()],
         }
     }
 
-    /// The checks due at `now` on sources that are free, by source; those sources are busy
-    /// until [`finished`](Self::finished). Each check's next slot is the first after `now`.
+    /// The checks due at `now` on sources that are free, by source, leaving out held ones;
+    /// those sources are busy until [`finished`](Self::finished). Each check's next slot is the
+    /// first after `now`.
     pub fn take_due(&mut self, now: Instant) -> BTreeMap<SourceName, Vec<Taken>> {
         let mut by_source: BTreeMap<SourceName, Vec<Taken>> = BTreeMap::new();
         for i in 0..self.slot.len() {
             let due = self.slot[i] <= now;
-            if !(due || self.woken[i]) || self.busy.contains(&self.sources[i]) {
+            if !(due || self.woken[i]) || !self.can_run(i) {
                 continue;
             }
             self.woken[i] = false;
@@ -86,10 +94,15 @@ impl Schedule {
         due
     }
 
-    /// When the next check on a free source falls due (or a woken one can run).
+    /// Whether check `i` is neither held nor on a busy source.
+    fn can_run(&self, i: usize) -> bool {
+        !self.held[i] && !self.busy.contains(&self.sources[i])
+    }
+
+    /// When the next check that can run falls due (or a woken one can run).
     pub fn next(&self, now: Instant) -> Option<Instant> {
         (0..self.slot.len())
-            .filter(|&i| !self.busy.contains(&self.sources[i]))
+            .filter(|&i| self.can_run(i))
             .map(|i| match self.woken[i] {
                 true => now,
                 false => self.slot[i],
@@ -109,6 +122,16 @@ impl Schedule {
     /// `source`'s fetch is done; its checks that fell due meanwhile can run.
     pub fn finished(&mut self, source: &SourceName) {
         self.busy.remove(source);
+    }
+
+    /// Check `i` does not run again until [`release`](Self::release)d.
+    pub fn hold(&mut self, i: usize) {
+        self.held[i] = true;
+    }
+
+    /// Check `i`'s last batch has ended; it runs when due (or woken meanwhile) again.
+    pub fn release(&mut self, i: usize) {
+        self.held[i] = false;
     }
 }
 
@@ -236,6 +259,38 @@ mod tests {
         schedule.finished(&db);
         assert_eq!(schedule.slot, slots, "waking moves no slot");
         assert!(taken(&mut schedule, now).is_empty(), "and it ran once");
+    }
+
+    #[test]
+    fn a_held_check_waits_for_its_release_and_the_others_on_its_source_do_not() {
+        let checks = [check("events", "db", 10), check("state", "db", 10)];
+        let refs: Vec<&Check> = checks.iter().collect();
+        let start = Instant::now();
+        let mut schedule = Schedule::new(&refs, start);
+        let db = SourceName("db".into());
+        let first = start + secs(20);
+        assert_eq!(taken(&mut schedule, first).len(), 2);
+        schedule.finished(&db);
+        // `events`' batch is still being delivered: it is held, past its slot and woken.
+        schedule.hold(0);
+        schedule.wake(&db, |i| i == 0);
+        let later = first + secs(10);
+        let events_slot = start + phase("events", secs(10)) + secs(20);
+        let state_slot = start + phase("state", secs(10)) + secs(20);
+        assert_eq!(
+            schedule.next(later),
+            Some(state_slot),
+            "only `state` counts"
+        );
+        assert_eq!(taken(&mut schedule, later), [(1, Some(state_slot))]);
+        schedule.finished(&db);
+        let next = Some(state_slot + secs(10));
+        assert_eq!(schedule.next(later), next, "a held check is never next");
+        // Released, it runs for the slot it missed (its lateness), once.
+        schedule.release(0);
+        assert_eq!(taken(&mut schedule, later), [(0, Some(events_slot))]);
+        schedule.finished(&db);
+        assert!(taken(&mut schedule, later).is_empty());
     }
 
     #[test]

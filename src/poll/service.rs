@@ -6,11 +6,19 @@
 //! dequeues again as soon as its last dequeue answered: each blocks until a message is
 //! committed or its `wait` ends, so messages are taken as they come and a stop waits at most
 //! that long ([`shutdown_grace`]). Fetching is one task per source, so a slow or failing
-//! source never delays the others; whatever a source returns is processed (lifecycle, routing,
-//! delivery, save) as soon as it arrives, one batch at a time, with the routes' `group_wait`
-//! and `group_interval` applied. SIGTERM or SIGINT stops at once: delivery stops pacing and
-//! retrying, what was accepted is saved, queries in flight are dropped (a queue batch among
-//! them is rolled back), and `run` exits 0.
+//! source never delays the others; whatever a source returns is ingested and planned as soon as
+//! it arrives, with the routes' `group_wait` and `group_interval` applied, and its
+//! notifications are queued to their receivers' tasks ([`super::deliver::Outbox`]). Delivery
+//! never holds up the schedule: while a paced or slow receiver works through its queue, fetches
+//! go on starting on time. This loop stays the state file's one writer: answers come back to
+//! it and are saved as they come ([`super::batch`]). Batches of one event or queue check stay
+//! in order (the check is held until its last batch ended, see [`super::schedule`]), and a
+//! group with a notification still in delivery is not notified again meanwhile.
+//!
+//! SIGTERM or SIGINT stops at once: delivery stops pacing and retrying, what was accepted is
+//! saved, batches in delivery end (the rest counts as not accepted and their queue batches are
+//! rolled back), queries in flight are dropped (a queue batch among them is rolled back), and
+//! `run` exits 0.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -21,10 +29,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::batch::{self, Batch, Books, InFlight};
+use super::deliver::{Answer, BatchId, Outbox};
 use super::fetch::{Sources, build_sources, fetch_all};
 use super::ingest::load_cursors;
 use super::schedule::{Schedule, Taken};
-use super::{Fetch, Mode, Options, PollError, Sinks, Stop, Summary, build_sinks, process};
+use super::{Fetch, Mode, Options, PollError, Stop, Summary, build_sinks};
 use crate::check::{Check, CheckKind};
 use crate::settings::Config;
 use crate::source::{Queue, QueueTable, QueueWait, SourceName, Value, Wakeups};
@@ -55,12 +65,12 @@ pub async fn serve(
     }
 }
 
-/// The service loop, until `stop` says so.
+/// The service loop, until `stop` says so; then what is in delivery is wound down.
 async fn serve_until(
     config: &Config,
     store: &mut StateStore,
     stop: Stop,
-    mut on_batch: impl FnMut(&Summary),
+    on_batch: impl FnMut(&Summary),
 ) -> Result<Summary, PollError> {
     let all: Vec<&Check> = config.checks.iter().collect();
     let sources = build_sources(config, &all);
@@ -68,62 +78,232 @@ async fn serve_until(
     let wakeups = Wakeups::default();
     // Dropped when the loop returns, which aborts the listeners and closes their connections.
     let _listeners = start_listeners(&all, &sources, &wakeups);
-    let mut schedule = Schedule::new(&all, Instant::now());
-    let blocking = blocking_dequeues(&all, &sources);
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Batch>();
-    let mut total = Summary::default();
-    let mut flush = Flush::new(config);
-    info!(checks = all.len(), sources = sources.len(), "Running.");
+    let (outbox, mut answers) = Outbox::open(&sinks, &stop);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Turn>();
+    let mut service = Service {
+        config,
+        store,
+        schedule: Schedule::new(&all, Instant::now()),
+        blocking: blocking_dequeues(&all, &sources),
+        all,
+        books: Books::default(),
+        batches: HashMap::new(),
+        in_flight: InFlight::new(),
+        next_batch: 0,
+        ends: JoinSet::new(),
+        flush: Flush::new(config),
+        total: Summary::default(),
+        on_batch,
+    };
+    info!(
+        checks = service.all.len(),
+        sources = sources.len(),
+        "Running."
+    );
 
     loop {
-        for (source, taken) in schedule.take_due(Instant::now()) {
-            let checks: Vec<&Check> = taken.iter().map(|&(i, _)| all[i]).collect();
-            let cursors = load_cursors(store, &checks)?;
-            let one_source = BTreeMap::from([(source.clone(), sources[&source].clone())]);
-            start_fetch(&checks, taken, one_source, cursors, done_tx.clone());
-        }
-        // Wait for a source to finish, the next check to fall due, a queue to wake, a flush,
-        // or the signal.
-        let next_due = schedule.next(Instant::now());
-        let flush_at = flush.at().filter(|at| next_due.is_none_or(|due| *at < due));
+        service.start_due(&sources, &done_tx)?;
+        // Wait for a source to finish, an answer, a queue batch to end, the next check to fall
+        // due, a queue to wake, a flush, or the signal.
+        let next_due = service.schedule.next(Instant::now());
+        let flush_at = (service.flush.at()).filter(|at| next_due.is_none_or(|due| *at < due));
         let sleep = async {
             match flush_at.or(next_due) {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
-        let (checks, fetched, lateness) = tokio::select! {
-            _ = stopped(&stop) => return Ok(total),
-            _ = sleep => match flush_at {
-                Some(_) => {
-                    flush.flushing();
-                    (Vec::new(), Vec::new(), Vec::new())
-                }
-                None => continue,
+        tokio::select! {
+            _ = stopped(&stop) => break,
+            () = sleep => if flush_at.is_some() {
+                service.flush.flushing();
+                service.plan(&outbox, &[], Vec::new(), Vec::new())?;
             },
             woken = wakeups.next() => {
                 for source in &woken {
-                    schedule.wake(source, |i| all[i].queue_table().is_some());
+                    service.schedule.wake(source, |i| service.all[i].queue_table().is_some());
                 }
-                continue;
             }
-            Some(batch) = done_rx.recv() => {
-                schedule.finished(&batch.source);
-                let again = batch.dequeue_again(&blocking);
-                schedule.wake(&batch.source, |i| again.contains(&i));
-                let lateness = batch.lateness();
-                let checks: Vec<&Check> = batch.taken.iter().map(|&(i, _)| all[i]).collect();
-                (checks, batch.fetched, lateness)
-            }
+            Some(turn) = done_rx.recv() => service.arrived(&outbox, turn)?,
+            Some(answer) = answers.recv() => service.answered(answer)?,
+            Some(ended) = service.ends.join_next() => service.release(ended),
+        }
+    }
+    // The receivers' tasks end on the stop; once they have, every answer is in the channel.
+    drop(outbox);
+    while let Some(answer) = answers.recv().await {
+        service.answered(answer)?;
+    }
+    service.wind_down().await
+}
+
+/// The service's state between two turns of its loop.
+struct Service<'a, F> {
+    config: &'a Config,
+    /// Only the loop writes to the state file: batches in delivery hand their answers back.
+    store: &'a mut StateStore,
+    all: Vec<&'a Check>,
+    schedule: Schedule,
+    /// The checks whose dequeue blocks on an empty queue (Oracle AQ with a `wait`), by index.
+    blocking: BTreeSet<usize>,
+    books: Books,
+    /// The batches in delivery, by id.
+    batches: HashMap<BatchId, Pending>,
+    in_flight: InFlight,
+    next_batch: BatchId,
+    /// Queue batches being committed or rolled back; each hands back the checks it held.
+    ends: JoinSet<Vec<usize>>,
+    flush: Flush,
+    total: Summary,
+    on_batch: F,
+}
+
+/// A batch in delivery, and the checks it holds until it has ended.
+struct Pending {
+    batch: Batch,
+    held: Vec<usize>,
+}
+
+impl<F: FnMut(&Summary)> Service<'_, F> {
+    /// Starts a fetch for each source with checks due.
+    fn start_due(
+        &mut self,
+        sources: &Sources,
+        done: &mpsc::UnboundedSender<Turn>,
+    ) -> Result<(), PollError> {
+        for (source, taken) in self.schedule.take_due(Instant::now()) {
+            let checks: Vec<&Check> = taken.iter().map(|&(i, _)| self.all[i]).collect();
+            let cursors = load_cursors(self.store, &checks)?;
+            let one_source = BTreeMap::from([(source.clone(), sources[&source].clone())]);
+            start_fetch(&checks, taken, one_source, cursors, done.clone());
+        }
+        Ok(())
+    }
+
+    /// A source's fetch is back: its event and queue checks are held until their batch has
+    /// ended, and the batch is planned.
+    fn arrived(&mut self, outbox: &Outbox, turn: Turn) -> Result<(), PollError> {
+        self.schedule.finished(&turn.source);
+        let again = turn.dequeue_again(&self.blocking);
+        self.schedule.wake(&turn.source, |i| again.contains(&i));
+        let lateness = turn.lateness();
+        self.plan(outbox, &turn.taken, turn.fetched, lateness)
+    }
+
+    /// Plans what the checks `taken` fetched (or, with none, the held-back groups again) and
+    /// posts the notifications; a batch with nothing to send ends at once. Event and queue
+    /// checks are held until their batch has ended.
+    fn plan(
+        &mut self,
+        outbox: &Outbox,
+        taken: &[Taken],
+        fetched: Vec<Fetch>,
+        lateness: Vec<Option<Duration>>,
+    ) -> Result<(), PollError> {
+        let checks: Vec<&Check> = taken.iter().map(|&(i, _)| self.all[i]).collect();
+        let held: Vec<usize> = (taken.iter().map(|&(i, _)| i))
+            .filter(|&i| !matches!(self.all[i].kind, CheckKind::State))
+            .collect();
+        held.iter().for_each(|&i| self.schedule.hold(i));
+        let options = Options {
+            dry_run: false,
+            only: Vec::new(),
+            now: jiff::Timestamp::now(),
         };
-        flush.planned();
-        let mut summary = handle(config, store, &sinks, &checks, fetched, &stop).await?;
-        for (outcome, late) in summary.checks.iter_mut().zip(lateness) {
+        self.flush.planned();
+        let mut batch = batch::prepare(
+            self.config,
+            self.store,
+            &mut self.books,
+            &checks,
+            fetched,
+            &options,
+            true,
+            &self.in_flight,
+        )?;
+        for (outcome, late) in batch.summary.checks.iter_mut().zip(lateness) {
             outcome.lateness = late;
         }
-        flush.held_back(summary.deferred);
-        add(&mut total, &summary);
-        on_batch(&summary);
+        self.flush.held_back(batch.summary.deferred);
+        let id = self.next_batch;
+        self.next_batch += 1;
+        for n in &batch.notifications {
+            let key = (n.group_key.clone(), n.receiver.clone());
+            *self.in_flight.entry(key).or_default() += 1;
+        }
+        outbox.post(id, &mut batch.notifications, options.now);
+        self.batches.insert(id, Pending { batch, held });
+        self.end_if_answered(id)
+    }
+
+    /// Settles one answer, at once; the batch ends with its last answer.
+    fn answered(&mut self, (id, i, receipt): Answer) -> Result<(), PollError> {
+        let Some(pending) = self.batches.get_mut(&id) else {
+            return Ok(());
+        };
+        let n = &pending.batch.notifications[i];
+        let key = (n.group_key.clone(), n.receiver.clone());
+        if let Some(count) = self.in_flight.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_flight.remove(&key);
+            }
+        }
+        pending
+            .batch
+            .settle(i, receipt, self.store, &mut self.books)?;
+        self.end_if_answered(id)
+    }
+
+    /// Ends batch `id` if every answer is in.
+    fn end_if_answered(&mut self, id: BatchId) -> Result<(), PollError> {
+        match self.batches.get(&id) {
+            Some(pending) if pending.batch.answered() => self.end(id),
+            _ => Ok(()),
+        }
+    }
+
+    /// Finishes batch `id`: saves, counts, then ends its queue batches in a task of their own
+    /// and releases its checks once they have ended.
+    fn end(&mut self, id: BatchId) -> Result<(), PollError> {
+        let Some(Pending { batch, held }) = self.batches.remove(&id) else {
+            return Ok(());
+        };
+        let (summary, queues) = batch.finish(self.store, &mut self.books)?;
+        add(&mut self.total, &summary);
+        (self.on_batch)(&summary);
+        match queues.is_empty() {
+            true => self.release(Ok(held)),
+            false => {
+                self.ends.spawn(async move {
+                    queues.end().await;
+                    held
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A batch has ended: its checks can run again.
+    fn release(&mut self, ended: Result<Vec<usize>, tokio::task::JoinError>) {
+        match ended {
+            Ok(held) => held.into_iter().for_each(|i| self.schedule.release(i)),
+            // Its checks stay held: their queue batch's connection is in an unknown state.
+            Err(error) => warn!(%error, "Ending a queue batch failed."),
+        }
+    }
+
+    /// After a stop, once every answer is in: the batches still in delivery end (what was not
+    /// answered counts as not accepted, and their queue batches are rolled back), and the
+    /// queue batches being ended are waited for.
+    async fn wind_down(mut self) -> Result<Summary, PollError> {
+        let mut left: Vec<BatchId> = self.batches.keys().copied().collect();
+        left.sort_unstable();
+        for id in left {
+            self.end(id)?;
+        }
+        while self.ends.join_next().await.is_some() {}
+        Ok(self.total)
     }
 }
 
@@ -210,15 +390,15 @@ fn start_listeners(all: &[&Check], sources: &Sources, wakeups: &Wakeups) -> Join
     listeners
 }
 
-/// What one source task hands back: the checks it ran, when it began, and their outcomes.
-struct Batch {
+/// What one source's task hands back: the checks it ran, when it began, and their outcomes.
+struct Turn {
     source: SourceName,
     taken: Vec<Taken>,
     started: Instant,
     fetched: Vec<Fetch>,
 }
 
-impl Batch {
+impl Turn {
     /// How late each check began after its slot. The checks ran one after another from
     /// `started`, so each began when the ones before it had taken their time. `None` for a
     /// woken check, which had no slot.
@@ -249,13 +429,14 @@ impl Batch {
     }
 }
 
-/// Fetches `checks` (of one source) in a task of their own; the batch is handed back on `done`.
+/// Fetches `checks` (of one source) in a task of their own; the results are handed back on
+/// `done`.
 fn start_fetch(
     checks: &[&Check],
     taken: Vec<Taken>,
     source: Sources,
     cursors: HashMap<String, Option<Value>>,
-    done: mpsc::UnboundedSender<Batch>,
+    done: mpsc::UnboundedSender<Turn>,
 ) {
     let owned: Vec<Check> = checks.iter().map(|c| (*c).clone()).collect();
     let name = owned[0].source.clone();
@@ -266,7 +447,7 @@ fn start_fetch(
         let mode = Mode::Take(QueueWait::Bounded);
         let fetched = fetch_all(&refs, &source, &cursors, mode).await;
         // The receiver is gone only when `serve` returned; nothing to hand back then.
-        let _ = done.send(Batch {
+        let _ = done.send(Turn {
             source: name,
             taken,
             started,
@@ -296,31 +477,6 @@ pub const MIN_GRACE: Duration = Duration::from_secs(1);
 async fn stopped(stop: &Stop) {
     let mut stop = stop.clone();
     let _ = stop.wait_for(|stopped| *stopped).await;
-}
-
-/// Processes one batch (or, with no checks, re-plans held-back groups). Only a state file
-/// failure stops the service: nothing after it could be saved.
-async fn handle(
-    config: &Config,
-    store: &mut StateStore,
-    sinks: &Sinks,
-    checks: &[&Check],
-    fetched: Vec<Fetch>,
-    stop: &Stop,
-) -> Result<Summary, PollError> {
-    let options = Options {
-        dry_run: false,
-        only: Vec::new(),
-        now: jiff::Timestamp::now(),
-    };
-    match process(config, store, sinks, checks, fetched, &options, true, stop).await {
-        Ok(summary) => Ok(summary),
-        Err(PollError::State(error)) => Err(PollError::State(error)),
-        Err(error) => {
-            warn!(%error, "Batch failed; retried at the next interval.");
-            Ok(Summary::default())
-        }
-    }
 }
 
 /// Adds a batch to the running totals.
@@ -368,7 +524,7 @@ mod tests {
         })))
     }
 
-    fn batch(taken: Vec<Taken>, outcomes: Vec<(bool, u64)>, started: Instant) -> Batch {
+    fn turn(taken: Vec<Taken>, outcomes: Vec<(bool, u64)>, started: Instant) -> Turn {
         let fetched = outcomes
             .into_iter()
             .map(|(ok, took_ms)| {
@@ -384,7 +540,7 @@ mod tests {
                 (result, Duration::from_millis(took_ms))
             })
             .collect();
-        Batch {
+        Turn {
             source: SourceName("db".into()),
             taken,
             started,
@@ -396,25 +552,25 @@ mod tests {
     fn each_check_of_a_batch_is_as_late_as_the_checks_before_it_took() {
         let start = Instant::now();
         let slot = start - Duration::from_millis(100);
-        let batch = batch(
+        let turn = turn(
             vec![(0, Some(slot)), (1, None), (2, Some(slot))],
             vec![(true, 30), (true, 20), (false, 5)],
             start,
         );
         let ms = Duration::from_millis;
-        assert_eq!(batch.lateness(), [Some(ms(100)), None, Some(ms(150))]);
+        assert_eq!(turn.lateness(), [Some(ms(100)), None, Some(ms(150))]);
     }
 
     #[test]
     fn a_blocking_dequeue_that_answered_dequeues_again_and_one_that_failed_waits() {
         let start = Instant::now();
-        let batch = batch(
+        let turn = turn(
             vec![(0, None), (1, Some(start)), (2, Some(start)), (3, None)],
             vec![(true, 5000), (true, 1), (false, 1), (true, 1)],
             start,
         );
         // 0 and 2 block (AQ with a wait); 2 failed; 1 and 3 are other checks.
-        assert_eq!(batch.dequeue_again(&BTreeSet::from([0, 2])), [0]);
+        assert_eq!(turn.dequeue_again(&BTreeSet::from([0, 2])), [0]);
     }
 
     #[test]

@@ -638,6 +638,15 @@ impl StateStore {
             .collect()
     }
 
+    /// SQLite's `PRAGMA data_version`: it changes when another connection (`dbalert silence`,
+    /// `ack`, `serve`) commits to the file, and not for this one's own writes, so a
+    /// long-running service can tell cheaply whether what it read is still what the file holds.
+    pub fn data_version(&self) -> Result<i64, StateError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
     /// Writes one run's changes, all or nothing.
     pub fn save(&mut self, changes: &Changes) -> Result<(), StateError> {
         let path = self.path.clone();

@@ -702,6 +702,95 @@ fn run_a_blocked_source_does_not_delay_the_others() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
 }
 
+#[test]
+fn run_a_slow_receiver_does_not_hold_up_the_other_checks() {
+    let slack = FakeSlack::start();
+    let (slow, fast) = (slack.webhook("run-slow"), slack.webhook("run-fast"));
+    // `stuck` (on app) goes to `slow`, whose first answer takes ten minutes; `event` (on
+    // other) goes to `fast`.
+    let text = "state:\n  path: state.db\n\
+         sources:\n  app:\n    sqlite:\n      path: app.db\n  other:\n    sqlite:\n      path: other.db\n\
+         receivers:\n  slow:\n    slack:\n      webhook_url: ${env:SLOW}\n    timeout: 10m\n    deadline: 10m\n    max_retries: 0\n  \
+         fast:\n    slack:\n      webhook_url: ${env:HOOK}\n\
+         route:\n  receiver: fast\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1s\n  \
+         routes:\n    - {matchers: ['alertname=\"stuck\"'], receiver: slow}\n\
+         checks:\n  - name: stuck\n    source: app\n    interval: 1s\n    sql: select 'x' as name\n  \
+         - name: event\n    source: other\n    interval: 1s\n    events: {cursor: id}\n    \
+         sql: select id, msg from events where :cursor is null or id >= :cursor\n";
+    let dir = workdir(&[("alerts.yaml", text)]);
+    database(dir.path());
+    let other = rusqlite::Connection::open(dir.path().join("other.db")).unwrap();
+    other
+        .execute_batch("create table events (id integer primary key, msg text)")
+        .unwrap();
+    slack.script(&slow, [Reply::Slow(Duration::from_secs(600))]);
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbalert"))
+        .current_dir(dir.path())
+        .env("HOOK", &fast)
+        .env("SLOW", &slow)
+        .env("HOME", dir.path())
+        .env_remove("RUST_LOG")
+        .args(["-v", "run", "--metrics-file", "run.prom"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pending = || slack.requests_to(&slow);
+    // `event`'s first run takes what its table holds for history: it must be done before the
+    // events below are added.
+    let event_ran = || {
+        let metrics = std::fs::read_to_string(dir.path().join("run.prom")).unwrap_or_default();
+        metrics.contains("dbalert_check_up{check=\"event\",source=\"other\"} 1")
+    };
+    let started = std::time::Instant::now();
+    while (pending().is_empty() || !event_ran()) && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(event_ran());
+    assert_eq!(pending().len(), 1, "`stuck` was sent to the slow receiver");
+
+    // While that answer is awaited, `event` goes on running and delivering, in order.
+    for id in 1..=3 {
+        other
+            .execute(
+                "insert into events values (?1, ?2)",
+                (id as i64, format!("e{id}")),
+            )
+            .unwrap();
+        let delivered = wait_for(&slack, &fast, id, Duration::from_secs(60));
+        assert_eq!(delivered.len(), id, "{delivered:?}");
+    }
+    let delivered = texts(&slack, &fast);
+    for (id, text) in (1..=3).zip(&delivered) {
+        assert!(
+            text.contains(&format!("(id={id}, msg=e{id}, ")),
+            "{delivered:?}"
+        );
+    }
+    let waited = pending();
+    assert_eq!(waited.len(), 1, "nothing else went to the slow receiver");
+    assert_eq!(waited[0].status, 0, "its answer is still awaited");
+
+    // A stop does not wait for it; `stuck` was not accepted, so it is still owed, once: the
+    // runs of `stuck` meanwhile did not queue it again behind the one awaited.
+    let output = terminate(child);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let log = stderr_of(&output);
+    let dropped = log.matches("Notification not sent (stopped)").count();
+    assert_eq!(dropped, 1, "{log}");
+    let poll = dbalert(dir.path())
+        .env("HOOK", &fast)
+        .env("SLOW", &slow)
+        .arg("poll")
+        .output()
+        .unwrap();
+    assert_eq!(poll.status.code(), Some(0), "{}", stderr_of(&poll));
+    assert_eq!(
+        texts(&slack, &slow),
+        [":warning: [FIRING:1] stuck (name=x, source=app): stuck"]
+    );
+}
+
 // Regressions found in review: each was reproduced before its fix.
 
 #[test]

@@ -63,8 +63,9 @@ impl Runner {
         std::fs::read_to_string(self.dir.path().join("run.prom")).unwrap_or_default()
     }
 
-    /// Waits until `count` more batches were handled: the metrics file is rewritten, with a new
-    /// `dbalert_last_run_timestamp_seconds`, after each.
+    /// Waits until at least `count` more batches were handled: the metrics file is rewritten,
+    /// with a new `dbalert_last_run_timestamp_seconds`, only when a batch ended since the last
+    /// write.
     async fn batches(&self, count: usize) {
         let last_run = || {
             let text = self.metrics();
