@@ -90,6 +90,14 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// The answer when a request's intent row cannot be written: nothing runs unaudited.
+    fn unaudited(error: &crate::state::StateError) -> Self {
+        tracing::error!(%error, "The audit trail cannot be written; the action was not run.");
+        Self::say(
+            "The audit trail cannot be written, so nothing was run; tell the dbalert operator.",
+        )
+    }
+
     fn say(ack: impl Into<String>) -> Self {
         Self {
             ack: ack.into(),
