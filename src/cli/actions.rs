@@ -229,7 +229,8 @@ fn group_members(
     user: &str,
 ) -> Result<GroupMembers, Failure> {
     let names = |groups: &[&String]| {
-        (groups.iter())
+        groups
+            .iter()
             .map(|g| g.as_str())
             .collect::<Vec<_>>()
             .join(", ")
@@ -242,9 +243,9 @@ fn group_members(
     let Some(app) =
         (config.slack_app.as_ref()).filter(|app| app.bot_token.expose().starts_with("xoxb-"))
     else {
-        println!(
+        outln!(
             "groups: NOT looked up (no `slack_app.bot_token` here); {} treated as not containing {user}",
-            names(&wanted.iter().collect::<Vec<_>>())
+            names(&Vec::from_iter(wanted))
         );
         return Ok(GroupMembers::new());
     };
@@ -259,10 +260,10 @@ fn group_members(
     let (looked_up, missing): (Vec<&String>, Vec<&String>) =
         wanted.iter().partition(|g| found.contains_key(*g));
     if !looked_up.is_empty() {
-        println!("groups: looked up {}", names(&looked_up));
+        outln!("groups: looked up {}", names(&looked_up));
     }
     if !missing.is_empty() {
-        println!(
+        outln!(
             "groups: NOT looked up (the lookup failed; see the warning above); {} treated as not containing {user}",
             names(&missing)
         );
