@@ -20,13 +20,13 @@ impl Fingerprint {
     ) -> Self {
         let mut key: Vec<(&str, String)> = key.collect();
         key.sort();
-        let mut hash = Hasher(OFFSET);
+        let mut hash = Fnv::new();
         hash.field("alertname", alertname);
         hash.field("source", source);
         for (name, value) in &key {
             hash.field(name, value);
         }
-        Self(hash.0)
+        Self(hash.finish())
     }
 
     /// The 16 hex digits the state store and logs use.
@@ -48,21 +48,47 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-struct Hasher(u64);
+/// FNV-1a, 64 bits: the fingerprint's hash, and the digest of what a row's alert was made from
+/// (`check::alerts`). Simple and stable across releases, which a stored hash must be.
+#[derive(Clone, Copy)]
+pub struct Fnv(u64);
 
-impl Hasher {
-    fn bytes(&mut self, bytes: &[u8]) {
+impl Fnv {
+    pub fn new() -> Self {
+        Self(OFFSET)
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+
+    pub fn bytes(&mut self, bytes: &[u8]) {
         for byte in bytes {
             self.0 ^= u64::from(*byte);
             self.0 = self.0.wrapping_mul(PRIME);
         }
     }
 
-    fn field(&mut self, name: &str, value: &str) {
+    /// A name and its value, each closed by a 0xFF byte.
+    pub fn field(&mut self, name: &str, value: &str) {
         self.bytes(name.as_bytes());
         self.bytes(&[0xff]);
         self.bytes(value.as_bytes());
         self.bytes(&[0xff]);
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Text written with `write!` is hashed as it is formatted, without a string in between.
+impl fmt::Write for Fnv {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.bytes(text.as_bytes());
+        Ok(())
     }
 }
 
@@ -73,12 +99,12 @@ mod tests {
     #[test]
     fn fnv1a_matches_the_reference_vectors() {
         // FNV-1a 64 test vectors from the reference page (isthe.com/chongo/tech/comp/fnv).
-        let mut h = Hasher(OFFSET);
+        let mut h = Fnv::new();
         h.bytes(b"a");
-        assert_eq!(h.0, 0xaf63dc4c8601ec8c);
-        let mut h = Hasher(OFFSET);
+        assert_eq!(h.finish(), 0xaf63dc4c8601ec8c);
+        let mut h = Fnv::new();
         h.bytes(b"foobar");
-        assert_eq!(h.0, 0x85944171f73967e8);
+        assert_eq!(h.finish(), 0x85944171f73967e8);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use fingerprint::Fingerprint;
+pub use fingerprint::{Fingerprint, Fnv};
 pub use view::{AlertView, GroupMessage};
 
 /// Label names and values. Ordered, so that everything derived from labels (fingerprints,

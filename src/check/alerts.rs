@@ -3,41 +3,80 @@
 //! columns or fields that identify it, and the labels and annotations a message shows.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use super::template::{Context, Templates, Text};
 use super::{Check, CheckFailure, CheckKind};
-use crate::alert::{Alert, Fingerprint, Labels};
+use crate::alert::{Alert, Fingerprint, Fnv, Labels};
 use crate::source::{QueueMessage, Rows, Value};
 
 /// The `alertname` of the alert dbalert raises for a check that fails.
 pub const CHECK_FAILED: &str = "dbalert_check_failed";
 
-/// A result's alerts, each made from its row when taken ([`Check::into_alerts`]).
-pub struct Alerts<'a> {
+/// Makes the alerts of one result's rows: the columns, the key and the check's labels and
+/// annotations, known once for every row.
+pub struct Maker<'a> {
     check: &'a Check,
     templates: &'a Templates,
     columns: Vec<String>,
     key: Vec<usize>,
-    rows: std::vec::IntoIter<Vec<Value>>,
+    /// The digest of everything an alert is made from but its row (see [`RowAlert::digest`]).
+    seed: Fnv,
 }
 
-impl Iterator for Alerts<'_> {
-    type Item = Alert;
+/// A row and the identity of its alert, whose labels and annotations are made only when they
+/// are needed: an alert that is still firing from the same row needs none of them.
+pub struct RowAlert<'m> {
+    maker: &'m Maker<'m>,
+    row: Vec<Value>,
+    pub fingerprint: Fingerprint,
+    /// A hash of what the alert is made from: the check's name, source, labels and annotations
+    /// as configured, the columns, and the row's values with their kinds. Templates see nothing
+    /// else, so an equal digest means an equal alert, and a run that returns it unchanged
+    /// compares this instead of making it.
+    pub digest: u64,
+}
 
-    fn next(&mut self) -> Option<Alert> {
-        let row = self.rows.next()?;
-        Some(
-            self.check
-                .alert(&self.columns, &row, &self.key, self.templates),
-        )
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.rows.size_hint()
+impl RowAlert<'_> {
+    /// The alert, with its labels and annotations.
+    pub fn into_alert(self) -> Alert {
+        self.maker.alert(&self.row)
     }
 }
 
-impl ExactSizeIterator for Alerts<'_> {}
+/// An alert that a state check's run returns: one of its rows, or one dbalert made.
+pub enum Returned<'m> {
+    Row(RowAlert<'m>),
+    Made(Alert),
+}
+
+impl Returned<'_> {
+    pub fn fingerprint(&self) -> Fingerprint {
+        match self {
+            Self::Row(row) => row.fingerprint,
+            Self::Made(alert) => alert.fingerprint,
+        }
+    }
+
+    /// What the alert is made from, hashed ([`RowAlert::digest`]); `None` for one dbalert made.
+    pub fn digest(&self) -> Option<u64> {
+        match self {
+            Self::Row(row) => Some(row.digest),
+            Self::Made(_) => None,
+        }
+    }
+
+    pub fn into_alert(self) -> Alert {
+        match self {
+            Self::Row(row) => row.into_alert(),
+            Self::Made(alert) => alert,
+        }
+    }
+}
+
+/// Changes every digest when what an alert is made of changes in a release (a label's form,
+/// say); the first run after it then compares each alert in full, once.
+const DIGEST_VERSION: &str = "1";
 
 /// Why rows could not be turned into alerts; the check counts as failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,69 +100,98 @@ impl Check {
     /// labels, then `alertname` and `source`, which nothing overrides. A template that fails on
     /// a row keeps its source text and is logged, so the alert is still sent.
     pub fn alerts(&self, rows: &Rows, templates: &Templates) -> Result<Vec<Alert>, RowError> {
-        let key_columns = self.usable_columns(rows)?;
-        Ok(rows
-            .rows
-            .iter()
-            .map(|row| self.alert(&rows.columns, row, &key_columns, templates))
-            .collect())
+        let maker = self.maker(rows.columns.clone(), templates)?;
+        Ok(rows.rows.iter().map(|row| maker.alert(row)).collect())
     }
 
-    /// Like [`alerts`](Self::alerts), but takes the rows and makes each alert only when it is
-    /// asked for, freeing its row: a large result is never held as rows and as alerts at once.
-    pub fn into_alerts<'a>(
+    /// The maker of the alerts of a result with `columns`, once the columns the check needs
+    /// are known to be there; [`Maker::row`] gives each row's alert identity, and its labels
+    /// and annotations only when asked.
+    pub fn maker<'a>(
         &'a self,
-        rows: Rows,
+        columns: Vec<String>,
         templates: &'a Templates,
-    ) -> Result<Alerts<'a>, RowError> {
-        let key = self.usable_columns(&rows)?;
-        Ok(Alerts {
+    ) -> Result<Maker<'a>, RowError> {
+        let key = self.usable_columns(&columns)?;
+        let mut seed = Fnv::new();
+        seed.field(DIGEST_VERSION, &self.name);
+        seed.field(&self.source.0, "");
+        let texts = self.labels.iter().chain(&self.annotations);
+        for (i, (name, text)) in texts.enumerate() {
+            let (kind, text) = match text {
+                Text::Plain(text) => ("plain", text),
+                Text::Template { source, .. } => ("template", source),
+            };
+            // Labels and annotations apart: the same name and text as one or the other.
+            let part = if i < self.labels.len() { "l" } else { "a" };
+            seed.field(part, name);
+            seed.field(kind, text);
+        }
+        columns.iter().for_each(|c| seed.field(c, ""));
+        Ok(Maker {
             check: self,
             templates,
-            columns: rows.columns,
+            columns,
             key,
-            rows: rows.rows.into_iter(),
+            seed,
         })
     }
 
     /// The key columns' indices, once the columns the check needs are known to be there.
-    fn usable_columns(&self, rows: &Rows) -> Result<Vec<usize>, RowError> {
-        let key_columns = self.key_columns(rows)?;
+    fn usable_columns(&self, columns: &[String]) -> Result<Vec<usize>, RowError> {
+        let position = |name: &str| columns.iter().position(|c| c == name);
+        let missing = || columns.join(", ");
         if let CheckKind::Events { cursor, .. } = &self.kind
-            && rows.column(cursor).is_none()
+            && position(cursor).is_none()
         {
             return Err(RowError::MissingCursor {
                 check: self.name.clone(),
                 column: cursor.clone(),
-                columns: rows.columns.join(", "),
+                columns: missing(),
             });
         }
-        Ok(key_columns)
-    }
-
-    fn key_columns(&self, rows: &Rows) -> Result<Vec<usize>, RowError> {
         let Some(key) = &self.key else {
-            return Ok((0..rows.columns.len()).collect());
+            return Ok((0..columns.len()).collect());
         };
         key.iter()
             .map(|column| {
-                rows.column(column).ok_or_else(|| RowError::MissingKey {
+                position(column).ok_or_else(|| RowError::MissingKey {
                     check: self.name.clone(),
                     column: column.clone(),
-                    columns: rows.columns.join(", "),
+                    columns: missing(),
                 })
             })
             .collect()
     }
+}
 
-    fn alert(
-        &self,
-        columns: &[String],
-        row: &[Value],
-        key: &[usize],
-        templates: &Templates,
-    ) -> Alert {
-        let source = &self.source.0;
+impl Maker<'_> {
+    /// The row's alert identity and digest; its labels and annotations wait.
+    pub fn row(&self, row: Vec<Value>) -> RowAlert<'_> {
+        let mut digest = self.seed;
+        for value in &row {
+            digest.bytes(value.kind().as_str().as_bytes());
+            let _ = write!(digest, "{value}");
+            digest.bytes(&[0xff]);
+        }
+        RowAlert {
+            fingerprint: self.fingerprint(&row),
+            digest: digest.finish(),
+            maker: self,
+            row,
+        }
+    }
+
+    fn fingerprint(&self, row: &[Value]) -> Fingerprint {
+        let identity = (self.key.iter()).map(|&i| (self.columns[i].as_str(), row[i].to_label()));
+        Fingerprint::of(&self.check.name, &self.check.source.0, identity)
+    }
+
+    /// The row's alert, in full.
+    pub fn alert(&self, row: &[Value]) -> Alert {
+        let check = self.check;
+        let source = &check.source.0;
+        let columns = &self.columns;
         let mut labels = Labels::new();
         for (name, value) in columns.iter().zip(row) {
             let text = value.to_label();
@@ -131,12 +199,12 @@ impl Check {
                 labels.insert(name.clone(), text);
             }
         }
-        let context = (!self.labels.is_empty() || !self.annotations.is_empty())
-            .then(|| Context::new(&self.name, source, columns, row));
+        let context = (!check.labels.is_empty() || !check.annotations.is_empty())
+            .then(|| Context::new(&check.name, source, columns, row));
         let render = |text: &Text| {
             match &context {
-            Some(context) => templates.render(text, context).unwrap_or_else(|error| {
-                tracing::warn!(check = %self.name, %error, "Template failed on a row; using its text.");
+            Some(context) => self.templates.render(text, context).unwrap_or_else(|error| {
+                tracing::warn!(check = %check.name, %error, "Template failed on a row; using its text.");
                 match text {
                     Text::Plain(plain) | Text::Template { source: plain, .. } => plain.clone(),
                 }
@@ -144,22 +212,17 @@ impl Check {
             None => String::new(),
         }
         };
-        for (name, text) in &self.labels {
+        for (name, text) in &check.labels {
             labels.insert(name.clone(), render(text));
         }
-        labels.insert("alertname".to_owned(), self.name.clone());
+        labels.insert("alertname".to_owned(), check.name.clone());
         labels.insert("source".to_owned(), source.clone());
-        let annotations = self
-            .annotations
-            .iter()
+        let annotations = (check.annotations.iter())
             .map(|(name, text)| (name.clone(), render(text)))
             .collect();
-        let identity = key
-            .iter()
-            .map(|&i| (columns[i].as_str(), row[i].to_label()));
         Alert {
-            fingerprint: Fingerprint::of(&self.name, source, identity),
-            check: self.name.clone(),
+            fingerprint: self.fingerprint(row),
+            check: check.name.clone(),
             labels,
             annotations,
         }

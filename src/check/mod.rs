@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-pub use alerts::{Alerts, CHECK_FAILED, RowError};
+pub use alerts::{CHECK_FAILED, RowError};
 use template::{Templates, Text};
 
 use crate::alert::view::LINK_ANNOTATION;

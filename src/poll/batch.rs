@@ -281,6 +281,7 @@ mod tests {
             check: "c".into(),
             labels: labels.clone(),
             annotations: labels,
+            digest: None,
             starts_at: at(0),
             last_seen_at: at(0),
             last_notified_at: None,

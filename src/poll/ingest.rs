@@ -14,7 +14,9 @@ use super::fetch::{Fetch, Fetched};
 use super::lifecycle::{self, Changed, Records, Transition};
 use super::plan::Event;
 use crate::alert::{Alert, Fingerprint};
-use crate::check::alerts::{failure_alert, failure_fingerprint, no_rows_alert, queue_alert};
+use crate::check::alerts::{
+    Returned, failure_alert, failure_fingerprint, no_rows_alert, queue_alert,
+};
 use crate::check::template::Templates;
 use crate::check::{Check, CheckFailure, CheckKind, NoRows, Start};
 use crate::source::{Effect, QueueBatch, Rows, Value};
@@ -119,10 +121,12 @@ fn state(
     rows: Rows,
     now: Timestamp,
 ) -> Result<(), CheckFailure> {
-    let alerts = check.into_alerts(rows, templates)?;
-    let no_rows =
-        (alerts.len() == 0 && check.no_rows == NoRows::Alert).then(|| no_rows_alert(check));
-    let alerts = alerts.chain(no_rows);
+    let maker = check.maker(rows.columns, templates)?;
+    let no_rows = (rows.rows.is_empty() && check.no_rows == NoRows::Alert)
+        .then(|| Returned::Made(no_rows_alert(check)));
+    let alerts = (rows.rows.into_iter())
+        .map(|row| Returned::Row(maker.row(row)))
+        .chain(no_rows);
     let (records, changed) = (&mut intake.records, &mut intake.changed);
     let repeated = lifecycle::apply_run(records, &check.name, alerts, now, changed);
     warn_repeated(check, repeated);
@@ -252,4 +256,124 @@ pub fn load_cursors(
         }
     }
     Ok(cursors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Config;
+    use crate::state::AlertRecord;
+
+    fn config(dir: &std::path::Path, summary: &str) -> Config {
+        let text = format!(
+            "state: {{path: state.db}}\n\
+             sources:\n  db: {{sqlite: {{path: db.sqlite}}}}\n\
+             receivers:\n  dba: {{stdout: {{format: json}}}}\n\
+             route: {{receiver: dba}}\n\
+             checks:\n  - name: full\n    source: db\n    sql: select 1\n    key: [id]\n    \
+             labels: {{team: \"{{{{ row.owner | lower }}}}\"}}\n    \
+             annotations: {{summary: \"{summary}\"}}\n"
+        );
+        crate::settings::parse(&text, &dir.join("alerts.yaml"), Box::new(|_| None)).unwrap()
+    }
+
+    fn rows(pct: &[Value]) -> Rows {
+        let mut rows = Rows::new(["id", "owner", "pct"]);
+        for (id, pct) in pct.iter().enumerate() {
+            let id = Value::Int(id as i64);
+            rows.rows
+                .push(vec![id, Value::Text("ORDERS".into()), pct.clone()]);
+        }
+        rows
+    }
+
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
+    }
+
+    /// One run of the check over `rows` at minute `minute`: the records after it, and which
+    /// changed, as (pct label, summary, last seen minute) in id order.
+    fn run(
+        dir: &std::path::Path,
+        config: &Config,
+        records: Records,
+        rows: Rows,
+        minute: i64,
+    ) -> (Records, Vec<(String, String, i64)>) {
+        let store = StateStore::open(&dir.join("state.db")).unwrap();
+        let checks: Vec<&Check> = config.checks.iter().collect();
+        let fetched = vec![(Ok(Fetched::State(rows)), std::time::Duration::ZERO)];
+        let intake = ingest(
+            &store,
+            records,
+            &config.templates,
+            &checks,
+            fetched,
+            at(minute),
+        )
+        .unwrap();
+        let mut changed: Vec<&AlertRecord> = (intake.changed.iter())
+            .map(|f| &*intake.records[f])
+            .collect();
+        changed.sort_by_key(|r| r.labels.parse()["id"].clone());
+        let changed = changed
+            .into_iter()
+            .map(|r| {
+                let seen = (r.last_seen_at.as_second() - 1_800_000_000) / 60;
+                let pct = r.labels.parse().get("pct").cloned().unwrap_or_default();
+                (pct, r.annotations.parse()["summary"].clone(), seen)
+            })
+            .collect();
+        (intake.records, changed)
+    }
+
+    #[test]
+    fn an_alert_made_from_the_same_row_is_skipped_and_every_real_change_is_still_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = config(dir.path(), "{{ row.pct }}% full");
+        let pct = |v: &[i64]| v.iter().map(|&p| Value::Int(p)).collect::<Vec<_>>();
+        let (records, changed) = run(dir.path(), &first, Records::new(), rows(&pct(&[91, 92])), 0);
+        assert_eq!(changed.len(), 2, "both fire");
+        assert!(records.values().all(|r| r.digest.is_some()));
+
+        let (records, changed) = run(dir.path(), &first, records, rows(&pct(&[91, 92])), 1);
+        assert_eq!(
+            changed,
+            [],
+            "the same rows: nothing changed, nothing to save"
+        );
+
+        let (records, changed) = run(dir.path(), &first, records, rows(&pct(&[91, 97])), 2);
+        assert_eq!(
+            changed,
+            [("97".into(), "97% full".into(), 2)],
+            "a value changed"
+        );
+
+        // The same rows, the check's annotation changed in the config: every alert is made
+        // again, and gets the new text.
+        let second = config(dir.path(), "at {{ row.pct }}%");
+        let (records, changed) = run(dir.path(), &second, records, rows(&pct(&[91, 97])), 3);
+        let expected = [
+            ("91".into(), "at 91%".into(), 3),
+            ("97".into(), "at 97%".into(), 3),
+        ];
+        assert_eq!(changed, expected);
+
+        // The same text of another kind (a column read as text now): made again, found equal,
+        // and only the digest is saved (the alert was not seen to change).
+        let text = [Value::Text("91".into()), Value::Text("97".into())];
+        let (mut records, changed) = run(dir.path(), &second, records, rows(&text), 4);
+        assert_eq!(
+            changed, expected,
+            "saved with its new digest, last seen unchanged"
+        );
+
+        // An alert from a file made before digests (NULL): compared in full once, then skipped.
+        records.values_mut().for_each(|r| r.digest = None);
+        let (records, changed) = run(dir.path(), &second, records, rows(&text), 5);
+        assert_eq!(changed, expected);
+        let (_, changed) = run(dir.path(), &second, records, rows(&text), 6);
+        assert_eq!(changed, []);
+    }
 }

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 
 use crate::alert::{Alert, Fingerprint};
 use crate::check::CHECK_FAILED;
+use crate::check::alerts::Returned;
 use crate::state::{AlertRecord, StoredLabels};
 
 /// Every alert the store remembers, by fingerprint. Boxed, so that an entry is small: the map is
@@ -31,17 +32,17 @@ pub type Changed = BTreeSet<Fingerprint>;
 /// dropped as soon as it is applied, so the alerts of a large result are never all held at
 /// once beside the records. Returns how many rows had the identity of an earlier row (they
 /// merge into one alert).
-pub fn apply_run(
+pub fn apply_run<'m>(
     records: &mut Records,
     check: &str,
-    current: impl IntoIterator<Item = Alert>,
+    current: impl IntoIterator<Item = Returned<'m>>,
     now: Timestamp,
     changed: &mut Changed,
 ) -> usize {
     let mut seen = HashSet::new();
     let mut repeated = 0;
     for alert in current {
-        repeated += usize::from(!seen.insert(alert.fingerprint));
+        repeated += usize::from(!seen.insert(alert.fingerprint()));
         fire(records, alert, now, changed);
     }
     for (fingerprint, record) in records.iter_mut() {
@@ -74,7 +75,7 @@ pub fn apply_transitions(
 ) {
     for (alert, transition) in transitions {
         match transition {
-            Transition::Fire => fire(records, alert, now, changed),
+            Transition::Fire => fire(records, Returned::Made(alert), now, changed),
             Transition::Resolve => {
                 let key = alert.fingerprint;
                 if let Some(record) = records.get_mut(&key)
@@ -88,10 +89,18 @@ pub fn apply_transitions(
     }
 }
 
-fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
-    let key = alert.fingerprint;
+/// Fires `returned`, or keeps it firing: a firing alert made from the same row as before
+/// (equal digests) is left as it is without being made; another is compared in full, and
+/// saved if its labels, annotations or digest changed.
+fn fire(records: &mut Records, returned: Returned, now: Timestamp, changed: &mut Changed) {
+    let key = returned.fingerprint();
+    let digest = returned.digest();
     match records.get_mut(&key) {
         Some(record) if record.resolved_at.is_none() => {
+            if digest.is_some() && record.digest == digest {
+                return;
+            }
+            let alert = returned.into_alert();
             if !record.labels.holds(&alert.labels) || !record.annotations.holds(&alert.annotations)
             {
                 record.labels = StoredLabels::new(&alert.labels);
@@ -99,18 +108,22 @@ fn fire(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Chang
                 record.last_seen_at = now;
                 changed.insert(key);
             }
+            if record.digest != digest {
+                record.digest = digest;
+                changed.insert(key);
+            }
         }
         _ => {
-            let labels = StoredLabels::new(&alert.labels);
-            let annotations = StoredLabels::new(&alert.annotations);
+            let alert = returned.into_alert();
             changed.insert(key);
             records.insert(
                 key,
                 Box::new(AlertRecord {
                     fingerprint: key,
                     check: alert.check.into(),
-                    labels,
-                    annotations,
+                    labels: StoredLabels::new(&alert.labels),
+                    annotations: StoredLabels::new(&alert.annotations),
+                    digest,
                     starts_at: now,
                     last_seen_at: now,
                     last_notified_at: None,
@@ -150,7 +163,7 @@ pub fn retire_unknown(
 
 /// Fires (or keeps firing) a check's failure alert ([`crate::check::alerts::failure_alert`]).
 pub fn apply_failure(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
-    fire(records, alert, now, changed);
+    fire(records, Returned::Made(alert), now, changed);
 }
 
 /// Resolves the alert `fingerprint` (a check's failure alert, once the check succeeds), if it
@@ -182,6 +195,11 @@ mod tests {
         }
     }
 
+    /// Alerts as a run returns alerts dbalert made (with no digest).
+    fn made(alerts: Vec<Alert>) -> impl Iterator<Item = Returned<'static>> {
+        alerts.into_iter().map(Returned::Made)
+    }
+
     fn at(minute: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()
     }
@@ -207,7 +225,7 @@ mod tests {
         let _ = apply_run(
             &mut records,
             "c",
-            vec![alert("c", "a"), alert("c", "b")],
+            made(vec![alert("c", "a"), alert("c", "b")]),
             at(0),
             &mut Changed::new(),
         );
@@ -218,7 +236,7 @@ mod tests {
         let _ = apply_run(
             &mut records,
             "c",
-            vec![alert("c", "a")],
+            made(vec![alert("c", "a")]),
             at(1),
             &mut Changed::new(),
         );
@@ -233,7 +251,7 @@ mod tests {
         let _ = apply_run(
             &mut records,
             "c",
-            vec![alert("c", "a")],
+            made(vec![alert("c", "a")]),
             at(2),
             &mut Changed::new(),
         );
@@ -248,7 +266,7 @@ mod tests {
         let _ = apply_run(
             &mut records,
             "c",
-            vec![alert("c", "a"), alert("c", "b")],
+            made(vec![alert("c", "a"), alert("c", "b")]),
             at(3),
             &mut Changed::new(),
         );
@@ -267,14 +285,14 @@ mod tests {
         let _ = apply_run(
             &mut records,
             "old",
-            vec![alert("old", "a")],
+            made(vec![alert("old", "a")]),
             at(0),
             &mut Changed::new(),
         );
         let _ = apply_run(
             &mut records,
             "kept",
-            vec![alert("kept", "b")],
+            made(vec![alert("kept", "b")]),
             at(0),
             &mut Changed::new(),
         );
@@ -290,11 +308,11 @@ mod tests {
         let _ = apply_run(
             &mut records,
             "c",
-            vec![alert("c", "a")],
+            made(vec![alert("c", "a")]),
             at(0),
             &mut Changed::new(),
         );
-        let _ = apply_run(&mut records, "d", vec![], at(1), &mut Changed::new());
+        let _ = apply_run(&mut records, "d", made(vec![]), at(1), &mut Changed::new());
         assert!(records.values().all(|r| r.resolved_at.is_none()));
     }
 

@@ -25,6 +25,7 @@ pub mod commit;
 pub mod controls;
 pub mod deliver;
 pub mod fetch;
+pub mod gather;
 pub mod ingest;
 pub mod lifecycle;
 pub mod plan;

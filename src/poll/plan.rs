@@ -2,18 +2,17 @@
 //! and acknowledgements, for one run. Pure: it reads the alerts, the notification log and the clock, and returns what to send;
 //! sending and saving are the caller's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 
+use super::gather::{Group, gather};
 use super::lifecycle::Records;
 use crate::alert::view::reported_start;
-use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage, Labels};
+use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
 use crate::render::controls::Controls;
 use crate::render::notification::MAX_LISTED;
-use crate::route::{
-    AlertSets, Decision, Inhibitor, LastNotified, Route, Silence, decide, group_key, group_labels,
-};
+use crate::route::{AlertSets, Decision, LastNotified, Silence, decide};
 use crate::settings::Config;
 use crate::sink::ReceiverName;
 use crate::state::{AlertRecord, NotificationEntry, Thread};
@@ -58,19 +57,6 @@ pub struct Plan {
     pub time_muted: usize,
     /// Groups held back by `group_wait` or `group_interval` (only when paced, in `run`).
     pub deferred: usize,
-}
-
-/// One group's alerts while planning: references only, so that a group that is not notified
-/// (most of them, in a steady state) costs no copies.
-struct Group<'a> {
-    labels: Labels,
-    firing: Vec<&'a AlertRecord>,
-    resolved: Vec<&'a AlertRecord>,
-    events: Vec<&'a Event>,
-    repeat_interval: crate::config::duration::Duration,
-    group_wait: crate::config::duration::Duration,
-    group_interval: crate::config::duration::Duration,
-    muted: bool,
 }
 
 /// The silences and acknowledgements a run honours, read from the state file.
@@ -173,86 +159,6 @@ pub fn plan<'a>(
             .extend(notifications(group, message, now));
     }
     plan
-}
-
-/// Mutes what inhibit rules and silences mute, and routes the rest into groups, counting the
-/// muted alerts in `plan`. Also ends the acknowledgements of groups in which nothing fires,
-/// muted alerts included (a silence over an acknowledged group does not end it).
-fn gather<'a>(
-    config: &Config,
-    route: &Route,
-    records: &'a Records,
-    events: &'a [Event],
-    muting: &Muting,
-    now: Timestamp,
-    plan: &mut Plan,
-) -> BTreeMap<(String, ReceiverName), Group<'a>> {
-    // Records keep their labels as text; parsing all of them at once is worth it only when
-    // an inhibit rule needs them.
-    let parsed: Vec<Labels> = match config.inhibit_rules.is_empty() {
-        true => Vec::new(),
-        false => records
-            .values()
-            .filter(|r| r.resolved_at.is_none())
-            .map(|r| r.labels.parse())
-            .collect(),
-    };
-    let firing_labels = parsed.iter().chain(events.iter().map(|e| &e.alert.labels));
-    let inhibitor = Inhibitor::new(&config.inhibit_rules, firing_labels);
-    let silenced = |labels: &Labels| muting.silences.iter().any(|s| s.mutes(labels, now));
-
-    let mut groups: BTreeMap<(String, ReceiverName), Group<'a>> = BTreeMap::new();
-    let mut join = |labels: &Labels, add: &mut dyn FnMut(&mut Group<'a>)| {
-        for node in route.resolve(labels) {
-            let key = (group_key(node, labels), node.opts.receiver.clone());
-            let group = groups.entry(key).or_insert_with(|| Group {
-                labels: group_labels(&node.opts.group_by, labels),
-                firing: Vec::new(),
-                resolved: Vec::new(),
-                events: Vec::new(),
-                repeat_interval: node.opts.repeat_interval,
-                group_wait: node.opts.group_wait,
-                group_interval: node.opts.group_interval,
-                muted: node.is_muted(now),
-            });
-            add(group);
-        }
-    };
-    let mut muted_keys = HashSet::new();
-    let mut mute = |labels: &Labels, count: &mut usize| {
-        *count += 1;
-        if !muting.acks.is_empty() {
-            muted_keys.extend(route.resolve(labels).iter().map(|n| group_key(n, labels)));
-        }
-    };
-    for record in records.values() {
-        let labels = record.labels.parse();
-        match record.resolved_at {
-            None if inhibitor.mutes(&labels) => mute(&labels, &mut plan.inhibited),
-            None if silenced(&labels) => mute(&labels, &mut plan.silenced),
-            None => join(&labels, &mut |g| g.firing.push(record)),
-            Some(_) => join(&labels, &mut |g| g.resolved.push(record)),
-        }
-    }
-    for event in events {
-        match &event.alert.labels {
-            labels if inhibitor.mutes(labels) => plan.inhibited += 1,
-            labels if silenced(labels) => plan.silenced += 1,
-            labels => join(labels, &mut |g| g.events.push(event)),
-        }
-    }
-    let firing: HashSet<&String> = groups
-        .iter()
-        .filter(|(_, g)| !g.firing.is_empty())
-        .map(|((key, _), _)| key)
-        .chain(&muted_keys)
-        .collect();
-    plan.acks_ended = (muting.acks.iter())
-        .filter(|key| !firing.contains(key))
-        .cloned()
-        .collect();
-    plan.acks_ended.sort();
-    groups
 }
 
 /// Where a group's notification goes.

@@ -194,6 +194,7 @@ mod tests {
             check: "c".into(),
             labels: labels.clone(),
             annotations: labels,
+            digest: None,
             starts_at: at(0),
             last_seen_at: at(0),
             last_notified_at: notified.then(|| at(0)),

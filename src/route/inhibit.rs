@@ -32,6 +32,12 @@ pub struct InhibitRule {
 }
 
 impl InhibitRule {
+    /// Every label name the rule reads.
+    pub fn label_names(&self) -> impl Iterator<Item = &str> {
+        let matchers = self.source.iter().chain(self.target.iter());
+        (matchers.map(|m| m.name())).chain(self.equal.iter().map(String::as_str))
+    }
+
     /// The values of the `equal` labels, with missing labels as `""`.
     fn equal_values(&self, labels: &Labels) -> Vec<String> {
         self.equal

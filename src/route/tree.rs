@@ -16,11 +16,12 @@
 //!
 //! Checking a config into these types is `route::config`'s job; this module never fails.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::matcher::Matchers;
+use super::matcher::{Matcher, Matchers};
 use super::time_interval::TimeInterval;
 use crate::alert::Labels;
 use crate::config::ReceiverName;
@@ -102,6 +103,19 @@ pub struct RouteNode {
 }
 
 impl RouteNode {
+    /// Adds the label names this node and its children read; false when one groups by every
+    /// label.
+    fn label_names<'a>(&'a self, names: &mut BTreeSet<&'a str>) -> bool {
+        names.extend(self.matchers.iter().map(Matcher::name));
+        match &self.opts.group_by {
+            GroupBy::All => false,
+            GroupBy::Labels(by) => {
+                names.extend(by.iter().map(String::as_str));
+                self.routes.iter().all(|child| child.label_names(names))
+            }
+        }
+    }
+
     fn new(spec: RouteSpec, parent: Option<&RouteNode>, opts: RouteOpts, index: usize) -> Self {
         let (key, id) = match parent {
             None => (spec.matchers.to_string(), spec.matchers.to_string()),
@@ -221,6 +235,14 @@ impl Route {
     /// The root node.
     pub fn root(&self) -> &RouteNode {
         &self.root
+    }
+
+    /// Every label name routing and grouping read (the nodes' matchers and `group_by`), or
+    /// `None` when a route groups by every label (`...`). Alerts that agree on these labels
+    /// are routed into the same groups.
+    pub fn label_names(&self) -> Option<BTreeSet<&str>> {
+        let mut names = BTreeSet::new();
+        self.root.label_names(&mut names).then_some(names)
     }
 
     /// The nodes that handle an alert with these labels, in match order; never empty, since the

@@ -141,6 +141,10 @@ const MIGRATIONS: &[&str] = &[
         channel    TEXT NOT NULL,
         thread_ts  TEXT NOT NULL
     ) STRICT;",
+    // 8: a hash of what each alert of a state check was made from (its row and the check's
+    // labels and annotations), so that a run finding the same row needs not make the alert
+    // again to know it is unchanged. NULL until the alert is next returned.
+    "ALTER TABLE alerts ADD COLUMN digest INTEGER;",
 ];
 
 /// The schema version this build writes and the newest it can read.
@@ -277,6 +281,9 @@ pub struct AlertRecord {
     pub check: Arc<str>,
     pub labels: StoredLabels,
     pub annotations: StoredLabels,
+    /// What a state check's row alert was made from, hashed (`check::alerts::RowAlert`);
+    /// `None` for other alerts, and for one not returned since the file got the column.
+    pub digest: Option<u64>,
     /// When it first fired.
     pub starts_at: Timestamp,
     /// The last run that fired it or changed its labels or annotations (a run that returns it
@@ -317,6 +324,16 @@ impl StoredLabels {
             from_json::<Labels>(text)?;
         }
         Ok(Self(text.into()))
+    }
+
+    /// Writes the labels named in `names` to `out`, in name order, each name and value closed
+    /// by a 0xFF byte (which text never holds): what routing reads of an alert, as one string
+    /// that alerts routed alike share (`poll::gather`). Nothing is allocated but `out`.
+    pub fn project(&self, names: &BTreeSet<&str>, out: &mut Vec<u8>) {
+        let mut deserializer = serde_json::Deserializer::from_str(&self.0);
+        let picked = Picked { names, out };
+        serde::de::DeserializeSeed::deserialize(picked, &mut deserializer)
+            .expect("stored labels are checked when read");
     }
 
     /// Whether this is the text of `map`. The map is written against the text rather than
@@ -366,6 +383,73 @@ impl<'de> serde::Deserialize<'de> for StringMap {
             }
         }
         deserializer.deserialize_map(Entries)
+    }
+}
+
+/// The labels of a JSON object whose names are in `names`, written to `out` (see
+/// [`StoredLabels::project`]).
+struct Picked<'a> {
+    names: &'a BTreeSet<&'a str>,
+    out: &'a mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Picked<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Picked<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object of strings")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Borrowed(name)) = map.next_key()? {
+            if !self.names.contains(&*name) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let Borrowed(value) = map.next_value()?;
+            for text in [&*name, &*value] {
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.push(0xff);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON string, borrowed from the text unless it holds escapes (serde's own `Cow` always
+/// copies).
+struct Borrowed<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Borrowed<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Borrowed<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                text: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Borrowed(text.into()))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Borrowed(text.to_owned().into()))
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -746,7 +830,7 @@ impl StateStore {
         mut each: impl FnMut(AlertRecord),
     ) -> Result<(), StateError> {
         let select = "SELECT fingerprint, check_name, labels, annotations, starts_at, last_seen_at,
-                             last_notified_at, resolved_at
+                             last_notified_at, resolved_at, digest
                       FROM alerts WHERE ?1 IS NULL OR check_name = ?1";
         let mut statement = match order {
             Order::Oldest => self
@@ -777,12 +861,15 @@ impl StateStore {
                 let (labels, annotations) = (text(2)?, text(3)?);
                 let (starts_at, last_seen_at) = (text(4)?, text(5)?);
                 let (last_notified_at, resolved_at) = (time(6)?, time(7)?);
+                // Stored as SQLite's signed integer, bit for bit.
+                let digest = row.get::<_, Option<i64>>(8)?.map(|d| d as u64);
                 let [starts, seen, notified, resolved] = &mut times;
                 let record = (|| {
                     Ok(AlertRecord {
                         check,
                         labels: StoredLabels::checked(labels)?,
                         annotations: StoredLabels::checked(annotations)?,
+                        digest,
                         starts_at: starts.parse(starts_at)?,
                         last_seen_at: seen.parse(last_seen_at)?,
                         last_notified_at: last_notified_at
@@ -910,8 +997,8 @@ fn create_parent(path: &Path) -> Result<(), StateError> {
 fn write_alerts(tx: &rusqlite::Transaction, changes: &Changes) -> rusqlite::Result<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT OR REPLACE INTO alerts (fingerprint, check_name, labels, annotations,
-                    starts_at, last_seen_at, last_notified_at, resolved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    starts_at, last_seen_at, last_notified_at, resolved_at, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for alert in &changes.alerts {
         upsert.execute(params![
@@ -923,6 +1010,7 @@ fn write_alerts(tx: &rusqlite::Transaction, changes: &Changes) -> rusqlite::Resu
             alert.last_seen_at.to_string(),
             alert.last_notified_at.map(|t| t.to_string()),
             alert.resolved_at.map(|t| t.to_string()),
+            alert.digest.map(|d| d as i64),
         ])?;
     }
     let mut delete = tx.prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")?;

@@ -37,6 +37,8 @@ fn alert(fingerprint: &str, check: &str) -> AlertRecord {
             "summary".to_owned(),
             "Tablespace USERS is 97% full".to_owned(),
         )])),
+        // Over i64::MAX: kept bit for bit in SQLite's signed integer.
+        digest: Some(0x8000_0000_0000_0001),
         starts_at: time("2024-06-01T10:00:00.123456789Z"),
         last_seen_at: time("2024-06-01T10:05:00Z"),
         last_notified_at: Some(time("2024-06-01T10:00:01Z")),
