@@ -47,7 +47,8 @@ impl RowAlert<'_> {
 /// An alert that a state check's run returns: one of its rows, or one dbalert made.
 pub enum Returned<'m> {
     Row(RowAlert<'m>),
-    Made(Alert),
+    /// Boxed: a large result is held as these, most of them rows.
+    Made(Box<Alert>),
 }
 
 impl Returned<'_> {
@@ -69,7 +70,7 @@ impl Returned<'_> {
     pub fn into_alert(self) -> Alert {
         match self {
             Self::Row(row) => row.into_alert(),
-            Self::Made(alert) => alert,
+            Self::Made(alert) => *alert,
         }
     }
 }

@@ -45,6 +45,13 @@ pub struct Books {
 }
 
 impl Books {
+    /// The books with every alert read from `store` now.
+    pub fn read(store: &StateStore) -> Result<Self, StateError> {
+        let mut books = Self::default();
+        books.records = books.take_records(store)?;
+        Ok(books)
+    }
+
     /// Takes every alert, read again from `store` unless another connection wrote nothing to
     /// it since they were last read; then the log and muting are read again too.
     fn take_records(&mut self, store: &StateStore) -> Result<Records, StateError> {

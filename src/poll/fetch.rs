@@ -80,6 +80,23 @@ pub async fn fetch_all(
     cursors: &HashMap<String, Option<Value>>,
     mode: Mode,
 ) -> Vec<Fetch> {
+    start(checks, sources, cursors, mode).results().await
+}
+
+/// Fetches under way, one task per source on the runtime's threads.
+pub struct Fetching {
+    tasks: JoinSet<Vec<(usize, Fetch)>>,
+    checks: usize,
+}
+
+/// Starts fetching every check of `checks` (see [`fetch_all`]); the caller may do other work
+/// (`poll` reads the state file) while the sources answer.
+pub fn start(
+    checks: &[&Check],
+    sources: &Sources,
+    cursors: &HashMap<String, Option<Value>>,
+    mode: Mode,
+) -> Fetching {
     let mut by_source: BTreeMap<&SourceName, Vec<Job>> = BTreeMap::new();
     for (i, check) in checks.iter().enumerate() {
         let cursor = cursors.get(&check.name).cloned().flatten();
@@ -104,22 +121,32 @@ pub async fn fetch_all(
             out
         });
     }
-    let mut results: Vec<Option<Fetch>> = (0..checks.len()).map(|_| None).collect();
-    for (i, fetch) in joined(tasks).await.into_iter().flatten() {
-        results[i] = Some(fetch);
+    Fetching {
+        tasks,
+        checks: checks.len(),
     }
-    results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                let failure = CheckFailure {
-                    reason: FailureReason::Internal,
-                    message: "the check's task stopped unexpectedly".to_owned(),
-                };
-                (Err(failure), Duration::ZERO)
+}
+
+impl Fetching {
+    /// What each check gave, in the order of the checks started.
+    pub async fn results(self) -> Vec<Fetch> {
+        let mut results: Vec<Option<Fetch>> = (0..self.checks).map(|_| None).collect();
+        for (i, fetch) in joined(self.tasks).await.into_iter().flatten() {
+            results[i] = Some(fetch);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    let failure = CheckFailure {
+                        reason: FailureReason::Internal,
+                        message: "the check's task stopped unexpectedly".to_owned(),
+                    };
+                    (Err(failure), Duration::ZERO)
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// Fetches one check: the one place that asks what kind of check it is.

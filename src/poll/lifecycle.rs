@@ -10,7 +10,7 @@
 //! Queue checks whose messages are state changes rather than events (Oracle server alerts)
 //! fire and resolve one alert per message instead: [`apply_transitions`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
@@ -28,10 +28,12 @@ pub type Records = BTreeMap<Fingerprint, Box<AlertRecord>>;
 /// state (nothing new) costs no writes.
 pub type Changed = BTreeSet<Fingerprint>;
 
-/// Applies a successful run of state check `check` that returned `current`. Each alert is
-/// dropped as soon as it is applied, so the alerts of a large result are never all held at
-/// once beside the records. Returns how many rows had the identity of an earlier row (they
-/// merge into one alert).
+/// Applies a successful run of state check `check` that returned `current`. The alerts are
+/// applied in fingerprint order, the order of the records' map (and of the state file, so of
+/// the records in memory): each lookup lands next to the one before instead of anywhere in a
+/// large map. An alert made from its row is dropped as soon as it is applied, so the alerts
+/// of a large result are never all held at once beside the records. Returns how many rows had
+/// the identity of an earlier row (they merge into one alert, the last row's).
 pub fn apply_run<'m>(
     records: &mut Records,
     check: &str,
@@ -39,14 +41,25 @@ pub fn apply_run<'m>(
     now: Timestamp,
     changed: &mut Changed,
 ) -> usize {
-    let mut seen = HashSet::new();
+    let mut current: Vec<Returned> = current.into_iter().collect();
+    // Stable: rows of one identity stay in the order the query returned them.
+    current.sort_by_key(Returned::fingerprint);
+    let mut seen: Vec<Fingerprint> = Vec::with_capacity(current.len());
     let mut repeated = 0;
     for alert in current {
-        repeated += usize::from(!seen.insert(alert.fingerprint()));
+        let fingerprint = alert.fingerprint();
+        match seen.last() == Some(&fingerprint) {
+            true => repeated += 1,
+            false => seen.push(fingerprint),
+        }
         fire(records, alert, now, changed);
     }
+    // Both in fingerprint order: one walk finds the alerts this run no longer returned.
+    let mut seen = seen.iter().peekable();
     for (fingerprint, record) in records.iter_mut() {
-        if &*record.check == check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
+        while seen.next_if(|s| *s < fingerprint).is_some() {}
+        let returned = seen.peek() == Some(&fingerprint);
+        if &*record.check == check && record.resolved_at.is_none() && !returned {
             record.resolved_at = Some(now);
             changed.insert(*fingerprint);
         }
@@ -75,7 +88,7 @@ pub fn apply_transitions(
 ) {
     for (alert, transition) in transitions {
         match transition {
-            Transition::Fire => fire(records, Returned::Made(alert), now, changed),
+            Transition::Fire => fire(records, Returned::Made(Box::new(alert)), now, changed),
             Transition::Resolve => {
                 let key = alert.fingerprint;
                 if let Some(record) = records.get_mut(&key)
@@ -163,7 +176,7 @@ pub fn retire_unknown(
 
 /// Fires (or keeps firing) a check's failure alert ([`crate::check::alerts::failure_alert`]).
 pub fn apply_failure(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
-    fire(records, Returned::Made(alert), now, changed);
+    fire(records, Returned::Made(Box::new(alert)), now, changed);
 }
 
 /// Resolves the alert `fingerprint` (a check's failure alert, once the check succeeds), if it
@@ -197,7 +210,7 @@ mod tests {
 
     /// Alerts as a run returns alerts dbalert made (with no digest).
     fn made(alerts: Vec<Alert>) -> impl Iterator<Item = Returned<'static>> {
-        alerts.into_iter().map(Returned::Made)
+        alerts.into_iter().map(|a| Returned::Made(Box::new(a)))
     }
 
     fn at(minute: i64) -> Timestamp {

@@ -202,10 +202,17 @@ pub async fn poll(
     let cursors = ingest::load_cursors(store, &checks)?;
     // Run from cron: an empty queue must not hold the poll.
     let mode = Mode::Take(QueueWait::NoWait);
-    let fetched = fetch::fetch_all(&checks, &sources, &cursors, mode).await;
+    let fetching = fetch::start(&checks, &sources, &cursors, mode);
+    // The remembered alerts are read while the sources answer (their tasks run on the
+    // runtime's threads): with many alerts, the two take about as long.
+    let books = Books::read(store)?;
+    let fetched = fetching.results().await;
     // Nothing stops a poll but the process ending.
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    process(config, store, &sinks, &checks, fetched, options, &stop).await
+    process(
+        config, store, books, &sinks, &checks, fetched, options, &stop,
+    )
+    .await
 }
 
 /// `dbalert check --connect`: fetches every check of `config` as a probe (queries run,
@@ -234,16 +241,17 @@ pub async fn probe_one(config: &Config, check: &Check) -> Result<Option<Rows>, C
 
 /// Turns what `checks` fetched into alert changes, notifies, and saves, phase by phase (see
 /// the module's documentation); `stop` ends delivery early.
+#[allow(clippy::too_many_arguments)]
 async fn process(
     config: &Config,
     store: &mut StateStore,
+    mut books: Books,
     sinks: &Sinks,
     checks: &[&Check],
     fetched: Vec<Fetch>,
     options: &Options,
     stop: &Stop,
 ) -> Result<Summary, PollError> {
-    let mut books = Books::default();
     let mut batch = batch::prepare(
         config,
         store,
@@ -330,8 +338,9 @@ mod tests {
         };
         let fetched = vec![(Ok(Fetched::Queue(batch)), std::time::Duration::ZERO)];
         let (_keep, stop) = tokio::sync::watch::channel(false);
+        let books = Books::default();
         let summary = process(
-            &config, &mut store, &sinks, &checks, fetched, &options, &stop,
+            &config, &mut store, books, &sinks, &checks, fetched, &options, &stop,
         )
         .await
         .unwrap();
