@@ -10,7 +10,7 @@
 //! Queue checks whose messages are state changes rather than events (Oracle server alerts)
 //! fire and resolve one alert per message instead: [`apply_transitions`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
@@ -28,12 +28,10 @@ pub type Records = BTreeMap<Fingerprint, Box<AlertRecord>>;
 /// state (nothing new) costs no writes.
 pub type Changed = BTreeSet<Fingerprint>;
 
-/// Applies a successful run of state check `check` that returned `current`. The alerts are
-/// applied in fingerprint order, the order of the records' map (and of the state file, so of
-/// the records in memory): each lookup lands next to the one before instead of anywhere in a
-/// large map. An alert made from its row is dropped as soon as it is applied, so the alerts
-/// of a large result are never all held at once beside the records. Returns how many rows had
-/// the identity of an earlier row (they merge into one alert, the last row's).
+/// Applies a successful run of state check `check` that returned `current`. An alert made
+/// from its row is dropped as soon as it is applied, so the alerts of a large result are never
+/// all held at once beside the records. Returns how many rows had the identity of an earlier
+/// row (they merge into one alert).
 pub fn apply_run<'m>(
     records: &mut Records,
     check: &str,
@@ -41,25 +39,14 @@ pub fn apply_run<'m>(
     now: Timestamp,
     changed: &mut Changed,
 ) -> usize {
-    let mut current: Vec<Returned> = current.into_iter().collect();
-    // Stable: rows of one identity stay in the order the query returned them.
-    current.sort_by_key(Returned::fingerprint);
-    let mut seen: Vec<Fingerprint> = Vec::with_capacity(current.len());
+    let mut seen = HashSet::new();
     let mut repeated = 0;
     for alert in current {
-        let fingerprint = alert.fingerprint();
-        match seen.last() == Some(&fingerprint) {
-            true => repeated += 1,
-            false => seen.push(fingerprint),
-        }
+        repeated += usize::from(!seen.insert(alert.fingerprint()));
         fire(records, alert, now, changed);
     }
-    // Both in fingerprint order: one walk finds the alerts this run no longer returned.
-    let mut seen = seen.iter().peekable();
     for (fingerprint, record) in records.iter_mut() {
-        while seen.next_if(|s| *s < fingerprint).is_some() {}
-        let returned = seen.peek() == Some(&fingerprint);
-        if &*record.check == check && record.resolved_at.is_none() && !returned {
+        if &*record.check == check && record.resolved_at.is_none() && !seen.contains(fingerprint) {
             record.resolved_at = Some(now);
             changed.insert(*fingerprint);
         }
