@@ -194,18 +194,28 @@ pub fn gather<'a>(
             None => (fate.joins.iter()).for_each(|&i| placer.groups[i].1.events.push(event)),
         }
     }
-    let firing: HashSet<&String> = (placer.groups.iter().enumerate())
-        .filter(|(i, (_, g))| !g.firing.is_empty() || muted_groups.contains(i))
-        .map(|(_, ((key, _), _))| key)
-        .collect();
-    plan.acks_ended = (muting.acks.iter())
-        .filter(|key| !firing.contains(key))
-        .cloned()
-        .collect();
-    plan.acks_ended.sort();
+    plan.acks_ended = acks_ended(&placer.groups, &muted_groups, muting);
     (placer.groups.into_iter())
         .filter(|(_, g)| !(g.firing.is_empty() && g.resolved.is_empty() && g.events.is_empty()))
         .collect()
+}
+
+/// The keys of acknowledged groups in which nothing fires, muted alerts included.
+fn acks_ended(
+    groups: &[((String, ReceiverName), Group)],
+    muted_groups: &HashSet<usize>,
+    muting: &Muting,
+) -> Vec<String> {
+    let firing: HashSet<&String> = (groups.iter().enumerate())
+        .filter(|(i, (_, g))| !g.firing.is_empty() || muted_groups.contains(i))
+        .map(|(_, ((key, _), _))| key)
+        .collect();
+    let mut ended: Vec<String> = (muting.acks.iter())
+        .filter(|key| !firing.contains(key))
+        .cloned()
+        .collect();
+    ended.sort();
+    ended
 }
 
 /// The labels of every firing alert, as the inhibit rules see them; none without rules.
