@@ -3,7 +3,7 @@
 //! grouping and muting read only a few labels (the routes' matchers and `group_by`, the inhibit
 //! rules', the silences'), and alerts that agree on those are placed alike. Each alert's
 //! stored labels are scanned for those few, and what becomes of the alerts with that set is
-//! worked out once ([`Fate`]); a route that groups by every label (`...`) reads them all, and
+//! worked out once (`Fate`); a route that groups by every label (`...`) reads them all, and
 //! then each alert is placed on its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
