@@ -42,6 +42,8 @@ pub struct Books {
     version: Option<i64>,
     /// Whether the log and muting are to be read again.
     unread: bool,
+    /// What the last plan muted, which a batch that is not planned reports as its own.
+    counts: Plan,
 }
 
 impl Books {
@@ -93,15 +95,28 @@ pub struct Batch {
     pub summary: Summary,
     now: Timestamp,
     dry_run: bool,
+    planned: bool,
+}
+
+/// How `run` plans a batch; `poll` plans each one and holds nothing back.
+pub struct Pacing<'a> {
+    /// Notifications still in delivery, whose groups wait for their answers.
+    pub in_flight: &'a InFlight,
+    /// Whether a batch that changed nothing is planned all the same (see [`prepare`]).
+    pub plan_quiet: bool,
 }
 
 /// Ingests what `checks` fetched into the alerts (read again, with the log and muting, if
-/// another process wrote to the state file), saves the alert changes, and plans. `paced` applies the routes' `group_wait` and
-/// `group_interval`, as `run` does. A group with a notification to the same receiver still in
-/// delivery (`in_flight`) is not notified again now: it is counted as deferred and planned
-/// again once that one was answered; events are announced as they come all the same (they
-/// queue behind it).
-#[allow(clippy::too_many_arguments)]
+/// another process wrote to the state file), saves the alert changes, and plans.
+///
+/// With `pacing` (`run`), the routes' `group_wait` and `group_interval` apply, and a group
+/// with a notification to the same receiver still in delivery is not notified again now: it
+/// is counted as deferred and planned again once that one was answered; events are announced
+/// as they come all the same (they queue behind it). A quiet batch (no alert changed, no
+/// event, no cursor to move, no other process's write) is not planned unless
+/// `plan_quiet`: its plan would differ from the last one only by the time passed, and a fleet
+/// of checks makes dozens of them a second. The caller plans again soon enough for time to
+/// tell ([`Batch::planned`]).
 pub fn prepare(
     config: &Config,
     store: &mut StateStore,
@@ -109,8 +124,7 @@ pub fn prepare(
     checks: &[&Check],
     fetched: Vec<Fetch>,
     options: &Options,
-    paced: bool,
-    in_flight: &InFlight,
+    pacing: Option<Pacing>,
 ) -> Result<Batch, StateError> {
     let now = options.now;
     let records = books.take_records(store)?;
@@ -124,6 +138,19 @@ pub fn prepare(
     if !options.dry_run && !unchanged {
         commit::save_observed(store, &intake)?;
     }
+    // `unread`: another process wrote (a silence, an acknowledgement), which the plan honours.
+    let quiet = unchanged && intake.events.is_empty() && intake.cursors.is_empty() && !books.unread;
+    if quiet && pacing.as_ref().is_some_and(|p| !p.plan_quiet) {
+        let summary = Summary::planned(&intake, &books.counts);
+        books.records = intake.records;
+        return Ok(Batch::new(
+            Vec::new(),
+            intake.batches,
+            summary,
+            options,
+            false,
+        ));
+    }
     // Read only now that the rows are gone: a group's entry lists every alert in it.
     books.read_log(store, now)?;
     let mut plan = plan::plan(
@@ -133,27 +160,23 @@ pub fn prepare(
         &books.log,
         &books.muting,
         now,
-        paced,
+        pacing.is_some(),
     );
-    hold_in_flight(&mut plan, in_flight);
+    if let Some(pacing) = &pacing {
+        hold_in_flight(&mut plan, pacing.in_flight);
+    }
     if !options.dry_run && unchanged && !plan.notifications.is_empty() {
         commit::save_observed(store, &intake)?;
     }
     let summary = Summary::planned(&intake, &plan);
+    books.counts = plan.counts();
     books.records = intake.records;
     let mut notifications = plan.notifications;
     controls::attach(config, store, &mut notifications, now, options.dry_run)?;
-    Ok(Batch {
-        answered: vec![false; notifications.len()],
-        ledger: Ledger::new(&notifications),
-        notifications,
-        cursors: intake.cursors,
-        queues: intake.batches,
-        acks_ended: plan.acks_ended,
-        summary,
-        now,
-        dry_run: options.dry_run,
-    })
+    let mut batch = Batch::new(notifications, intake.batches, summary, options, true);
+    batch.cursors = intake.cursors;
+    batch.acks_ended = plan.acks_ended;
+    Ok(batch)
 }
 
 /// Leaves out the notifications without events whose group and receiver have one in
@@ -171,6 +194,32 @@ fn hold_in_flight(plan: &mut Plan, in_flight: &InFlight) {
 }
 
 impl Batch {
+    fn new(
+        notifications: Vec<Notification>,
+        queues: Vec<(String, QueueBatch)>,
+        summary: Summary,
+        options: &Options,
+        planned: bool,
+    ) -> Self {
+        Self {
+            answered: vec![false; notifications.len()],
+            ledger: Ledger::new(&notifications),
+            notifications,
+            cursors: Vec::new(),
+            queues,
+            acks_ended: Vec::new(),
+            summary,
+            now: options.now,
+            dry_run: options.dry_run,
+            planned,
+        }
+    }
+
+    /// Whether the batch was planned; one that was not (see [`prepare`]) notifies nothing.
+    pub fn planned(&self) -> bool {
+        self.planned
+    }
+
     /// Whether every notification has its answer.
     pub fn answered(&self) -> bool {
         self.answered.iter().all(|a| *a)
@@ -219,6 +268,7 @@ impl Batch {
             mut summary,
             now,
             dry_run,
+            planned: _,
         } = self;
         let unanswered = notifications.iter().zip(answered).filter(|(_, a)| !a);
         for (notification, _) in unanswered {

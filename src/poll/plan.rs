@@ -60,6 +60,19 @@ pub struct Plan {
     pub deferred: usize,
 }
 
+impl Plan {
+    /// What the plan muted, without its notifications.
+    pub fn counts(&self) -> Self {
+        Self {
+            inhibited: self.inhibited,
+            silenced: self.silenced,
+            acked: self.acked,
+            time_muted: self.time_muted,
+            ..Self::default()
+        }
+    }
+}
+
 /// One group's alerts while planning: references only, so that a group that is not notified
 /// (most of them, in a steady state) costs no copies.
 struct Group<'a> {
