@@ -42,6 +42,8 @@ pub struct Books {
     version: Option<i64>,
     /// Whether the log and muting are to be read again.
     unread: bool,
+    /// Whether the records were read from the file since the last batch.
+    fresh: bool,
     /// What the last plan muted, which a batch that is not planned reports as its own.
     counts: Plan,
 }
@@ -55,6 +57,7 @@ impl Books {
             self.records = ingest::read_records(store)?;
             self.version = Some(version);
             self.unread = true;
+            self.fresh = true;
         }
         Ok(std::mem::take(&mut self.records))
     }
@@ -129,8 +132,12 @@ pub fn prepare(
     let now = options.now;
     let records = books.take_records(store)?;
     let mut intake = ingest::ingest(store, records, &config.templates, checks, fetched, now)?;
-    let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
-    lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
+    // Only alerts read from the file can belong to checks no longer configured: this process
+    // makes alerts of its own checks only.
+    if std::mem::take(&mut books.fresh) {
+        let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
+        lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
+    }
     // With nothing changed (an event check that found nothing, say) there is nothing to save;
     // the empty write that proves the file writable is made below, only if something is to be
     // sent.

@@ -483,7 +483,7 @@ fn start_fetch(
     });
 }
 
-/// How long `run` may wait, once stopped, for fetches still in flight on worker threads: the
+/// How long `run` may wait, once stopped, for fetches still in flight on blocking threads: the
 /// longest `wait` of an AQ queue check (a dequeue blocked on an empty queue returns within it),
 /// and at least [`MIN_GRACE`]. A call that outlasts it is abandoned as the process exits; the
 /// database then ends its session, which rolls back anything it dequeued.
