@@ -56,9 +56,6 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
     )
     .map_err(state_failure)?;
     let mut store = StateStore::open(&config.state.path).map_err(state_failure)?;
-    // One thread: every source's query waits on its socket, not on a thread, and SQLite and
-    // Oracle calls go to blocking threads, so sources still run side by side. A fleet's dozens
-    // of batches a second then cost no hand-offs between threads.
     let runtime = super::runtime()?;
     let summary = runtime.block_on(async {
         let mut signal = super::stop_on_signal()?;

@@ -387,4 +387,79 @@ mod tests {
         assert_eq!(read_again, (vec![1, 2], vec![ack.group_key.clone()]));
         assert_eq!(read(&mut books, &store), read_again, "and then kept");
     }
+
+    /// `run`'s batch of one state check that finds the row `a`, at `seconds`: whether it was
+    /// planned.
+    fn planned(
+        config: &Config,
+        store: &mut StateStore,
+        books: &mut Books,
+        seconds: i64,
+        plan_quiet: bool,
+    ) -> bool {
+        let mut rows = crate::source::Rows::new(["name"]);
+        rows.rows.push(vec![Value::Text("a".into())]);
+        let fetched = vec![(Ok(super::super::Fetched::State(rows)), Default::default())];
+        let options = Options {
+            dry_run: false,
+            only: Vec::new(),
+            now: at(seconds),
+        };
+        let pacing = Pacing {
+            in_flight: &InFlight::new(),
+            plan_quiet,
+        };
+        let checks: Vec<&Check> = config.checks.iter().collect();
+        let batch = prepare(
+            config,
+            store,
+            books,
+            &checks,
+            fetched,
+            &options,
+            Some(pacing),
+        );
+        batch.unwrap().planned()
+    }
+
+    #[test]
+    fn a_batch_that_changed_nothing_is_planned_only_after_another_process_wrote_or_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "state: {path: state.db}\n\
+            sources:\n  db: {postgres: {url: \"postgres://db1/prod\"}}\n\
+            receivers:\n  dba: {stdout: {format: json}}\n\
+            route: {receiver: dba}\n\
+            checks:\n  - {name: c, source: db, sql: select name}\n";
+        let config =
+            crate::settings::parse(text, &dir.path().join("alerts.yaml"), Box::new(|_| None))
+                .unwrap();
+        let path = dir.path().join("state.db");
+        let mut store = StateStore::open(&path).unwrap();
+        let mut books = Books::default();
+        assert!(
+            planned(&config, &mut store, &mut books, 0, false),
+            "a fires"
+        );
+        assert!(
+            !planned(&config, &mut store, &mut books, 1, false),
+            "unchanged"
+        );
+        assert!(planned(&config, &mut store, &mut books, 2, true), "asked");
+
+        // `dbalert ack` (or `silence`, `serve`) writes: the next batch honours it at once.
+        let ack = Ack {
+            group_key: "{}:{}".into(),
+            acked_by: "<@U1>".into(),
+            acked_at: at(3),
+        };
+        StateStore::open(&path).unwrap().ack(&ack).unwrap();
+        assert!(
+            planned(&config, &mut store, &mut books, 4, false),
+            "after the ack"
+        );
+        assert!(
+            !planned(&config, &mut store, &mut books, 5, false),
+            "and then not"
+        );
+    }
 }
