@@ -56,7 +56,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Outcome, Failure> {
     )
     .map_err(state_failure)?;
     let mut store = StateStore::open(&config.state.path).map_err(state_failure)?;
-    let runtime = super::runtime_multi()?;
+    let runtime = super::runtime()?;
     let summary = runtime.block_on(async {
         let mut signal = super::stop_on_signal()?;
         // One stop for both halves: a signal, the service ending, or serving failing for good.

@@ -42,6 +42,10 @@ pub struct Books {
     version: Option<i64>,
     /// Whether the log and muting are to be read again.
     unread: bool,
+    /// Whether the records were read from the file since the last batch.
+    fresh: bool,
+    /// What the last plan muted, which a batch that is not planned reports as its own.
+    counts: Plan,
 }
 
 impl Books {
@@ -60,6 +64,7 @@ impl Books {
             self.records = ingest::read_records(store)?;
             self.version = Some(version);
             self.unread = true;
+            self.fresh = true;
         }
         Ok(std::mem::take(&mut self.records))
     }
@@ -100,15 +105,28 @@ pub struct Batch {
     pub summary: Summary,
     now: Timestamp,
     dry_run: bool,
+    planned: bool,
+}
+
+/// How `run` plans a batch; `poll` plans each one and holds nothing back.
+pub struct Pacing<'a> {
+    /// Notifications still in delivery, whose groups wait for their answers.
+    pub in_flight: &'a InFlight,
+    /// Whether a batch that changed nothing is planned all the same (see [`prepare`]).
+    pub plan_quiet: bool,
 }
 
 /// Ingests what `checks` fetched into the alerts (read again, with the log and muting, if
-/// another process wrote to the state file), saves the alert changes, and plans. `paced` applies the routes' `group_wait` and
-/// `group_interval`, as `run` does. A group with a notification to the same receiver still in
-/// delivery (`in_flight`) is not notified again now: it is counted as deferred and planned
-/// again once that one was answered; events are announced as they come all the same (they
-/// queue behind it).
-#[allow(clippy::too_many_arguments)]
+/// another process wrote to the state file), saves the alert changes, and plans.
+///
+/// With `pacing` (`run`), the routes' `group_wait` and `group_interval` apply, and a group
+/// with a notification to the same receiver still in delivery is not notified again now: it
+/// is counted as deferred and planned again once that one was answered; events are announced
+/// as they come all the same (they queue behind it). A quiet batch (no alert changed, no
+/// event, no cursor to move, no other process's write) is not planned unless
+/// `plan_quiet`: its plan would differ from the last one only by the time passed, and a fleet
+/// of checks makes dozens of them a second. The caller plans again soon enough for time to
+/// tell ([`Batch::planned`]).
 pub fn prepare(
     config: &Config,
     store: &mut StateStore,
@@ -116,20 +134,36 @@ pub fn prepare(
     checks: &[&Check],
     fetched: Vec<Fetch>,
     options: &Options,
-    paced: bool,
-    in_flight: &InFlight,
+    pacing: Option<Pacing>,
 ) -> Result<Batch, StateError> {
     let now = options.now;
     let records = books.take_records(store)?;
     let mut intake = ingest::ingest(store, records, &config.templates, checks, fetched, now)?;
-    let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
-    lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
+    // Only alerts read from the file can belong to checks no longer configured: this process
+    // makes alerts of its own checks only.
+    if std::mem::take(&mut books.fresh) {
+        let configured = config.checks.iter().map(|c| c.name.as_str()).collect();
+        lifecycle::retire_unknown(&mut intake.records, &configured, now, &mut intake.changed);
+    }
     // With nothing changed (an event check that found nothing, say) there is nothing to save;
     // the empty write that proves the file writable is made below, only if something is to be
     // sent.
     let unchanged = intake.changed.is_empty() && intake.skipped.is_empty();
     if !options.dry_run && !unchanged {
         commit::save_observed(store, &intake)?;
+    }
+    // `unread`: another process wrote (a silence, an acknowledgement), which the plan honours.
+    let quiet = unchanged && intake.events.is_empty() && intake.cursors.is_empty() && !books.unread;
+    if quiet && pacing.as_ref().is_some_and(|p| !p.plan_quiet) {
+        let summary = Summary::planned(&intake, &books.counts);
+        books.records = intake.records;
+        return Ok(Batch::new(
+            Vec::new(),
+            intake.batches,
+            summary,
+            options,
+            false,
+        ));
     }
     // Read only now that the rows are gone: a group's entry lists every alert in it.
     books.read_log(store, now)?;
@@ -140,27 +174,23 @@ pub fn prepare(
         &books.log,
         &books.muting,
         now,
-        paced,
+        pacing.is_some(),
     );
-    hold_in_flight(&mut plan, in_flight);
+    if let Some(pacing) = &pacing {
+        hold_in_flight(&mut plan, pacing.in_flight);
+    }
     if !options.dry_run && unchanged && !plan.notifications.is_empty() {
         commit::save_observed(store, &intake)?;
     }
     let summary = Summary::planned(&intake, &plan);
+    books.counts = plan.counts();
     books.records = intake.records;
     let mut notifications = plan.notifications;
     controls::attach(config, store, &mut notifications, now, options.dry_run)?;
-    Ok(Batch {
-        answered: vec![false; notifications.len()],
-        ledger: Ledger::new(&notifications),
-        notifications,
-        cursors: intake.cursors,
-        queues: intake.batches,
-        acks_ended: plan.acks_ended,
-        summary,
-        now,
-        dry_run: options.dry_run,
-    })
+    let mut batch = Batch::new(notifications, intake.batches, summary, options, true);
+    batch.cursors = intake.cursors;
+    batch.acks_ended = plan.acks_ended;
+    Ok(batch)
 }
 
 /// Leaves out the notifications without events whose group and receiver have one in
@@ -178,6 +208,32 @@ fn hold_in_flight(plan: &mut Plan, in_flight: &InFlight) {
 }
 
 impl Batch {
+    fn new(
+        notifications: Vec<Notification>,
+        queues: Vec<(String, QueueBatch)>,
+        summary: Summary,
+        options: &Options,
+        planned: bool,
+    ) -> Self {
+        Self {
+            answered: vec![false; notifications.len()],
+            ledger: Ledger::new(&notifications),
+            notifications,
+            cursors: Vec::new(),
+            queues,
+            acks_ended: Vec::new(),
+            summary,
+            now: options.now,
+            dry_run: options.dry_run,
+            planned,
+        }
+    }
+
+    /// Whether the batch was planned; one that was not (see [`prepare`]) notifies nothing.
+    pub fn planned(&self) -> bool {
+        self.planned
+    }
+
     /// Whether every notification has its answer.
     pub fn answered(&self) -> bool {
         self.answered.iter().all(|a| *a)
@@ -226,6 +282,7 @@ impl Batch {
             mut summary,
             now,
             dry_run,
+            planned: _,
         } = self;
         let unanswered = notifications.iter().zip(answered).filter(|(_, a)| !a);
         for (notification, _) in unanswered {
@@ -337,5 +394,80 @@ mod tests {
         let read_again = read(&mut books, &store);
         assert_eq!(read_again, (vec![1, 2], vec![ack.group_key.clone()]));
         assert_eq!(read(&mut books, &store), read_again, "and then kept");
+    }
+
+    /// `run`'s batch of one state check that finds the row `a`, at `seconds`: whether it was
+    /// planned.
+    fn planned(
+        config: &Config,
+        store: &mut StateStore,
+        books: &mut Books,
+        seconds: i64,
+        plan_quiet: bool,
+    ) -> bool {
+        let mut rows = crate::source::Rows::new(["name"]);
+        rows.rows.push(vec![Value::Text("a".into())]);
+        let fetched = vec![(Ok(super::super::Fetched::State(rows)), Default::default())];
+        let options = Options {
+            dry_run: false,
+            only: Vec::new(),
+            now: at(seconds),
+        };
+        let pacing = Pacing {
+            in_flight: &InFlight::new(),
+            plan_quiet,
+        };
+        let checks: Vec<&Check> = config.checks.iter().collect();
+        let batch = prepare(
+            config,
+            store,
+            books,
+            &checks,
+            fetched,
+            &options,
+            Some(pacing),
+        );
+        batch.unwrap().planned()
+    }
+
+    #[test]
+    fn a_batch_that_changed_nothing_is_planned_only_after_another_process_wrote_or_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "state: {path: state.db}\n\
+            sources:\n  db: {postgres: {url: \"postgres://db1/prod\"}}\n\
+            receivers:\n  dba: {stdout: {format: json}}\n\
+            route: {receiver: dba}\n\
+            checks:\n  - {name: c, source: db, sql: select name}\n";
+        let config =
+            crate::settings::parse(text, &dir.path().join("alerts.yaml"), Box::new(|_| None))
+                .unwrap();
+        let path = dir.path().join("state.db");
+        let mut store = StateStore::open(&path).unwrap();
+        let mut books = Books::default();
+        assert!(
+            planned(&config, &mut store, &mut books, 0, false),
+            "a fires"
+        );
+        assert!(
+            !planned(&config, &mut store, &mut books, 1, false),
+            "unchanged"
+        );
+        assert!(planned(&config, &mut store, &mut books, 2, true), "asked");
+
+        // `dbalert ack` (or `silence`, `serve`) writes: the next batch honours it at once.
+        let ack = Ack {
+            group_key: "{}:{}".into(),
+            acked_by: "<@U1>".into(),
+            acked_at: at(3),
+        };
+        StateStore::open(&path).unwrap().ack(&ack).unwrap();
+        assert!(
+            planned(&config, &mut store, &mut books, 4, false),
+            "after the ack"
+        );
+        assert!(
+            !planned(&config, &mut store, &mut books, 5, false),
+            "and then not"
+        );
     }
 }

@@ -43,7 +43,7 @@ use crate::settings::Config;
 use crate::sink::{BuildError, ReceiverName};
 use crate::source::{QueueWait, Rows, SourceError, SourceName};
 use crate::state::{StateError, StateStore};
-use batch::{Books, InFlight};
+use batch::Books;
 use deliver::Outbox;
 pub use deliver::{Sinks, Stop, build_sinks};
 pub use fetch::{Fetch, Fetched, Mode, QUEUE_BATCH};
@@ -252,16 +252,7 @@ async fn process(
     options: &Options,
     stop: &Stop,
 ) -> Result<Summary, PollError> {
-    let mut batch = batch::prepare(
-        config,
-        store,
-        &mut books,
-        checks,
-        fetched,
-        options,
-        false,
-        &InFlight::new(),
-    )?;
+    let mut batch = batch::prepare(config, store, &mut books, checks, fetched, options, None)?;
     let (outbox, mut answers) = Outbox::open(sinks, stop);
     outbox.post(0, &mut batch.notifications, options.now);
     // The channel closes once every receiver is done.

@@ -59,6 +59,19 @@ pub struct Plan {
     pub deferred: usize,
 }
 
+impl Plan {
+    /// What the plan muted, without its notifications.
+    pub fn counts(&self) -> Self {
+        Self {
+            inhibited: self.inhibited,
+            silenced: self.silenced,
+            acked: self.acked,
+            time_muted: self.time_muted,
+            ..Self::default()
+        }
+    }
+}
+
 /// The silences and acknowledgements a run honours, read from the state file.
 #[derive(Debug, Default)]
 pub struct Muting {

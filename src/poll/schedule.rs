@@ -19,7 +19,7 @@
 //!   cursor has moved and its messages are off the queue, and nothing is taken twice. Its slots
 //!   missed meanwhile count as lateness, like a busy source's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,17 +33,22 @@ pub const MAX_PHASE: Duration = Duration::from_secs(5);
 /// A check taken for a run: its index, and the slot it runs for (`None`: woken, not due).
 pub type Taken = (usize, Option<Instant>);
 
-/// The schedule of every check of a `run`.
+/// The schedule of every check of a `run`. Sources are known by their index into `sources`
+/// here: the schedule is looked at on every turn of the loop, for every check.
 #[derive(Debug)]
 pub struct Schedule {
     intervals: Vec<Duration>,
+    /// Each source once, and each source's index by name.
     sources: Vec<SourceName>,
+    index: BTreeMap<SourceName, usize>,
+    /// Each check's source, by index into `sources`.
+    source_of: Vec<usize>,
     /// The next slot of each check (by index into the checks).
     slot: Vec<Instant>,
     /// Woken queue checks, due now whatever their slot.
     woken: Vec<bool>,
-    /// Sources with a fetch under way.
-    busy: BTreeSet<SourceName>,
+    /// Which sources have a fetch under way.
+    busy: Vec<bool>,
     /// Checks whose last batch has not ended yet.
     held: Vec<bool>,
 }
@@ -51,15 +56,27 @@ pub struct Schedule {
 impl Schedule {
     /// The schedule of `checks` for a service started at `start`.
     pub fn new(checks: &[&Check], start: Instant) -> Self {
+        let mut index = BTreeMap::new();
+        let mut sources = Vec::new();
+        let source_of = (checks.iter())
+            .map(|c| {
+                *index.entry(c.source.clone()).or_insert_with(|| {
+                    sources.push(c.source.clone());
+                    sources.len() - 1
+                })
+            })
+            .collect();
         Self {
             intervals: checks.iter().map(|c| c.interval.get()).collect(),
-            sources: checks.iter().map(|c| c.source.clone()).collect(),
+            busy: vec![false; sources.len()],
+            sources,
+            index,
+            source_of,
             slot: checks
                 .iter()
                 .map(|c| start + phase(&c.name, c.interval.get()))
                 .collect(),
             woken: vec![false; checks.len()],
-            busy: BTreeSet::new(),
             held: vec![false; checks.len()],
         }
     }
@@ -68,7 +85,7 @@ impl Schedule {
     /// those sources are busy until [`finished`](Self::finished). Each check's next slot is the
     /// first after `now`.
     pub fn take_due(&mut self, now: Instant) -> BTreeMap<SourceName, Vec<Taken>> {
-        let mut by_source: BTreeMap<SourceName, Vec<Taken>> = BTreeMap::new();
+        let mut by_source: BTreeMap<usize, Vec<Taken>> = BTreeMap::new();
         for i in 0..self.slot.len() {
             let due = self.slot[i] <= now;
             if !(due || self.woken[i]) || !self.can_run(i) {
@@ -77,12 +94,16 @@ impl Schedule {
             self.woken[i] = false;
             let slot = due.then(|| self.advance(i, now));
             by_source
-                .entry(self.sources[i].clone())
+                .entry(self.source_of[i])
                 .or_default()
                 .push((i, slot));
         }
-        self.busy.extend(by_source.keys().cloned());
-        by_source
+        (by_source.into_iter())
+            .map(|(source, taken)| {
+                self.busy[source] = true;
+                (self.sources[source].clone(), taken)
+            })
+            .collect()
     }
 
     /// Moves check `i` to its first slot after `now`; returns the slot it was due at.
@@ -96,7 +117,7 @@ impl Schedule {
 
     /// Whether check `i` is neither held nor on a busy source.
     fn can_run(&self, i: usize) -> bool {
-        !self.held[i] && !self.busy.contains(&self.sources[i])
+        !self.held[i] && !self.busy[self.source_of[i]]
     }
 
     /// When the next check that can run falls due (or a woken one can run).
@@ -112,8 +133,11 @@ impl Schedule {
 
     /// `source`'s queue checks among `checks` (`is_woken` says which) run as soon as it is free.
     pub fn wake(&mut self, source: &SourceName, is_woken: impl Fn(usize) -> bool) {
+        let Some(&source) = self.index.get(source) else {
+            return;
+        };
         for i in 0..self.slot.len() {
-            if &self.sources[i] == source && is_woken(i) {
+            if self.source_of[i] == source && is_woken(i) {
                 self.woken[i] = true;
             }
         }
@@ -121,7 +145,9 @@ impl Schedule {
 
     /// `source`'s fetch is done; its checks that fell due meanwhile can run.
     pub fn finished(&mut self, source: &SourceName) {
-        self.busy.remove(source);
+        if let Some(&source) = self.index.get(source) {
+            self.busy[source] = false;
+        }
     }
 
     /// Check `i` does not run again until [`release`](Self::release)d.

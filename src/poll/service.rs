@@ -6,9 +6,13 @@
 //! dequeues again as soon as its last dequeue answered: each blocks until a message is
 //! committed or its `wait` ends, so messages are taken as they come and a stop waits at most
 //! that long ([`shutdown_grace`]). Fetching is one task per source, so a slow or failing
-//! source never delays the others; whatever a source returns is ingested and planned as soon as
-//! it arrives, with the routes' `group_wait` and `group_interval` applied, and its
-//! notifications are queued to their receivers' tasks ([`super::deliver::Outbox`]). Delivery
+//! source never delays the others; whatever a source returns is ingested as soon as it arrives
+//! and, if it changed anything, planned at once, with the routes' `group_wait` and
+//! `group_interval` applied, and its notifications are queued to their receivers' tasks
+//! ([`super::deliver::Outbox`]). A batch that changed nothing is not planned; a plan follows
+//! within `FLUSH_TICK` of the last one instead, so what time alone changes (a repeat due, a
+//! silence starting or ending) waits at most that long, and a fleet of checks does not plan
+//! every alert dozens of times a second. Delivery
 //! never holds up the schedule: while a paced or slow receiver works through its queue, fetches
 //! go on starting on time. This loop stays the state file's one writer: answers come back to
 //! it and are saved as they come ([`super::batch`]). Batches of one event or queue check stay
@@ -29,7 +33,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::batch::{self, Batch, Books, InFlight};
+use super::batch::{self, Batch, Books, InFlight, Pacing};
 use super::deliver::{Answer, BatchId, Outbox};
 use super::fetch::{Sources, build_sources, fetch_all};
 use super::ingest::load_cursors;
@@ -41,7 +45,8 @@ use crate::source::{Queue, QueueTable, QueueWait, SourceName, Value, Wakeups};
 use crate::state::StateStore;
 
 /// How soon groups held back by `group_wait` or `group_interval` are looked at again when no
-/// check result arrives in between.
+/// check result arrives in between, and the longest a batch that changed nothing leaves the
+/// plan unmade (a repeat, a silence ending, a group in delivery answered wait at most this).
 const FLUSH_TICK: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` completes, calling `on_batch` with each batch's summary (for the
@@ -192,7 +197,8 @@ impl<F: FnMut(&Summary)> Service<'_, F> {
 
     /// Plans what the checks `taken` fetched (or, with none, the held-back groups again) and
     /// posts the notifications; a batch with nothing to send ends at once. Event and queue
-    /// checks are held until their batch has ended.
+    /// checks are held until their batch has ended. A batch that changed nothing is not
+    /// planned ([`Flush::skipped`]).
     fn plan(
         &mut self,
         outbox: &Outbox,
@@ -210,7 +216,10 @@ impl<F: FnMut(&Summary)> Service<'_, F> {
             only: Vec::new(),
             now: jiff::Timestamp::now(),
         };
-        self.flush.planned();
+        let pacing = Pacing {
+            in_flight: &self.in_flight,
+            plan_quiet: taken.is_empty(),
+        };
         let mut batch = batch::prepare(
             self.config,
             self.store,
@@ -218,9 +227,12 @@ impl<F: FnMut(&Summary)> Service<'_, F> {
             &checks,
             fetched,
             &options,
-            true,
-            &self.in_flight,
+            Some(pacing),
         )?;
+        match batch.planned() {
+            true => self.flush.planned(),
+            false => self.flush.skipped(),
+        }
         for (outcome, late) in batch.summary.checks.iter_mut().zip(lateness) {
             outcome.lateness = late;
         }
@@ -308,10 +320,13 @@ impl<F: FnMut(&Summary)> Service<'_, F> {
 }
 
 /// When held-back groups are planned again with no check result in between: `group_wait` and
-/// `group_interval` need a look every [`FLUSH_TICK`], and Alertmanager receivers a resend
-/// every `resend_interval`.
+/// `group_interval` need a look every [`FLUSH_TICK`], batches that were not planned a plan
+/// within [`FLUSH_TICK`] of the last one, and Alertmanager receivers a resend every
+/// `resend_interval`.
 struct Flush {
     held_back: Option<Instant>,
+    /// When a plan is owed for batches that were not planned.
+    owed: Option<Instant>,
     resend: Option<Duration>,
     planned_at: Instant,
 }
@@ -329,6 +344,7 @@ impl Flush {
             .min();
         Self {
             held_back: None,
+            owed: None,
             resend,
             planned_at: Instant::now(),
         }
@@ -336,12 +352,23 @@ impl Flush {
 
     fn at(&self) -> Option<Instant> {
         let resend_at = self.resend.map(|every| self.planned_at + every);
-        [self.held_back, resend_at].into_iter().flatten().min()
+        [self.held_back, self.owed, resend_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// A plan is being made now.
+    /// A plan was made now.
     fn planned(&mut self) {
         self.planned_at = Instant::now();
+        self.owed = None;
+    }
+
+    /// A batch that changed nothing was not planned: what it would have sent only by the time
+    /// passed since the last plan (a repeat due, a silence ended) waits for the next plan,
+    /// made [`FLUSH_TICK`] after the last one at the latest.
+    fn skipped(&mut self) {
+        self.owed.get_or_insert(self.planned_at + FLUSH_TICK);
     }
 
     /// The held-back groups are being planned again now.
@@ -456,7 +483,7 @@ fn start_fetch(
     });
 }
 
-/// How long `run` may wait, once stopped, for fetches still in flight on worker threads: the
+/// How long `run` may wait, once stopped, for fetches still in flight on blocking threads: the
 /// longest `wait` of an AQ queue check (a dequeue blocked on an empty queue returns within it),
 /// and at least [`MIN_GRACE`]. A call that outlasts it is abandoned as the process exits; the
 /// database then ends its session, which rolls back anything it dequeued.

@@ -627,12 +627,14 @@ impl StateStore {
         self.read_alerts(Some(check), Order::Oldest, |alert| alerts.push(alert))?;
         let cursor = self
             .conn
-            .query_row(
-                "SELECT kind, value FROM cursors WHERE check_name = ?1",
-                [check],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT kind, value FROM cursors WHERE check_name = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([check], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .optional()
+            })
             .map_err(|e| self.error(e))?
             .map(|(kind, value)| {
                 ValueKind::parse(&kind)
@@ -726,8 +728,10 @@ impl StateStore {
     /// `ack`, `serve`) commits to the file, and not for this one's own writes, so a
     /// long-running service can tell cheaply whether what it read is still what the file holds.
     pub fn data_version(&self) -> Result<i64, StateError> {
+        // Cached: `run` asks before every batch.
         self.conn
-            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
             .map_err(|e| self.error(e))
     }
 
