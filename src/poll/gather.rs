@@ -11,13 +11,27 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use jiff::Timestamp;
 
 use super::lifecycle::Records;
-use super::plan::{Event, Muting, Plan};
-use crate::alert::Labels;
+use crate::alert::{Alert, Labels};
 use crate::config::duration::Duration;
-use crate::route::{Inhibitor, Route, group_key, group_labels};
+use crate::route::{Inhibitor, Route, Silence, group_key, group_labels};
 use crate::settings::Config;
 use crate::sink::ReceiverName;
 use crate::state::AlertRecord;
+
+/// An event to announce once (an event check's row, a queue message).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub alert: Alert,
+}
+
+/// The silences and acknowledgements a run honours, read from the state file.
+#[derive(Debug, Default)]
+pub struct Muting {
+    /// Silences; only those active at the run's time mute.
+    pub silences: Vec<Silence>,
+    /// The keys of acknowledged groups.
+    pub acks: HashSet<String>,
+}
 
 /// One group's alerts while planning: references only, so that a group that is not notified
 /// (most of them, in a steady state) costs no copies.
@@ -35,6 +49,17 @@ pub struct Group<'a> {
 
 /// The groups of one plan by (group key, receiver), in key order.
 pub type Groups<'a> = BTreeMap<(String, ReceiverName), Group<'a>>;
+
+/// What [`gather`] counted beside the groups.
+#[derive(Default)]
+pub struct Tally {
+    /// Firing alerts (and events) muted by an inhibit rule.
+    pub inhibited: usize,
+    /// Firing alerts (and events) muted by a silence.
+    pub silenced: usize,
+    /// Keys of acknowledged groups in which nothing fires any more: the acknowledgement ends.
+    pub acks_ended: Vec<String>,
+}
 
 /// What becomes of the alerts that have one set of the labels routing and muting read.
 struct Fate {
@@ -122,7 +147,7 @@ fn unproject(key: &[u8]) -> Labels {
 }
 
 /// Mutes what inhibit rules and silences mute, and places the rest in groups, counting the
-/// muted alerts in `plan`. Also ends the acknowledgements of groups in which nothing fires,
+/// muted alerts. Also ends the acknowledgements of groups in which nothing fires,
 /// muted alerts included (a silence over an acknowledged group does not end it).
 pub fn gather<'a>(
     config: &Config,
@@ -131,12 +156,12 @@ pub fn gather<'a>(
     events: &'a [Event],
     muting: &Muting,
     now: Timestamp,
-    plan: &mut Plan,
-) -> Groups<'a> {
+) -> (Groups<'a>, Tally) {
     let names = read_names(config, route, muting);
     let sources = inhibitors(config, records, &names);
     let sources = sources.iter().chain(events.iter().map(|e| &e.alert.labels));
     let inhibitor = Inhibitor::new(&config.inhibit_rules, sources);
+    let mut tally = Tally::default();
     let mut placer = Placer {
         route,
         inhibitor,
@@ -169,8 +194,8 @@ pub fn gather<'a>(
         match (record.resolved_at, fate.muted) {
             (None, Some(muted)) => {
                 match muted {
-                    Muted::Inhibited => plan.inhibited += 1,
-                    Muted::Silenced => plan.silenced += 1,
+                    Muted::Inhibited => tally.inhibited += 1,
+                    Muted::Silenced => tally.silenced += 1,
                 }
                 if !muting.acks.is_empty() {
                     muted_groups.extend(&fate.joins);
@@ -189,15 +214,16 @@ pub fn gather<'a>(
     for event in events {
         let fate = placer.fate(&event.alert.labels);
         match fate.muted {
-            Some(Muted::Inhibited) => plan.inhibited += 1,
-            Some(Muted::Silenced) => plan.silenced += 1,
+            Some(Muted::Inhibited) => tally.inhibited += 1,
+            Some(Muted::Silenced) => tally.silenced += 1,
             None => (fate.joins.iter()).for_each(|&i| placer.groups[i].1.events.push(event)),
         }
     }
-    plan.acks_ended = acks_ended(&placer.groups, &muted_groups, muting);
-    (placer.groups.into_iter())
+    tally.acks_ended = acks_ended(&placer.groups, &muted_groups, muting);
+    let groups = (placer.groups.into_iter())
         .filter(|(_, g)| !(g.firing.is_empty() && g.resolved.is_empty() && g.events.is_empty()))
-        .collect()
+        .collect();
+    (groups, tally)
 }
 
 /// The keys of acknowledged groups in which nothing fires, muted alerts included.

@@ -2,26 +2,21 @@
 //! and acknowledgements, for one run. Pure: it reads the alerts, the notification log and the clock, and returns what to send;
 //! sending and saving are the caller's.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
 
-use super::gather::{Group, gather};
+pub use super::gather::{Event, Muting};
+use super::gather::{Group, Tally, gather};
 use super::lifecycle::Records;
 use crate::alert::view::reported_start;
-use crate::alert::{Alert, AlertView, Fingerprint, GroupMessage};
+use crate::alert::{AlertView, Fingerprint, GroupMessage};
 use crate::render::controls::Controls;
 use crate::render::notification::MAX_LISTED;
-use crate::route::{AlertSets, Decision, LastNotified, Silence, decide};
+use crate::route::{AlertSets, Decision, LastNotified, decide};
 use crate::settings::Config;
 use crate::sink::ReceiverName;
 use crate::state::{AlertRecord, NotificationEntry, Thread};
-
-/// An event to announce once (an event check's row, a queue message).
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub alert: Alert,
-}
 
 /// One message to one receiver.
 #[derive(Debug, Clone)]
@@ -59,6 +54,17 @@ pub struct Plan {
     pub deferred: usize,
 }
 
+impl From<Tally> for Plan {
+    fn from(tally: Tally) -> Self {
+        Self {
+            inhibited: tally.inhibited,
+            silenced: tally.silenced,
+            acks_ended: tally.acks_ended,
+            ..Self::default()
+        }
+    }
+}
+
 impl Plan {
     /// What the plan muted, without its notifications.
     pub fn counts(&self) -> Self {
@@ -70,15 +76,6 @@ impl Plan {
             ..Self::default()
         }
     }
-}
-
-/// The silences and acknowledgements a run honours, read from the state file.
-#[derive(Debug, Default)]
-pub struct Muting {
-    /// Silences; only those active at the run's time mute.
-    pub silences: Vec<Silence>,
-    /// The keys of acknowledged groups.
-    pub acks: HashSet<String>,
 }
 
 /// Plans the notifications for `records` (state alerts) and `events` at `now`, given the
@@ -103,11 +100,11 @@ pub fn plan<'a>(
     now: Timestamp,
     paced: bool,
 ) -> Plan {
-    let mut plan = Plan::default();
     let Some(route) = &config.route else {
-        return plan;
+        return Plan::default();
     };
-    let groups = gather(config, route, records, events, muting, now, &mut plan);
+    let (groups, tally) = gather(config, route, records, events, muting, now);
+    let mut plan = Plan::from(tally);
     for ((group_key, receiver), group) in groups {
         if group.muted {
             plan.time_muted += 1;
