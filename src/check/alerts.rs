@@ -40,15 +40,14 @@ pub struct RowAlert<'m> {
 impl RowAlert<'_> {
     /// The alert, with its labels and annotations.
     pub fn into_alert(self) -> Alert {
-        self.maker.alert(&self.row)
+        self.maker.make(&self.row, self.fingerprint)
     }
 }
 
 /// An alert that a state check's run returns: one of its rows, or one dbalert made.
 pub enum Returned<'m> {
     Row(RowAlert<'m>),
-    /// Boxed: a large result is held as these, most of them rows.
-    Made(Box<Alert>),
+    Made(Alert),
 }
 
 impl Returned<'_> {
@@ -70,7 +69,7 @@ impl Returned<'_> {
     pub fn into_alert(self) -> Alert {
         match self {
             Self::Row(row) => row.into_alert(),
-            Self::Made(alert) => *alert,
+            Self::Made(alert) => alert,
         }
     }
 }
@@ -172,6 +171,7 @@ impl Maker<'_> {
         let mut digest = self.seed;
         for value in &row {
             digest.bytes(value.kind().as_str().as_bytes());
+            digest.bytes(&[0xff]);
             let _ = write!(digest, "{value}");
             digest.bytes(&[0xff]);
         }
@@ -190,6 +190,11 @@ impl Maker<'_> {
 
     /// The row's alert, in full.
     pub fn alert(&self, row: &[Value]) -> Alert {
+        self.make(row, self.fingerprint(row))
+    }
+
+    /// The alert of `row`, whose fingerprint is known.
+    fn make(&self, row: &[Value], fingerprint: Fingerprint) -> Alert {
         let check = self.check;
         let source = &check.source.0;
         let columns = &self.columns;
@@ -222,7 +227,7 @@ impl Maker<'_> {
             .map(|(name, text)| (name.clone(), render(text)))
             .collect();
         Alert {
-            fingerprint: self.fingerprint(row),
+            fingerprint,
             check: check.name.clone(),
             labels,
             annotations,

@@ -123,7 +123,7 @@ fn state(
 ) -> Result<(), CheckFailure> {
     let maker = check.maker(rows.columns, templates)?;
     let no_rows = (rows.rows.is_empty() && check.no_rows == NoRows::Alert)
-        .then(|| Returned::Made(Box::new(no_rows_alert(check))));
+        .then(|| Returned::Made(no_rows_alert(check)));
     let alerts = (rows.rows.into_iter())
         .map(|row| Returned::Row(maker.row(row)))
         .chain(no_rows);

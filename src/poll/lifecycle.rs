@@ -75,7 +75,7 @@ pub fn apply_transitions(
 ) {
     for (alert, transition) in transitions {
         match transition {
-            Transition::Fire => fire(records, Returned::Made(Box::new(alert)), now, changed),
+            Transition::Fire => fire(records, Returned::Made(alert), now, changed),
             Transition::Resolve => {
                 let key = alert.fingerprint;
                 if let Some(record) = records.get_mut(&key)
@@ -163,7 +163,7 @@ pub fn retire_unknown(
 
 /// Fires (or keeps firing) a check's failure alert ([`crate::check::alerts::failure_alert`]).
 pub fn apply_failure(records: &mut Records, alert: Alert, now: Timestamp, changed: &mut Changed) {
-    fire(records, Returned::Made(Box::new(alert)), now, changed);
+    fire(records, Returned::Made(alert), now, changed);
 }
 
 /// Resolves the alert `fingerprint` (a check's failure alert, once the check succeeds), if it
@@ -197,7 +197,7 @@ mod tests {
 
     /// Alerts as a run returns alerts dbalert made (with no digest).
     fn made(alerts: Vec<Alert>) -> impl Iterator<Item = Returned<'static>> {
-        alerts.into_iter().map(|a| Returned::Made(Box::new(a)))
+        alerts.into_iter().map(Returned::Made)
     }
 
     fn at(minute: i64) -> Timestamp {

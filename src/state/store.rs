@@ -378,7 +378,7 @@ impl<'de> serde::Deserialize<'de> for StringMap {
                 self,
                 mut map: A,
             ) -> Result<StringMap, A::Error> {
-                while map.next_entry::<AnyString, AnyString>()?.is_some() {}
+                while map.next_entry::<Borrowed, Borrowed>()?.is_some() {}
                 Ok(StringMap)
             }
         }
@@ -447,27 +447,6 @@ impl<'de> serde::Deserialize<'de> for Borrowed<'de> {
 
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
                 Ok(Borrowed(text.to_owned().into()))
-            }
-        }
-        deserializer.deserialize_str(Text)
-    }
-}
-
-/// Any JSON string, escaped or not, read and let go.
-struct AnyString;
-
-impl<'de> serde::Deserialize<'de> for AnyString {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = AnyString;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyString, E> {
-                Ok(AnyString)
             }
         }
         deserializer.deserialize_str(Text)
