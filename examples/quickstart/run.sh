@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # A first release build takes a few minutes (about five on two cores); cargo shows its progress.
 echo "=== building dbalert (release); the first build takes a few minutes"
 cargo build --release --manifest-path "$here/../../Cargo.toml"
-dbalert="$here/../../target/release/dbalert"
+dbalert="${CARGO_TARGET_DIR:-$here/../../target}/release/dbalert"
 state_dir=$(mktemp -d)
 trap 'rm -rf "$state_dir"' EXIT
 export DBALERT_DEMO_STATE="$state_dir/state.db"
